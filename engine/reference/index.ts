@@ -1,0 +1,35 @@
+/**
+ * The float64 reference ops by op id: the ids, input names and attributes of
+ * test/opcases/README.md (core ops) and shared OPCASES.md (detection ops), so a parity
+ * case or a GPU op test can look up its oracle by the same id.
+ */
+import type { RefOp } from './types.ts';
+import { elementwiseReferenceOps } from './elementwise.ts';
+import { matmulReferenceOps } from './matmul.ts';
+import { movementReferenceOps } from './movement.ts';
+import { reduceReferenceOps } from './reduce.ts';
+
+export type { RefAttrs, RefOp, RefTensor } from './types.ts';
+
+export const referenceOps: Record<string, RefOp> = {
+  // add sub mul div maximum minimum pow, neg exp log sqrt abs sigmoid relu, clamp, where
+  ...elementwiseReferenceOps,
+  // sum mean max, softmax log_softmax
+  ...reduceReferenceOps,
+  // matmul
+  ...matmulReferenceOps,
+  // reshape permute transpose slice concat pad index_select upsample_nearest2x
+  ...movementReferenceOps,
+  // Detection ops (conv2d, group_norm, the focal/KD/GIoU losses of OPCASES.md) are
+  // written in ./detection.ts. When it lands, import its map here and merge it:
+  //   import { detectionReferenceOps } from './detection.ts';
+  //   ...detectionReferenceOps,
+};
+
+/** The op for `id`, or an Error listing the known ids (a typo should not read as "missing op"). */
+export function getReferenceOp(id: string): RefOp {
+  // Own properties only, so 'toString' and friends are not mistaken for ops.
+  const op = Object.hasOwn(referenceOps, id) ? referenceOps[id] : undefined;
+  if (!op) throw new Error(`reference: unknown op id '${id}' (known: ${Object.keys(referenceOps).sort().join(', ')})`);
+  return op;
+}
