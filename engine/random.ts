@@ -1,7 +1,8 @@
 /**
  * Counter-based random numbers: value i of stream `seed` is a pure function of (seed, i).
- * The GPU kernel kernels/random.wgsl computes the same function, so a seeded tensor is
- * identical whether made on the CPU or the GPU, and any element can be checked alone.
+ * The GPU kernel kernels/random.wgsl computes the same function, so a seeded tensor has
+ * the same values (to float32 rounding of log/cos) whether made on the CPU or the GPU,
+ * and any element can be checked alone.
  */
 
 /** A 32-bit integer hash (the "lowbias32" finaliser), applied to seed and counter. */

@@ -1,0 +1,77 @@
+/**
+ * A pool of GPU storage buffers, keyed by size class. A buffer given back while the
+ * current (unsubmitted) command encoder may still use it is held until that encoder is
+ * submitted: until then a queue.writeBuffer into it would land *before* those commands.
+ */
+
+export const STORAGE_USAGE = 0x0080 | 0x0004 | 0x0008; // STORAGE | COPY_SRC | COPY_DST
+
+/** Size classes 2^k and 1.5·2^k (at least 256 bytes): at most 33% waste. */
+export function sizeClass(bytes: number): number {
+  const n = Math.max(256, bytes);
+  const p = 2 ** Math.ceil(Math.log2(n));
+  return n <= p * 0.75 ? p * 0.75 : p;
+}
+
+export interface MemoryStats {
+  /** Tensors not yet disposed. */
+  liveTensors: number;
+  /** Bytes of buffers held by tensors (by size class) or awaiting submission. */
+  bytesInUse: number;
+  /** Bytes of buffers sitting in the pool, ready for reuse. */
+  bytesPooled: number;
+  /** Buffers ever created with createBuffer. */
+  buffersCreated: number;
+}
+
+export class BufferPool {
+  private free = new Map<number, GPUBuffer[]>();
+  private awaitingSubmit: GPUBuffer[] = [];
+  bytesInUse = 0;
+  bytesPooled = 0;
+  buffersCreated = 0;
+
+  constructor(private device: GPUDevice) {}
+
+  acquire(bytes: number, label: string): GPUBuffer {
+    const size = sizeClass(bytes);
+    const list = this.free.get(size);
+    let buffer = list?.pop();
+    if (buffer) {
+      this.bytesPooled -= size;
+    } else {
+      buffer = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+      this.buffersCreated++;
+    }
+    this.bytesInUse += size;
+    return buffer;
+  }
+
+  /** Give a buffer back. `pending`: commands recorded but not submitted may use it. */
+  release(buffer: GPUBuffer, pending: boolean): void {
+    if (pending) this.awaitingSubmit.push(buffer);
+    else this.toFree(buffer);
+  }
+
+  /** Called right after a submit: what waited for it may now be reused. */
+  submitted(): void {
+    for (const b of this.awaitingSubmit) this.toFree(b);
+    this.awaitingSubmit.length = 0;
+  }
+
+  private toFree(buffer: GPUBuffer): void {
+    const size = buffer.size;
+    this.bytesInUse -= size;
+    this.bytesPooled += size;
+    let list = this.free.get(size);
+    if (!list) this.free.set(size, (list = []));
+    list.push(buffer);
+  }
+
+  /** Destroy every pooled buffer (tests, or to return memory to the driver). */
+  trim(): void {
+    for (const list of this.free.values()) for (const b of list) b.destroy();
+    this.free.clear();
+    this.bytesPooled = 0;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Adapter and device acquisition, the same for Node (Dawn via the `webgpu` package) and
+ * browsers (navigator.gpu). One device per process, created on first use.
+ */
+
+export class NoAdapterError extends Error {
+  constructor(detail: string) {
+    super(
+      `No WebGPU adapter found (${detail}).\n` +
+        `On Debian/Ubuntu without a GPU, install Mesa's software Vulkan driver (lavapipe):\n` +
+        `  sudo bash scripts/setup-webgpu.sh\n` +
+        `(it adds bookworm-backports and runs: apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1).\n` +
+        `In a browser, use one with WebGPU enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).`,
+    );
+    this.name = 'NoAdapterError';
+  }
+}
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** true for CPU implementations such as lavapipe or SwiftShader */
+  isSoftware: boolean;
+  limits: Record<string, number>;
+  features: string[];
+}
+
+interface GpuContext {
+  /** Held for the life of the device: if Dawn's GPU object is collected, the device dies. */
+  gpu: GPU;
+  adapter: GPUAdapter;
+  device: GPUDevice;
+}
+
+let context: Promise<GpuContext> | null = null;
+
+async function getGpu(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+  if (!isNode) throw new NoAdapterError('this browser has no navigator.gpu');
+  // Dawn for Node. Its globals (GPUBufferUsage, ...) are what WebGPU code expects to find.
+  const webgpu = (await import('webgpu')) as { create: (opts: string[]) => GPU; globals: object };
+  Object.assign(globalThis, webgpu.globals);
+  return webgpu.create([]);
+}
+
+/** Limits we ask for: the adapter's own maxima for those a tensor engine runs into. */
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxStorageBuffersPerShaderStage',
+] as const;
+
+async function create(): Promise<GpuContext> {
+  const gpu = await getGpu();
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new NoAdapterError('requestAdapter() returned null');
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
+  const device = await adapter.requestDevice({ requiredLimits, label: 'crosskd-engine' });
+  return { gpu, adapter, device };
+}
+
+/** The process-wide device (created once). Throws NoAdapterError with a fix when none. */
+export async function getDevice(): Promise<GPUDevice> {
+  context ??= create();
+  try {
+    return (await context).device;
+  } catch (e) {
+    context = null; // let a later call retry, e.g. after the driver was installed
+    throw e;
+  }
+}
+
+export async function getAdapter(): Promise<GPUAdapter> {
+  await getDevice();
+  return (await context!).adapter;
+}
+
+const SOFTWARE_HINTS = /llvmpipe|lavapipe|swiftshader|software|cpu/i;
+
+export async function describeAdapter(): Promise<AdapterDescription> {
+  const adapter = await getAdapter();
+  const info = adapter.info;
+  const limits: Record<string, number> = {};
+  // GPUSupportedLimits exposes its fields as prototype getters, so walk the prototype.
+  const proto = Object.getPrototypeOf(adapter.limits) as object;
+  for (const key of Object.getOwnPropertyNames(proto)) {
+    const v = (adapter.limits as unknown as Record<string, unknown>)[key];
+    if (typeof v === 'number') limits[key] = v;
+  }
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`;
+  return {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
+    isSoftware: SOFTWARE_HINTS.test(text) || (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true,
+    limits,
+    features: [...adapter.features].map(String).sort(),
+  };
+}

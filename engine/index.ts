@@ -1,0 +1,15 @@
+/**
+ * The engine's public surface: device, runtime, tensors, autograd, ops.
+ * Importing it wires autograd to the ops it needs (ones for the seed gradient, add for
+ * accumulation), which keeps autograd.ts free of kernel code.
+ */
+import { setGradHelpers } from './autograd.ts';
+import { add, copy, onesLike } from './ops/index.ts';
+
+setGradHelpers({ onesLike, addInPlaceable: (a, b) => add(a, b), copy });
+
+export { getDevice, describeAdapter, NoAdapterError, type AdapterDescription } from './device.ts';
+export { init, runtime, grid, GpuError, type Runtime } from './runtime.ts';
+export { Tensor, tensor, scalar, empty, scope, keep, memory, type DType, type TensorData } from './tensor.ts';
+export { backward, noGrad, detach, requireGrad, isGradEnabled, record } from './autograd.ts';
+export * from './ops/index.ts';

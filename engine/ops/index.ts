@@ -1,0 +1,5 @@
+/** Every op, one import away. Each family lives in its own file with its backward rules. */
+export * from './creation.ts';
+export * from './elementwise.ts';
+export * from './reduce.ts';
+export * from './movement.ts';

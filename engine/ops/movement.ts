@@ -1,0 +1,177 @@
+/**
+ * Shape and movement ops. reshape is a view (shared buffer); the others are one strided
+ * copy (kernels/copy_strided.wgsl) each, so their backward rules are strided copies too.
+ */
+import { record } from '../autograd.ts';
+import { runtime } from '../runtime.ts';
+import { broadcastShapes, broadcastStrides, fmt, normAxis, sameShape, sizeOf, stridesOf } from '../shape.ts';
+import { empty, type Tensor } from '../tensor.ts';
+import { zeros } from './creation.ts';
+import { sum } from './reduce.ts';
+import { elementwiseGroups, expectInt, expectMaxRank } from './util.ts';
+
+/** out[outOffset + idx·outStrides] = x[xOffset + idx·xStrides] for idx over `shape`. */
+export function stridedCopy(
+  x: Tensor,
+  out: Tensor,
+  shape: readonly number[],
+  xStrides: readonly number[],
+  outStrides: readonly number[],
+  xOffset = 0,
+  outOffset = 0,
+): void {
+  const n = sizeOf(shape);
+  if (n === 0) return;
+  runtime().dispatch({
+    kernel: 'copy_strided',
+    uniforms: {
+      n,
+      rank: shape.length,
+      x_offset: xOffset,
+      out_offset: outOffset,
+      shape,
+      x_strides: xStrides,
+      out_strides: outStrides,
+    },
+    buffers: { x: x.buffer, out: out.buffer },
+    workgroups: elementwiseGroups(n),
+  });
+}
+
+/** Same data, new shape (one entry may be -1). Shares the buffer. */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const known = shape.filter((d) => d !== -1);
+  const free = shape.length - known.length;
+  if (free > 1) throw new Error(`reshape: at most one -1 in shape ${fmt(shape)}`);
+  for (const d of known)
+    if (!Number.isInteger(d) || d < 0) throw new Error(`reshape: shape ${fmt(shape)} must hold non-negative integers or -1`);
+  const knownSize = sizeOf(known);
+  const target = shape.map((d) => (d === -1 ? (knownSize === 0 ? 0 : x.size / knownSize) : d));
+  if (sizeOf(target) !== x.size || !target.every(Number.isInteger))
+    throw new Error(`reshape: cannot reshape ${x} (${x.size} elements) to ${fmt(shape)}`);
+  expectMaxRank('reshape', 'shape', target);
+  return record('reshape', [x], x.view(target), (g) => [g.view(x.shape)]);
+}
+
+/** Broadcasts x to `shape` (NumPy rules), materialised. */
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  const target = broadcastShapes('expand', x.shape, shape);
+  if (!sameShape(target, shape)) throw new Error(`expand: cannot expand ${x} to ${fmt(shape)}`);
+  expectMaxRank('expand', 'shape', shape);
+  const out = empty(shape, x.dtype);
+  stridedCopy(x, out, shape, broadcastStrides(x.shape, shape), stridesOf(shape));
+  return record('expand', [x], out, (g) => [sumToShape(g, x.shape)]);
+}
+
+// sum over broadcast axes, local to avoid an import cycle at module load
+function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
+  const lead = g.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.rank; i++) if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  return axes.length ? reshape(sum(g, axes), shape) : g;
+}
+
+export function permute(x: Tensor, dims: readonly number[]): Tensor {
+  const rank = x.rank;
+  const d = dims.map((a) => normAxis('permute', 'dims', a, rank));
+  if (d.length !== rank || new Set(d).size !== rank)
+    throw new Error(`permute: dims must be a permutation of 0..${rank - 1}, got ${JSON.stringify(dims)}`);
+  const shape = d.map((a) => x.shape[a]);
+  const xs = stridesOf(x.shape);
+  const out = empty(shape, x.dtype);
+  stridedCopy(x, out, shape, d.map((a) => xs[a]), stridesOf(shape));
+  const inverse = d.map((_, i) => d.indexOf(i));
+  return record('permute', [x], out, (g) => [permute(g, inverse)]);
+}
+
+export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
+  const a = normAxis('transpose', 'dim0', dim0, x.rank);
+  const b = normAxis('transpose', 'dim1', dim1, x.rank);
+  const dims = [...Array(x.rank).keys()];
+  [dims[a], dims[b]] = [dims[b], dims[a]];
+  return permute(x, dims);
+}
+
+/** x[starts[0]:ends[0], starts[1]:ends[1], ...] (one entry per dim, end exclusive). */
+export function slice(x: Tensor, starts: readonly number[], ends: readonly number[]): Tensor {
+  if (starts.length !== x.rank || ends.length !== x.rank)
+    throw new Error(`slice: starts and ends need ${x.rank} entries for ${x}, got ${starts.length} and ${ends.length}`);
+  x.shape.forEach((dim, i) => {
+    const s = expectInt('slice', `starts[${i}]`, starts[i], 0);
+    const e = expectInt('slice', `ends[${i}]`, ends[i], 0);
+    if (s > e || e > dim) throw new Error(`slice: dim ${i} needs 0 ≤ start ≤ end ≤ ${dim}, got [${s}, ${e})`);
+  });
+  const shape = x.shape.map((_, i) => ends[i] - starts[i]);
+  const xs = stridesOf(x.shape);
+  const offset = starts.reduce((acc, s, i) => acc + s * xs[i], 0);
+  const out = empty(shape, x.dtype);
+  stridedCopy(x, out, shape, xs, stridesOf(shape), offset, 0);
+  return record('slice', [x], out, (g) => [padInto(g, x.shape, starts)]);
+}
+
+/** A zero tensor of `shape` with g written at `starts` (the adjoint of slice). */
+function padInto(g: Tensor, shape: readonly number[], starts: readonly number[]): Tensor {
+  const out = zeros(shape);
+  const os = stridesOf(shape);
+  stridedCopy(g, out, g.shape, stridesOf(g.shape), os, 0, starts.reduce((acc, s, i) => acc + s * os[i], 0));
+  return out;
+}
+
+export function concat(xs: readonly Tensor[], axis: number): Tensor {
+  if (xs.length === 0) throw new Error('concat: needs at least one tensor');
+  const first = xs[0];
+  const ax = normAxis('concat', 'axis', axis, first.rank);
+  xs.forEach((t, k) => {
+    if (t.dtype !== first.dtype) throw new Error(`concat: tensor ${k} has dtype ${t.dtype}, expected ${first.dtype}`);
+    if (t.rank !== first.rank || t.shape.some((d, i) => i !== ax && d !== first.shape[i]))
+      throw new Error(`concat: tensor ${k} has shape ${fmt(t.shape)}, expected ${fmt(first.shape)} except along axis ${ax}`);
+  });
+  const shape = [...first.shape];
+  shape[ax] = xs.reduce((n, t) => n + t.shape[ax], 0);
+  const out = empty(shape, first.dtype);
+  const os = stridesOf(shape);
+  const starts: number[] = [];
+  let at = 0;
+  for (const t of xs) {
+    starts.push(at);
+    stridedCopy(t, out, t.shape, stridesOf(t.shape), os, 0, at * os[ax]);
+    at += t.shape[ax];
+  }
+  return record('concat', xs, out, (g, needs) =>
+    xs.map((t, k) => {
+      if (!needs[k]) return null;
+      const s = shape.map(() => 0);
+      const e = [...shape];
+      s[ax] = starts[k];
+      e[ax] = starts[k] + t.shape[ax];
+      return slice(g, s, e);
+    }),
+  );
+}
+
+/** Zero padding: pads[i] = [before, after] for dim i. */
+export function pad(x: Tensor, pads: readonly (readonly [number, number])[]): Tensor {
+  if (pads.length !== x.rank) throw new Error(`pad: pads needs ${x.rank} [before, after] pairs for ${x}, got ${pads.length}`);
+  pads.forEach(([b, a], i) => {
+    expectInt('pad', `pads[${i}][0]`, b, 0);
+    expectInt('pad', `pads[${i}][1]`, a, 0);
+  });
+  const shape = x.shape.map((d, i) => d + pads[i][0] + pads[i][1]);
+  const starts = pads.map((p) => p[0]);
+  const out = padInto(x, shape, starts);
+  return record('pad', [x], out, (g) =>
+    [slice(g, starts, x.shape.map((d, i) => starts[i] + d))],
+  );
+}
+
+/** Nearest-neighbour ×2 upsampling of [N,C,H,W] (FPN top-down path). */
+export function upsampleNearest2x(x: Tensor): Tensor {
+  if (x.rank !== 4) throw new Error(`upsampleNearest2x: x must be [N,C,H,W], got ${fmt(x.shape)}`);
+  const [n, c, h, w] = x.shape;
+  // view the output as [N,C,H,2,W,2] and read x with stride 0 on the two "2" axes
+  const out = empty([n, c, 2 * h, 2 * w], x.dtype);
+  const xs = stridesOf(x.shape);
+  const viewShape = [n, c, h, 2, w, 2];
+  stridedCopy(x, out, viewShape, [xs[0], xs[1], xs[2], 0, xs[3], 0], stridesOf(viewShape));
+  return record('upsampleNearest2x', [x], out, (g) => [reshape(sum(reshape(g, viewShape), [3, 5]), x.shape)]);
+}
