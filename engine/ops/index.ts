@@ -3,3 +3,5 @@ export * from './creation.ts';
 export * from './elementwise.ts';
 export * from './reduce.ts';
 export * from './movement.ts';
+export * from './softmax.ts';
+export * from './gather.ts';
