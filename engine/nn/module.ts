@@ -1,0 +1,132 @@
+/**
+ * Module: a tree of named children and parameters, named the PyTorch/mmdetection way
+ * (`bbox_head.cls_convs.0.conv.weight`), so checkpoints interoperate with those tools.
+ */
+import { requireGrad } from '../autograd.ts';
+import { keep, type Tensor } from '../tensor.ts';
+import { fmt, sameShape } from '../shape.ts';
+
+export abstract class Module {
+  training = true;
+  private readonly params = new Map<string, Tensor>();
+  private readonly children = new Map<string, Module>();
+
+  /** Registers a parameter: a leaf that requires grad and survives scopes. */
+  protected param(name: string, t: Tensor): Tensor {
+    if (this.params.has(name) || this.children.has(name)) throw new Error(`Module: '${name}' is registered twice`);
+    keep(requireGrad(t));
+    this.params.set(name, t);
+    return t;
+  }
+
+  protected child<M extends Module>(name: string, m: M): M {
+    if (this.params.has(name) || this.children.has(name)) throw new Error(`Module: '${name}' is registered twice`);
+    this.children.set(name, m);
+    return m;
+  }
+
+  namedParameters(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [n, p] of this.params) out.push([prefix + n, p]);
+    for (const [n, c] of this.children) out.push(...c.namedParameters(`${prefix}${n}.`));
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  /** Parameters that the optimizer should update (not frozen). */
+  trainableParameters(): [string, Tensor][] {
+    return this.namedParameters().filter(([, p]) => p.requiresGrad);
+  }
+
+  namedChildren(): [string, Module][] {
+    return [...this.children];
+  }
+
+  train(on = true): this {
+    this.training = on;
+    for (const c of this.children.values()) c.train(on);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Stops gradients to every parameter: ops then launch no weight-gradient kernels. */
+  freeze(): this {
+    for (const p of this.parameters()) {
+      p.requiresGrad = false;
+      p.grad?.dispose();
+      p.grad = null;
+    }
+    return this;
+  }
+
+  /** Name → tensor for every parameter (shared, not copied). */
+  stateDict(): Map<string, Tensor> {
+    return new Map(this.namedParameters());
+  }
+
+  /**
+   * Copies values into the parameters by name. Every parameter must be present with the
+   * same shape, and no unknown name may appear (strict, so a wrong architecture fails).
+   */
+  loadStateDict(values: Map<string, { shape: readonly number[]; data: Float32Array }>, copyInto: (p: Tensor, data: Float32Array) => void): void {
+    const own = this.stateDict();
+    const missing = [...own.keys()].filter((k) => !values.has(k));
+    const unexpected = [...values.keys()].filter((k) => !own.has(k));
+    if (missing.length || unexpected.length)
+      throw new Error(
+        `loadStateDict: checkpoint does not match the model` +
+          (missing.length ? `; missing: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` (+${missing.length - 8})` : ''}` : '') +
+          (unexpected.length ? `; unexpected: ${unexpected.slice(0, 8).join(', ')}${unexpected.length > 8 ? ` (+${unexpected.length - 8})` : ''}` : ''),
+      );
+    for (const [name, p] of own) {
+      const v = values.get(name)!;
+      if (!sameShape(v.shape, p.shape))
+        throw new Error(`loadStateDict: '${name}' has shape ${fmt(v.shape)} in the checkpoint, the model expects ${fmt(p.shape)}`);
+      copyInto(p, v.data);
+    }
+  }
+
+  dispose(): void {
+    for (const p of this.params.values()) p.dispose();
+    for (const c of this.children.values()) c.dispose();
+  }
+}
+
+/** Children run in order (names "0", "1", ...). */
+export class Sequential extends Module {
+  readonly layers: ((x: Tensor) => Tensor)[] = [];
+  constructor(modules: (Module & { forward(x: Tensor): Tensor })[]) {
+    super();
+    modules.forEach((m, i) => {
+      this.child(String(i), m);
+      this.layers.push((x) => m.forward(x));
+    });
+  }
+  forward(x: Tensor): Tensor {
+    return this.layers.reduce((h, f) => f(h), x);
+  }
+}
+
+/** An indexed list of modules (names "0", "1", ...), like nn.ModuleList. */
+export class ModuleList<M extends Module> extends Module {
+  readonly items: M[];
+  constructor(items: M[]) {
+    super();
+    this.items = items;
+    items.forEach((m, i) => this.child(String(i), m));
+  }
+  get length(): number {
+    return this.items.length;
+  }
+  at(i: number): M {
+    const m = this.items[i];
+    if (!m) throw new Error(`ModuleList: index ${i} out of range [0, ${this.items.length})`);
+    return m;
+  }
+}

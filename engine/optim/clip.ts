@@ -1,0 +1,26 @@
+/**
+ * Gradient-norm clipping without a readback: the total norm and the factor
+ * min(1, maxNorm / (norm + 1e-6)) stay on the GPU; the optimizer kernels read the factor.
+ */
+import { add, concat, div, minimum, mul, reshape, sqrt, sum } from '../ops/index.ts';
+import { noGrad } from '../autograd.ts';
+import { full } from '../ops/creation.ts';
+import type { Tensor } from '../tensor.ts';
+
+export interface ClipResult {
+  /** total L2 norm of all gradients, shape [1] */
+  norm: Tensor;
+  /** factor to multiply every gradient by, shape [1] */
+  factor: Tensor;
+}
+
+export function clipGradNorm(params: readonly Tensor[], maxNorm: number): ClipResult {
+  if (!(maxNorm > 0)) throw new Error(`clipGradNorm: maxNorm must be > 0, got ${maxNorm}`);
+  return noGrad(() => {
+    const squares = params.filter((p) => p.grad).map((p) => reshape(sum(mul(p.grad!, p.grad!)), [1]));
+    const norm = squares.length ? sqrt(sum(concat(squares, 0), 0, true)) : full([1], 0);
+    const factor = minimum(full([1], 1), div(full([1], maxNorm), add(norm, 1e-6)));
+    return { norm, factor };
+  });
+}
+

@@ -1,0 +1,3 @@
+export * from './optimizer.ts';
+export * from './schedule.ts';
+export * from './clip.ts';
