@@ -4,6 +4,7 @@
  * case or a GPU op test can look up its oracle by the same id.
  */
 import type { RefOp } from './types.ts';
+import { detectionReferenceOps } from './detection.ts';
 import { elementwiseReferenceOps } from './elementwise.ts';
 import { matmulReferenceOps } from './matmul.ts';
 import { movementReferenceOps } from './movement.ts';
@@ -20,10 +21,8 @@ export const referenceOps: Record<string, RefOp> = {
   ...matmulReferenceOps,
   // reshape permute transpose slice concat pad index_select upsample_nearest2x
   ...movementReferenceOps,
-  // Detection ops (conv2d, group_norm, the focal/KD/GIoU losses of OPCASES.md) are
-  // written in ./detection.ts. When it lands, import its map here and merge it:
-  //   import { detectionReferenceOps } from './detection.ts';
-  //   ...detectionReferenceOps,
+  // conv2d group_norm, the focal/KD/GIoU losses of OPCASES.md, iou_loss integral distance2bbox bbox2distance
+  ...detectionReferenceOps,
 };
 
 /** The op for `id`, or an Error listing the known ids (a typo should not read as "missing op"). */
