@@ -1,0 +1,41 @@
+/**
+ * `npm run parity -- FILE...`: runs op case files (the format of shared OPCASES.md) through
+ * the engine and checks every output and gradient with the OPCASES.md pass rule. One line
+ * per case with its worst ratio err/(tol·max|ref|), then `N passed, M failed`; exits 1
+ * when any case fails or a file cannot be read.
+ */
+import { Command } from 'commander';
+import { init, NoAdapterError } from '../engine/index.ts';
+import { runParityFiles } from '../engine/checks/parity.ts';
+
+const program = new Command()
+  .name('npm run parity --')
+  .description(
+    'Check op case files (schema_version 1, see OPCASES.md) against the engine on WebGPU. A case passes when, for ' +
+      'every output and gradient, max|got - ref| <= tol * max|ref| with tol = max(1e-5, 10 * error_vs_float64.max_rel_to_max); ' +
+      'null gradients must come out exactly zero or absent.',
+  )
+  .argument('<files...>', 'case files (JSON)')
+  .parse();
+
+async function main(files: string[]): Promise<number> {
+  try {
+    await init();
+  } catch (e) {
+    if (e instanceof NoAdapterError) {
+      console.error(e.message);
+      return 1;
+    }
+    throw e;
+  }
+  const { failed } = await runParityFiles(files);
+  return failed > 0 ? 1 : 0;
+}
+
+main(program.args).then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
