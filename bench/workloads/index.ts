@@ -1,0 +1,10 @@
+/**
+ * Every benchmark workload, one file per family. To add a family, write
+ * bench/workloads/<family>.ts exporting `default` as a Workload[] and add two lines here.
+ */
+import type { Workload } from '../harness.ts';
+import core from './core.ts';
+
+export const workloads: readonly Workload[] = [
+  ...core,
+];
