@@ -7,10 +7,12 @@
  */
 import type { OpSpec } from './spec.ts';
 import * as core from './specs/core.ts';
+import * as losses from './specs/losses.ts';
 
 /** The spec modules by file name in ./specs/. */
 export const specModules: Record<string, Record<string, unknown>> = {
   'core.ts': core,
+  'losses.ts': losses,
 };
 
 function isSpec(v: unknown): v is OpSpec {

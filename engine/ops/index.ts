@@ -5,3 +5,4 @@ export * from './reduce.ts';
 export * from './movement.ts';
 export * from './softmax.ts';
 export * from './gather.ts';
+export * from './losses.ts';
