@@ -1,4 +1,4 @@
-// Softmax / log-softmax along a long axis (len > 256): one workgroup per row. Each
+// Softmax / log-softmax along a long axis (len > 1024): one workgroup per row. Each
 // invocation covers a strided share of the row; two workgroup trees combine the shares
 // (max, then Σ exp(x - max)); then every invocation writes its share. Same stable forms
 // as softmax_rows.wgsl.

@@ -1,8 +1,8 @@
 // Backward of softmax / log-softmax along a long axis, fused into one dispatch: one
-// workgroup per row; a workgroup tree forms the row's Σ g·y (softmax) or Σ g
-// (log-softmax), then every invocation writes its strided share of dx:
-//   softmax:      dx = y · (g - Σ g·y)
-//   log-softmax:  dx = g - exp(y) · Σ g
+// workgroup per row. Workgroup trees form the row's sums, then every invocation writes
+// its strided share of dx. The formulas are those of softmax_grad_rows.wgsl:
+//   softmax:      dx_i = y_i · ((g_i - g_m) + Σ_j y_j (g_m - g_j)), m = argmax y
+//   log-softmax:  dx_i = g_i - exp(y_i) · Σ g
 //!include softmax_common
 //!include workgroup_reduce
 
@@ -17,13 +17,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let n = select(0u, u.len, r < u.rows); // rows past the end still reach the barriers
   let start = row_start(r);
   var acc = Kahan(0.0, 0.0);
+  if (LOG) {
+    for (var k = lid.x; k < n; k += TREE_WG) { acc = kahan_add(acc, g[start + k * u.inner]); }
+    let total = tree_sum(acc.sum, lid.x);
+    for (var k = lid.x; k < n; k += TREE_WG) {
+      let at = start + k * u.inner;
+      dx[at] = g[at] - exp(y[at]) * total;
+    }
+    return;
+  }
+  var best = F32_LOWEST;
+  var best_k = 0u;
+  for (var k = lid.x; k < n; k += TREE_WG) {
+    let v = y[start + k * u.inner];
+    if (v > best) { best = v; best_k = k; }
+  }
+  // clamped so that a row of NaNs (no comparison true) still names an element
+  let m = min(tree_argmax(best, best_k, lid.x), n - 1u);
+  var gm = 0.0;
+  if (n > 0u) { gm = g[start + m * u.inner]; }
   for (var k = lid.x; k < n; k += TREE_WG) {
     let at = start + k * u.inner;
-    acc = kahan_add(acc, select(g[at] * y[at], g[at], LOG));
+    acc = kahan_add(acc, y[at] * (gm - g[at]));
   }
   let c = tree_sum(acc.sum, lid.x);
   for (var k = lid.x; k < n; k += TREE_WG) {
     let at = start + k * u.inner;
-    dx[at] = select(y[at] * (g[at] - c), g[at] - exp(y[at]) * c, LOG);
+    dx[at] = y[at] * ((g[at] - gm) + c);
   }
 }

@@ -1,6 +1,9 @@
 // Backward of softmax / log-softmax along a short axis, fused into one dispatch: one
 // invocation per row, from the upstream gradient g and the forward output y.
-//   softmax:      dx = y · (g - Σ g·y)
+//   softmax:      dx = y · (g - Σ g·y), evaluated as y_i · ((g_i - g_m) + Σ_j y_j (g_m - g_j))
+//                 with m the row's argmax of y: the same value (Σ y = 1), but when y is
+//                 nearly one-hot (large logit gaps) g_m - Σ g·y would cancel to rounding
+//                 noise, while here dx_m = y_m · Σ_{j≠m} y_j (g_m - g_j) has no cancellation.
 //   log-softmax:  dx = g - exp(y) · Σ g      (exp(y) is the softmax; y ≤ 0 so it is ≤ 1)
 //!include softmax_common
 
@@ -15,13 +18,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (r >= u.rows) { return; }
   let start = row_start(r);
   var acc = Kahan(0.0, 0.0);
-  for (var k = 0u; k < u.len; k++) {
-    let at = start + k * u.inner;
-    acc = kahan_add(acc, select(g[at] * y[at], g[at], LOG));
+  if (LOG) {
+    for (var k = 0u; k < u.len; k++) { acc = kahan_add(acc, g[start + k * u.inner]); }
+    for (var k = 0u; k < u.len; k++) {
+      let at = start + k * u.inner;
+      dx[at] = g[at] - exp(y[at]) * acc.sum;
+    }
+    return;
   }
-  let c = acc.sum;
+  var m = 0u;
+  for (var k = 1u; k < u.len; k++) {
+    if (y[start + k * u.inner] > y[start + m * u.inner]) { m = k; }
+  }
+  let gm = g[start + m * u.inner];
   for (var k = 0u; k < u.len; k++) {
     let at = start + k * u.inner;
-    dx[at] = select(y[at] * (g[at] - c), g[at] - exp(y[at]) * c, LOG);
+    acc = kahan_add(acc, y[at] * (gm - g[at]));
+  }
+  for (var k = 0u; k < u.len; k++) {
+    let at = start + k * u.inner;
+    dx[at] = y[at] * ((g[at] - gm) + acc.sum);
   }
 }

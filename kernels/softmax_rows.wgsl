@@ -1,4 +1,4 @@
-// Softmax / log-softmax along a short axis (the op picks this kernel for len ≤ 256): one
+// Softmax / log-softmax along a short axis (the op picks this kernel for len ≤ 1024): one
 // invocation per row, three passes over the row (max, Σ exp, write), no barriers.
 // Stable for any finite logits: exp only ever sees x - max ≤ 0, and log-softmax is
 // formed as (x - max) - log Σ exp(x - max), never as log(softmax).

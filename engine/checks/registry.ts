@@ -7,12 +7,16 @@
  */
 import type { OpSpec } from './spec.ts';
 import * as core from './specs/core.ts';
+import * as gather from './specs/gather.ts';
 import * as losses from './specs/losses.ts';
+import * as softmax from './specs/softmax.ts';
 
 /** The spec modules by file name in ./specs/. */
 export const specModules: Record<string, Record<string, unknown>> = {
   'core.ts': core,
+  'gather.ts': gather,
   'losses.ts': losses,
+  'softmax.ts': softmax,
 };
 
 function isSpec(v: unknown): v is OpSpec {

@@ -31,3 +31,27 @@ fn tree_max(v: f32, lid: u32) -> f32 {
   workgroupBarrier();
   return m;
 }
+
+var<workgroup> tree_k: array<u32, TREE_WG>;
+
+// The k that goes with the largest v (the smallest such k on ties), returned to every
+// invocation. Each invocation brings its own best (v, k).
+fn tree_argmax(v: f32, k: u32, lid: u32) -> u32 {
+  tree[lid] = v;
+  tree_k[lid] = k;
+  workgroupBarrier();
+  for (var s = TREE_WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      let ov = tree[lid + s];
+      let ok = tree_k[lid + s];
+      if (ov > tree[lid] || (ov == tree[lid] && ok < tree_k[lid])) {
+        tree[lid] = ov;
+        tree_k[lid] = ok;
+      }
+    }
+    workgroupBarrier();
+  }
+  let best = tree_k[0];
+  workgroupBarrier();
+  return best;
+}
