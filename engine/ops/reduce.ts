@@ -1,6 +1,7 @@
 /**
- * Reductions over axes (kernels/reduce.wgsl): sum, mean, max, with keepdim.
- * Short reductions run one invocation per output; long ones a workgroup tree per output.
+ * Reductions over axes (kernels/reduce.wgsl, reduce_rows.wgsl): sum, mean, max, keepdim.
+ * Short reductions (≤ 64 terms) run one invocation per output; long ones a workgroup
+ * tree per output, in chunks of 8192 terms with a second pass when there are several.
  */
 import { record } from '../autograd.ts';
 import { runtime, grid } from '../runtime.ts';
@@ -28,6 +29,43 @@ function keptShape(shape: readonly number[], axes: readonly number[], keepdim: b
   return out;
 }
 
+/** Chunk of the reduced range one workgroup handles: ≤ 32 serial terms per invocation. */
+const CHUNK = 8192;
+
+interface ReduceLaunch {
+  nOut: number;
+  nRed: number;
+  outShape: number[];
+  outStrides: number[];
+  redShape: number[];
+  redStrides: number[];
+  scale: number;
+}
+
+function launchReduce(op: 'sum' | 'max', x: Tensor, out: Tensor, l: ReduceLaunch, finish = true): void {
+  const perThread = l.nRed <= 64;
+  const nChunks = perThread ? 1 : Math.ceil(l.nRed / CHUNK);
+  runtime().dispatch({
+    kernel: perThread ? 'reduce_rows' : 'reduce',
+    constants: { OP: op === 'max' ? 1 : 0, FINISH: finish },
+    uniforms: {
+      n_out: l.nOut,
+      n_red: l.nRed,
+      out_rank: l.outShape.length,
+      red_rank: l.redShape.length,
+      scale: l.scale,
+      chunk_len: CHUNK,
+      n_chunks: nChunks,
+      out_shape: l.outShape,
+      out_strides: l.outStrides,
+      red_shape: l.redShape,
+      red_strides: l.redStrides,
+    },
+    buffers: { x: x.buffer, out: out.buffer },
+    workgroups: perThread ? elementwiseGroups(l.nOut) : grid(l.nOut * nChunks),
+  });
+}
+
 function reduceKernel(op: 'sum' | 'mean' | 'max', x: Tensor, axes: number[], keepdim: boolean): Tensor {
   expectDtype(op, 'x', x, 'float32');
   const strides = stridesOf(x.shape);
@@ -36,24 +74,35 @@ function reduceKernel(op: 'sum' | 'mean' | 'max', x: Tensor, axes: number[], kee
   if (op === 'max' && nRed === 0) throw new Error(`max: cannot reduce over empty axes of ${x}`);
   const out = empty(keptShape(x.shape, axes, keepdim));
   if (out.size === 0) return out;
-  const perThread = nRed <= 64;
-  runtime().dispatch({
-    kernel: perThread ? 'reduce_rows' : 'reduce',
-    constants: { OP: op === 'max' ? 1 : 0 },
-    uniforms: {
-      n_out: out.size,
-      n_red: nRed,
-      out_rank: outDims.length,
-      red_rank: axes.length,
-      scale: op === 'mean' ? 1 / nRed : 1,
-      out_shape: outDims.map((i) => x.shape[i]),
-      out_strides: outDims.map((i) => strides[i]),
-      red_shape: axes.map((i) => x.shape[i]),
-      red_strides: axes.map((i) => strides[i]),
-    },
-    buffers: { x: x.buffer, out: out.buffer },
-    workgroups: perThread ? elementwiseGroups(out.size) : grid(out.size),
+  const kernelOp = op === 'max' ? 'max' : 'sum';
+  const launch: ReduceLaunch = {
+    nOut: out.size,
+    nRed,
+    outShape: outDims.map((i) => x.shape[i]),
+    outStrides: outDims.map((i) => strides[i]),
+    redShape: axes.map((i) => x.shape[i]),
+    redStrides: axes.map((i) => strides[i]),
+    scale: op === 'mean' ? 1 / nRed : 1,
+  };
+  const nChunks = nRed <= 64 ? 1 : Math.ceil(nRed / CHUNK);
+  if (nChunks === 1) {
+    launchReduce(kernelOp, x, out, launch);
+    return out;
+  }
+  // Two passes: partial results [nOut, nChunks] (workgroups spread over every core),
+  // then one reduction of each row of partials, which applies the mean's scale.
+  const partials = empty([out.size, nChunks]);
+  launchReduce(kernelOp, x, partials, launch, false);
+  launchReduce(kernelOp, partials, out, {
+    nOut: out.size,
+    nRed: nChunks,
+    outShape: [out.size],
+    outStrides: [nChunks],
+    redShape: [nChunks],
+    redStrides: [1],
+    scale: launch.scale,
   });
+  partials.dispose();
   return out;
 }
 
