@@ -1,6 +1,7 @@
 /**
- * index_select (kernels/index_select.wgsl) and its scatter-add backward
- * (kernels/index_select_grad.wgsl: deterministic, no float atomics, no sort).
+ * index_select (kernels/index_select.wgsl) and its adjoint index_add, the scatter-add
+ * (kernels/index_select_grad.wgsl: deterministic, no float atomics, no sort). Each is
+ * the other's backward.
  */
 import { record } from '../autograd.ts';
 import { runtime } from '../runtime.ts';
@@ -36,22 +37,44 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
       buffers: { x: x.buffer, index: index.buffer, out: out.buffer },
       workgroups: elementwiseGroups(out.size),
     });
-  return record('indexSelect', [x, index], out, (g) => {
-    const dx = empty(x.shape);
-    if (dx.size === 0) return [dx, null];
+  return record('indexSelect', [x, index], out, (g) => [indexAdd(g, ax, index, len), null]);
+}
+
+/**
+ * The adjoint of indexSelect (torch's index_add into zeros): out has `values`' shape
+ * with `size` at `axis`, and out[..., d, ...] = Σ over k with index[k] == d of
+ * values[..., k, ...]. Deterministic: each output element adds its k in ascending order.
+ * Out-of-range indices contribute nothing.
+ */
+export function indexAdd(values: Tensor, axis: number, index: Tensor, size: number): Tensor {
+  const op = 'indexAdd';
+  expectDtype(op, 'values', values, 'float32');
+  expectDtype(op, 'index', index, 'int32');
+  expectRank(op, 'index', index, 1);
+  if (values.rank === 0) throw new Error(`${op}: values must have rank ≥ 1, got a scalar (${values})`);
+  const ax = normAxis(op, 'axis', axis, values.rank);
+  if (values.shape[ax] !== index.size)
+    throw new Error(`${op}: values.shape[${ax}] must equal the index length (${index.size}), got ${values.shape[ax]}`);
+  if (!Number.isInteger(size) || size < 0) throw new Error(`${op}: size must be a non-negative integer, got ${size}`);
+  const k = index.size;
+  const inner = values.shape.slice(ax + 1).reduce((a, b) => a * b, 1);
+  const out = empty(values.shape.map((d, i) => (i === ax ? size : d)));
+  if (out.size > 0) {
     // (first, end) of the k that name each row d; u32 words used as atomics by the kernel
-    const span = empty([2 * len], 'uint32');
-    const buffers = { g: g.buffer, index: index.buffer, span: span.buffer, dx: dx.buffer };
-    const stages: [number, number][] = [[0, len], [1, k], [2, dx.size]];
+    const span = empty([2 * size], 'uint32');
+    const buffers = { g: values.buffer, index: index.buffer, span: span.buffer, dx: out.buffer };
+    const uniforms = { n: out.size, len: size, k, inner };
+    const stages: [number, number][] = [[0, size], [1, k], [2, out.size]];
     for (const [stage, n] of stages)
       if (n > 0)
         runtime().dispatch({
           kernel: 'index_select_grad',
           constants: { STAGE: stage },
-          uniforms: { n: dx.size, ...uniforms },
+          uniforms,
           buffers,
           workgroups: elementwiseGroups(n),
         });
-    return [dx, null];
-  });
+    span.dispose();
+  }
+  return record('indexAdd', [values, index], out, (g) => [indexSelect(g, ax, index), null]);
 }

@@ -1,5 +1,5 @@
 /**
- * OpSpec of index_select (engine/ops/gather.ts). Op id, inputs (x, index) and the `axis`
+ * OpSpecs of index_select and index_add (engine/ops/gather.ts). Op id, inputs (x, index) and the `axis`
  * attribute are those of test/opcases/README.md; index is int64 in parity files and an
  * int32 tensor here, never differentiated.
  */
@@ -7,7 +7,28 @@ import * as E from '../../index.ts';
 import type { Rng } from '../../random.ts';
 import { referenceOps } from '../../reference/index.ts';
 import type { Tensor } from '../../tensor.ts';
+import type { RefOp, RefTensor } from '../../reference/types.ts';
 import type { GradcheckCase, InputGen, OpSpec } from '../spec.ts';
+
+/**
+ * index_add's float64 reference, from index_select's: index_add is exactly the adjoint
+ * of index_select, so its forward is index_select's vjp and its vjp is index_select.
+ */
+const indexAddReference: RefOp = {
+  forward(inputs, attrs) {
+    const { values, index } = inputs;
+    const axis = attrs.axis as number;
+    const ax = axis < 0 ? axis + values.shape.length : axis;
+    const shape = values.shape.map((d, i) => (i === ax ? (attrs.size as number) : d));
+    const zeros: RefTensor = { shape, data: new Float64Array(shape.reduce((a, b) => a * b, 1)) };
+    const grads = referenceOps.index_select.vjp({ x: zeros, index }, { axis }, { out: values });
+    return { out: grads.x! };
+  },
+  vjp(inputs, attrs, upstream) {
+    const out = referenceOps.index_select.forward({ x: upstream.out, index: inputs.index }, { axis: attrs.axis });
+    return { values: out.out, index: null };
+  },
+};
 
 function input(inputs: Record<string, Tensor>, name: string): Tensor {
   const t = inputs[name];
@@ -52,6 +73,30 @@ export const gatherSpecs: OpSpec[] = [
       why:
         'forward copies float32 values (exact); backward adds the upstream of each repeated index in float32: r − 1 ' +
         'roundings for r repeats (r ≤ 4 here), each ≤ u of max|ref|: ≤ 4u ≈ 2.4e-7, so 1e-6',
+    },
+    noGrad: ['index'],
+  },
+  {
+    id: 'index_add',
+    inputs: ['values', 'index'],
+    attributes: ['axis', 'size'],
+    run: (inputs, attrs) => {
+      const { axis, size } = attrs;
+      if (typeof axis !== 'number' || typeof size !== 'number')
+        throw new Error(`index_add: attributes 'axis' and 'size' must be integers, got ${JSON.stringify(attrs)}`);
+      return { out: E.indexAdd(input(inputs, 'values'), axis, input(inputs, 'index'), size) };
+    },
+    reference: indexAddReference,
+    cases: [
+      { name: 'rows_repeated', attrs: { axis: 0, size: 5 }, inputs: { values: { shape: [6, 3] }, index: fixed([2, 0, 2, 2, 1, 4]) } },
+      { name: 'middle_random', attrs: { axis: 1, size: 7 }, inputs: { values: { shape: [2, 9, 3] }, index: random(9, 7) } },
+      // detection's use: IoU quality scores placed at the positive priors of a batch
+      { name: 'scatter_positives', attrs: { axis: 0, size: 50 }, inputs: { values: { shape: [12] }, index: fixed([3, 7, 8, 15, 16, 22, 30, 31, 32, 40, 41, 49]) } },
+    ],
+    tol: {
+      fwd: 1e-6,
+      bwd: 0,
+      why: 'forward adds r repeated rows (r ≤ 4: ≤ 4u ≈ 2.4e-7 of max|ref|); backward is index_select, an exact copy',
     },
     noGrad: ['index'],
   },
