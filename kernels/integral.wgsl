@@ -2,7 +2,7 @@
 // bin logits, out[n] = Σ_j softmax(z)_j · j, a distance in stride units. One row per loop
 // iteration; with GRAD_A the same pass writes d out/d z_k = p_k·(k - out), which the op
 // saves and scales by the upstream gradient in its backward (kernels/loss_grad.wgsl).
-const WG = 256u;
+//!include loss_common
 
 struct Params { n: u32, bins: u32, }
 @group(0) @binding(0) var<uniform> u: Params;
@@ -10,11 +10,14 @@ struct Params { n: u32, bins: u32, }
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad_a: array<f32>;
 override GRAD_A: bool = false;
+// As in loss_dfl.wgsl: BINS > 0 keeps the row's exps in registers; 0 serves any m.
+override BINS: u32 = 0u;
+var<private> row_e: array<f32, LOSS_ROW_MAX>;
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(LOSS_WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let m = u.bins;
-  for (var row = gid.x; row < u.n; row += nwg.x * WG) {
+  let m = select(u.bins, BINS, BINS > 0u);
+  for (var row = gid.x; row < u.n; row += nwg.x * LOSS_WG) {
     let base = row * m;
     var mx = pred[base];
     for (var j = 1u; j < m; j++) { mx = max(mx, pred[base + j]); }
@@ -22,6 +25,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var sj = 0.0;
     for (var j = 0u; j < m; j++) {
       let e = exp(pred[base + j] - mx);
+      if (BINS > 0u) { row_e[j] = e; }
       se += e;
       sj += e * f32(j);
     }
@@ -29,7 +33,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let expect = sj * inv;
     out[row] = expect;
     if (GRAD_A) {
-      for (var j = 0u; j < m; j++) { grad_a[base + j] = exp(pred[base + j] - mx) * inv * (f32(j) - expect); }
+      for (var j = 0u; j < m; j++) {
+        var e: f32;
+        if (BINS > 0u) { e = row_e[j]; } else { e = exp(pred[base + j] - mx); }
+        grad_a[base + j] = e * inv * (f32(j) - expect);
+      }
     }
   }
 }

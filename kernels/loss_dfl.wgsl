@@ -20,10 +20,21 @@ override REDUCE: bool = false;
 override WEIGHTED: bool = false;
 override GRAD_A: bool = false;
 override GRAD_B: bool = false;
+// BINS > 0: the bin count as a pipeline constant (m ≤ LOSS_ROW_MAX): the row loops unroll,
+// the row and its exps stay in registers and memory is read once (on lavapipe ~1.6×
+// faster than re-reading). BINS = 0: any m, read from u.bins, rows re-read from memory.
+override BINS: u32 = 0u;
+var<private> row_z: array<f32, LOSS_ROW_MAX>;
+var<private> row_e: array<f32, LOSS_ROW_MAX>;
+
+fn z_at(base: u32, j: u32) -> f32 {
+  if (BINS > 0u) { return row_z[j]; }
+  return pred[base + j];
+}
 
 @compute @workgroup_size(LOSS_WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let m = u.bins;
+  let m = select(u.bins, BINS, BINS > 0u);
   var acc = 0.0;
   for (var row = gid.x; row < u.n; row += nwg.x * LOSS_WG) {
     let base = row * m;
@@ -35,19 +46,29 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let yl = u32(clamp(floor(select(0.0, y, ok)), 0.0, f32(m - 2u)));
     let wl = f32(yl + 1u) - y;
     let wr = y - f32(yl);
+    if (BINS > 0u) {
+      for (var j = 0u; j < BINS; j++) { row_z[j] = pred[base + j]; }
+    }
     // log-sum-exp with the row max subtracted: finite for logits of any size
-    var mx = pred[base];
-    for (var j = 1u; j < m; j++) { mx = max(mx, pred[base + j]); }
+    var mx = z_at(base, 0u);
+    for (var j = 1u; j < m; j++) { mx = max(mx, z_at(base, j)); }
     var se = 0.0;
-    for (var j = 0u; j < m; j++) { se += exp(pred[base + j] - mx); }
+    for (var j = 0u; j < m; j++) {
+      let e = exp(z_at(base, j) - mx);
+      if (BINS > 0u) { row_e[j] = e; }
+      se += e;
+    }
     let lse = mx + log(se);
+    // from memory: a computed index into row_z would push the whole row out of registers
     let zl = pred[base + yl];
     let zr = pred[base + yl + 1u];
     let loss = (lse - zl) * wl + (lse - zr) * wr;
     if (REDUCE) { acc += w * loss; } else { out[row] = w * loss; }
     if (GRAD_A) {
+      let inv_se = 1.0 / se;
       for (var j = 0u; j < m; j++) {
-        var gj = exp(pred[base + j] - lse);
+        var gj: f32;
+        if (BINS > 0u) { gj = row_e[j] * inv_se; } else { gj = exp(pred[base + j] - lse); }
         if (j == yl) { gj -= wl; }
         if (j == yl + 1u) { gj -= wr; }
         grad_a[base + j] = w * gj;

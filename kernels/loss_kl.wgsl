@@ -20,37 +20,76 @@ override REDUCE: bool = false;
 override WEIGHTED: bool = false;
 override GRAD_A: bool = false;
 override GRAD_B: bool = false;
+// As in loss_dfl.wgsl: BINS > 0 keeps both rows (scaled by 1/T) and their exps in
+// registers (the last pass then needs no exp); BINS = 0 serves any m from memory.
+override BINS: u32 = 0u;
+var<private> row_s: array<f32, LOSS_ROW_MAX>;
+var<private> row_t: array<f32, LOSS_ROW_MAX>;
+var<private> exp_s: array<f32, LOSS_ROW_MAX>;
+var<private> exp_t: array<f32, LOSS_ROW_MAX>;
+
+fn zs_at(base: u32, j: u32) -> f32 {
+  if (BINS > 0u) { return row_s[j]; }
+  return pred[base + j] * u.inv_t;
+}
+fn zt_at(base: u32, j: u32) -> f32 {
+  if (BINS > 0u) { return row_t[j]; }
+  return soft_label[base + j] * u.inv_t;
+}
 
 @compute @workgroup_size(LOSS_WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let m = u.bins;
-  let it = u.inv_t;
+  let m = select(u.bins, BINS, BINS > 0u);
   var acc = 0.0;
   for (var row = gid.x; row < u.n; row += nwg.x * LOSS_WG) {
     let base = row * m;
     var w = 1.0;
     if (WEIGHTED) { w = weight[row / u.w_div]; }
-    var ms = pred[base] * it;
-    var mt = soft_label[base] * it;
+    if (BINS > 0u) {
+      for (var j = 0u; j < BINS; j++) {
+        row_s[j] = pred[base + j] * u.inv_t;
+        row_t[j] = soft_label[base + j] * u.inv_t;
+      }
+    }
+    var ms = zs_at(base, 0u);
+    var mt = zt_at(base, 0u);
     for (var j = 1u; j < m; j++) {
-      ms = max(ms, pred[base + j] * it);
-      mt = max(mt, soft_label[base + j] * it);
+      ms = max(ms, zs_at(base, j));
+      mt = max(mt, zt_at(base, j));
     }
     var ss = 0.0;
     var st = 0.0;
     for (var j = 0u; j < m; j++) {
-      ss += exp(pred[base + j] * it - ms);
-      st += exp(soft_label[base + j] * it - mt);
+      let es = exp(zs_at(base, j) - ms);
+      let et = exp(zt_at(base, j) - mt);
+      if (BINS > 0u) {
+        exp_s[j] = es;
+        exp_t[j] = et;
+      }
+      ss += es;
+      st += et;
     }
     let lse_s = ms + log(ss);
     let lse_t = mt + log(st);
+    let inv_ss = 1.0 / ss;
+    let inv_st = 1.0 / st;
     var kl = 0.0;
+    let gs = w * u.scale * u.inv_t;
     for (var j = 0u; j < m; j++) {
-      let lq = pred[base + j] * it - lse_s;
-      let lt = soft_label[base + j] * it - lse_t;
-      let t = exp(lt);
+      let lq = zs_at(base, j) - lse_s;
+      let lt = zt_at(base, j) - lse_t;
+      // q and t from the exps of the sum pass when they are in registers
+      var q: f32;
+      var t: f32;
+      if (BINS > 0u) {
+        q = exp_s[j] * inv_ss;
+        t = exp_t[j] * inv_st;
+      } else {
+        q = exp(lq);
+        t = exp(lt);
+      }
       kl += t * (lt - lq);
-      if (GRAD_A) { grad_a[base + j] = w * u.scale * it * (exp(lq) - t); }
+      if (GRAD_A) { grad_a[base + j] = gs * (q - t); }
     }
     if (REDUCE) { acc += w * u.scale * kl; } else { out[row] = w * u.scale * kl; }
   }

@@ -4,7 +4,9 @@
  */
 import type { Workload } from '../harness.ts';
 import core from './core.ts';
+import losses from './losses.ts';
 
 export const workloads: readonly Workload[] = [
   ...core,
+  ...losses,
 ];

@@ -42,7 +42,7 @@ import { empty, keep, type Tensor } from '../tensor.ts';
 import { affine, div, mul, scale } from './elementwise.ts';
 import { mean, sum } from './reduce.ts';
 import { reshape } from './movement.ts';
-import { elementwiseGroups, expectDtype, expectRank } from './util.ts';
+import { expectDtype, expectRank } from './util.ts';
 
 // ------------------------------------------------------------------ reduction options
 
@@ -246,13 +246,18 @@ function recordSaved(op: string, diff: DiffInput[], out: Tensor, saved: (Tensor 
 /** saved · g (one g per `perLoss` elements), or saved · g[0] · factor[0] for a scalar loss. */
 function scaleSaved(saved: Tensor, g: Tensor, factor: Tensor | null, perLoss: number): Tensor {
   const dx = empty(saved.shape);
+  const n4 = Math.ceil(saved.size / 4);
+  // loss_grad.wgsl reads and writes whole vec4s, the last one reaching into the padding
+  // that the buffer pool's size classes (multiples of 64 bytes) always leave
+  if (saved.buffer.size < 16 * n4 || dx.buffer.size < 16 * n4)
+    throw new Error(`loss backward: buffers of ${saved} are not padded to whole vec4s`);
   if (saved.size > 0)
     runtime().dispatch({
       kernel: 'loss_grad',
       constants: { SCALAR: factor !== null },
-      uniforms: { n: saved.size, g_div: perLoss },
+      uniforms: { n4, g_div: perLoss },
       buffers: { saved: saved.buffer, g: g.buffer, factor: factor ? factor.buffer : placeholder('factor'), dx: dx.buffer },
-      workgroups: elementwiseGroups(saved.size),
+      workgroups: [lossGroups(n4)],
     });
   return dx;
 }
@@ -452,6 +457,15 @@ export function kdQualityFocalLoss(pred: Tensor, softTarget: Tensor, opts: KdQfl
 
 // ------------------------------------------------------------------ distribution focal loss
 
+/** Longest row the DFL, KL and Integral kernels hold in registers (LOSS_ROW_MAX). */
+const LOSS_ROW_MAX = 32;
+
+/**
+ * The BINS pipeline constant of the row kernels: the bin count when a row fits in
+ * registers (one pipeline per bin count: 17 in practice), else 0 for the any-length path.
+ */
+const rowConstant = (m: number): number => (m <= LOSS_ROW_MAX ? m : 0);
+
 /** pred must be [N, regMax + 1]; returns the bin count. */
 function expectBins(op: string, pred: Tensor, regMax: number | undefined): number {
   expectDtype(op, 'pred', pred, 'float32');
@@ -492,6 +506,7 @@ export function distributionFocalLoss(pred: Tensor, target: Tensor, opts: DflOpt
       units: N,
       lossShape: [N],
       uniforms: { bins: m },
+      constants: { BINS: rowConstant(m) },
       buffers: { pred: pred.buffer, dist_target: target.buffer },
       diff: [
         { input: pred, perLoss: m },
@@ -532,6 +547,7 @@ export function kdKlDiv(pred: Tensor, softLabel: Tensor, opts: KdKlOptions = {})
       units: N,
       lossShape: [N],
       uniforms: { bins: m, inv_t: 1 / T, scale: (T * T) / (binReduction === 'mean' ? m : 1) },
+      constants: { BINS: rowConstant(m) },
       buffers: { pred: pred.buffer, soft_label: softLabel.buffer },
       diff: [{ input: pred, perLoss: m }],
     },
@@ -596,7 +612,7 @@ export function integral(pred: Tensor, opts: { regMax?: number } = {}): Tensor {
   if (N > 0)
     runtime().dispatch({
       kernel: 'integral',
-      constants: { GRAD_A: wants },
+      constants: { GRAD_A: wants, BINS: rowConstant(m) },
       uniforms: { n: N, bins: m },
       buffers: { pred: pred.buffer, out: out.buffer, grad_a: saved?.buffer ?? placeholder('grad_a') },
       workgroups: [lossGroups(N)],

@@ -2,13 +2,15 @@
 // scalar math for CROSSKD.md §3, and the reduction scaffolding every loss kernel uses.
 //
 // Scaffolding: a loss kernel walks its work units (elements, rows or box pairs) with a
-// grid-stride loop, so any size fits one 1-D launch of at most LOSS_MAX_GROUPS groups.
-// With REDUCE it adds each unit's (weighted) loss to a per-invocation sum and ends with
-// loss_store_partial(), one workgroup tree per group; otherwise it writes each unit's
-// loss to `out` itself. Gradients are written beside the loss in the same pass.
+// grid-stride loop over a launch of a few hundred workgroups (engine/ops/losses.ts), so
+// any size fits one 1-D launch; on lavapipe the loop also beats one invocation per unit
+// by 2–3×. With REDUCE it adds each unit's (weighted) loss to a per-invocation sum and
+// leaves it in out[global index] (see "reduction" below); otherwise it writes each unit's
+// loss to `out`. Gradients are written beside the loss in the same pass.
 
 const LOSS_WG = 256u;
-const LOSS_LN2 = 0.6931471805599453;
+// Longest row the row kernels (DFL, KL, Integral) keep in registers; see their BINS.
+const LOSS_ROW_MAX = 32u;
 
 // Private variables, not constants: WGSL rejects NaN and inf in constant expressions.
 var<private> LOSS_NAN_BITS: u32 = 0x7fc00000u;

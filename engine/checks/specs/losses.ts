@@ -301,6 +301,8 @@ const dflSpec: OpSpec = {
     c('large_logits_8x17', { pred: { shape: [8, 17], values: saturated }, target: { shape: [8], values: [0, 15.9] } }, { reg_max: 16 }),
     c('integer_targets_16x17', { pred: { shape: [16, 17] }, target: { shape: [16], values: integerTargets(16), grad: false } }, { reg_max: 16 }),
     c('reg_max4_5x5', { pred: { shape: [5, 5] }, target: { shape: [5], values: [0, 3.99] } }, { reg_max: 4 }),
+    // more bins than the kernels keep in registers: the any-length path
+    c('reg_max40_6x41', { pred: { shape: [6, 41] }, target: { shape: [6], values: [0, 39.9] } }, { reg_max: 40 }),
   ],
   tol: SOFTMAX_ROW_TOL,
 };
@@ -328,6 +330,7 @@ const klSpec: OpSpec = {
       T: 1,
       bin_reduction: 'sum',
     }),
+    c('T2_mean_40_bins_5x40', { pred: { shape: [5, 40] }, soft_label: { shape: [5, 40] } }, { T: 2, bin_reduction: 'mean' }),
   ],
   tol: KL_TOL,
 };
@@ -371,6 +374,7 @@ const integralSpec: OpSpec = {
     c('reg_max16_10x17', { pred: { shape: [10, 17] } }, { reg_max: 16 }),
     c('large_logits_8x17', { pred: { shape: [8, 17], values: saturated } }, { reg_max: 16 }),
     c('reg_max7_5x8', { pred: { shape: [5, 8], values: (r, n) => r.normal(n, 0, 3) } }, { reg_max: 7 }),
+    c('reg_max40_4x41', { pred: { shape: [4, 41] } }, { reg_max: 40 }),
   ],
   tol: {
     fwd: 2e-6,
