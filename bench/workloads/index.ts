@@ -5,8 +5,10 @@
 import type { Workload } from '../harness.ts';
 import core from './core.ts';
 import losses from './losses.ts';
+import norm from './norm.ts';
 
 export const workloads: readonly Workload[] = [
   ...core,
   ...losses,
+  ...norm,
 ];

@@ -9,6 +9,7 @@ import type { OpSpec } from './spec.ts';
 import * as core from './specs/core.ts';
 import * as gather from './specs/gather.ts';
 import * as losses from './specs/losses.ts';
+import * as norm from './specs/norm.ts';
 import * as softmax from './specs/softmax.ts';
 
 /** The spec modules by file name in ./specs/. */
@@ -16,6 +17,7 @@ export const specModules: Record<string, Record<string, unknown>> = {
   'core.ts': core,
   'gather.ts': gather,
   'losses.ts': losses,
+  'norm.ts': norm,
   'softmax.ts': softmax,
 };
 

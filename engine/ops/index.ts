@@ -5,4 +5,5 @@ export * from './reduce.ts';
 export * from './movement.ts';
 export * from './softmax.ts';
 export * from './gather.ts';
+export * from './norm.ts';
 export * from './losses.ts';

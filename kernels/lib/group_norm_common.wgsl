@@ -1,0 +1,88 @@
+// Shared by group_norm_fwd.wgsl and group_norm_bwd.wgsl.
+//
+// One workgroup owns one (n, group): its cpg·S elements are contiguous, and on a CPU
+// driver a workgroup runs on one thread, so every pass after the first reads them from
+// cache. Inside the workgroup, invocations work in teams of T = 2^t_shift lanes (T = WG
+// when a channel has at least WG units, fewer for small spatial sizes): each team owns
+// one channel per round and strides over its units, so a channel's γ and β are loaded
+// once and the lanes of a team read consecutive addresses.
+//
+// A unit is 4 floats (VEC4, when S is a multiple of 4) or 1 float held in .x of a vec4
+// whose other components are masked to zero. Lavapipe pays per memory instruction more
+// than per byte, and a vec4 load moves four floats for the price of one. Inputs are bound
+// as array<vec4<f32>> (a scalar unit reads one component); outputs as array<f32>, so no
+// two lanes ever store into the same vec4 (vec4 stores measured no faster).
+//
+// WG = 8, one SIMD vector of lavapipe's 256-bit code: a barrier then costs a fraction of
+// what it costs with 64 lanes (which run as 8 coroutines switched at every barrier). On
+// [8,64,32,32] the backward ran about 2× faster with 8 lanes than with 64, and 4 was slower.
+//
+// Sums are deterministic: each lane sums its own units in a fixed order, then lane 0 sums
+// the lanes' partials in lane order: one barrier to publish the partials and one to
+// publish the result, never a log2(WG) tree. A lane may see thousands of units, so its
+// sum is blocked: runs of at most CHUNK terms, whose sums are added to a running total,
+// keep the rounding error near (CHUNK + n/CHUNK)·u instead of n·u. (Kahan compensation
+// does nothing here: lavapipe's compiler folds the correction term to zero, measured.)
+
+const WG = 8u;
+override VEC4: bool = false;
+
+// which components of a unit hold data
+fn unit_mask() -> vec4<f32> {
+  return select(vec4<f32>(1.0, 0.0, 0.0, 0.0), vec4<f32>(1.0), VEC4);
+}
+
+const CHUNK = 32u;
+
+// A blocked sum of vec4 terms (four independent sums, one per component).
+struct Sum4 { total: vec4<f32>, block: vec4<f32>, count: u32, }
+
+fn sum4_zero() -> Sum4 {
+  return Sum4(vec4<f32>(0.0), vec4<f32>(0.0), 0u);
+}
+
+fn sum4_add(a: Sum4, v: vec4<f32>) -> Sum4 {
+  var r = Sum4(a.total, a.block + v, a.count + 1u);
+  if (r.count == CHUNK) { r = Sum4(r.total + r.block, vec4<f32>(0.0), 0u); }
+  return r;
+}
+
+fn sum4_value(a: Sum4) -> vec4<f32> {
+  return a.total + a.block;
+}
+
+fn hsum(v: vec4<f32>) -> f32 {
+  return (v.x + v.y) + (v.z + v.w);
+}
+
+// The workgroup index of a launch folded by grid() (uniform across the workgroup).
+fn gn_group(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return wid.x + wid.y * nwg.x;
+}
+
+var<workgroup> gn_lanes: array<vec2<f32>, WG>;
+var<workgroup> gn_total: vec2<f32>;
+
+// Σ over the workgroup of one value per lane, returned to every lane. Must be called in
+// uniform control flow. Reusing gn_lanes and gn_total in the next call is safe: lane 0
+// finishes reading gn_lanes before the second barrier, and every lane reads gn_total
+// before it can reach the first barrier of the next call, after which lane 0 writes it.
+fn gn_workgroup_sum(lid: u32, v: vec2<f32>) -> vec2<f32> {
+  gn_lanes[lid] = v;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var acc = vec2<f32>(0.0);
+    for (var i = 0u; i < WG; i++) { acc += gn_lanes[i]; }
+    gn_total = acc;
+  }
+  workgroupBarrier();
+  return gn_total;
+}
+
+// A lane's place in the team mapping: channel `index + k·teams` of the group in round k,
+// units lane, lane + size, … of that channel.
+struct Team { size: u32, lane: u32, index: u32, teams: u32, }
+
+fn gn_team(lid: u32, t_shift: u32) -> Team {
+  return Team(1u << t_shift, lid & ((1u << t_shift) - 1u), lid >> t_shift, WG >> t_shift);
+}
