@@ -7,3 +7,4 @@ export * from './softmax.ts';
 export * from './gather.ts';
 export * from './norm.ts';
 export * from './losses.ts';
+export * from './conv.ts';

@@ -1,0 +1,87 @@
+// 1×1, stride-1, unpadded convolutions (and their input gradient) as a plain batched GEMM
+// per image and group: c[i, j] = Σ_k a[i, k] · b[k, j] (+ bias[i]), where b and c are
+// channel × pixel planes of NCHW tensors and a is the weight read through strides, so
+// the same kernel computes out = w · x (forward) and dx = wᵀ · dy (input gradient).
+// Each invocation owns TM pixels (strided by the workgroup size) × TN rows i.
+
+struct Params {
+  n: u32,          // images
+  groups: u32,
+  rows: u32,       // i per group (Cout/groups forward, Cin/groups for dx)
+  depth: u32,      // k per group
+  plane: u32,      // pixels per channel (H·W)
+  b_ch: u32,       // channels of b per image
+  c_ch: u32,       // channels of c per image
+  a_si: u32,       // a's strides: row, depth, group
+  a_sk: u32,
+  a_sg: u32,
+  blocks_x: u32,
+  r_blocks: u32,   // row blocks per group
+};
+@group(0) @binding(0) var<uniform> u: Params;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+override HAS_BIAS: bool = false;
+
+const WG = 16u;
+const TM = 8u;
+const TN = 16u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let m = u.n * u.plane;
+  let g = wid.y / u.r_blocks;
+  let r0 = (wid.y % u.r_blocks) * TN;
+  let p0 = (wid.x + wid.z * nwg.x) * WG * TM + lid.x;
+  let jmax = min(TN, u.rows - r0) - 1u;   // rows past the group re-read the last one
+
+  var ba: array<u32, TM>;
+  for (var i = 0u; i < TM; i++) {
+    let p = min(p0 + i * WG, m - 1u);
+    ba[i] = ((p / u.plane) * u.b_ch + g * u.depth) * u.plane + p % u.plane;
+  }
+  var acc0: array<vec4<f32>, TM>;
+  var acc1: array<vec4<f32>, TM>;
+  var acc2: array<vec4<f32>, TM>;
+  var acc3: array<vec4<f32>, TM>;
+  var bv: array<f32, TM>;
+  var ak = g * u.a_sg + r0 * u.a_si;
+  for (var k = 0u; k < u.depth; k++) {
+    for (var i = 0u; i < TM; i++) { bv[i] = b[ba[i]]; ba[i] += u.plane; }
+    let w0 = vec4<f32>(a[ak + min(0u, jmax) * u.a_si], a[ak + min(1u, jmax) * u.a_si],
+                       a[ak + min(2u, jmax) * u.a_si], a[ak + min(3u, jmax) * u.a_si]);
+    let w1 = vec4<f32>(a[ak + min(4u, jmax) * u.a_si], a[ak + min(5u, jmax) * u.a_si],
+                       a[ak + min(6u, jmax) * u.a_si], a[ak + min(7u, jmax) * u.a_si]);
+    let w2 = vec4<f32>(a[ak + min(8u, jmax) * u.a_si], a[ak + min(9u, jmax) * u.a_si],
+                       a[ak + min(10u, jmax) * u.a_si], a[ak + min(11u, jmax) * u.a_si]);
+    let w3 = vec4<f32>(a[ak + min(12u, jmax) * u.a_si], a[ak + min(13u, jmax) * u.a_si],
+                       a[ak + min(14u, jmax) * u.a_si], a[ak + min(15u, jmax) * u.a_si]);
+    for (var i = 0u; i < TM; i++) {
+      let s = vec4<f32>(bv[i]);
+      acc0[i] = fma(s, w0, acc0[i]);
+      acc1[i] = fma(s, w1, acc1[i]);
+      acc2[i] = fma(s, w2, acc2[i]);
+      acc3[i] = fma(s, w3, acc3[i]);
+    }
+    ak += u.a_sk;
+  }
+
+  for (var i = 0u; i < TM; i++) {
+    let p = p0 + i * WG;
+    if (p < m) {
+      let cb = ((p / u.plane) * u.c_ch + g * u.rows + r0) * u.plane + p % u.plane;
+      for (var j = 0u; j < TN; j++) {
+        if (j <= jmax) {
+          let q = j / 4u;
+          var v = select(select(select(acc3[i], acc2[i], q == 2u), acc1[i], q == 1u), acc0[i], q == 0u)[j % 4u];
+          if (HAS_BIAS) { v += bias[g * u.rows + r0 + j]; }
+          c[cb + j * u.plane] = v;
+        }
+      }
+    }
+  }
+}
