@@ -17,20 +17,15 @@
 // what it costs with 64 lanes (which run as 8 coroutines switched at every barrier). On
 // [8,64,32,32] the backward ran about 2× faster with 8 lanes than with 64, and 4 was slower.
 //
-// Sums are deterministic: each lane sums its own units in a fixed order, then lane 0 sums
-// the lanes' partials in lane order: one barrier to publish the partials and one to
-// publish the result, never a log2(WG) tree. A lane may see thousands of units, so its
-// sum is blocked: runs of at most CHUNK terms, whose sums are added to a running total,
-// keep the rounding error near (CHUNK + n/CHUNK)·u instead of n·u. (Kahan compensation
-// does nothing here: lavapipe's compiler folds the correction term to zero, measured.)
+// Reductions are deterministic: each lane reduces its own units in a fixed order, then
+// lane 0 combines the lanes' partials in lane order after a barrier, never a log2(WG)
+// tree. A lane may see thousands of units, so its sums are blocked: runs of at most CHUNK
+// terms, whose sums are added to a running total, keep the rounding error near
+// (CHUNK + n/CHUNK)·u instead of n·u. (Kahan compensation does nothing here: lavapipe's
+// compiler folds the correction term to zero, measured.)
 
 const WG = 8u;
 override VEC4: bool = false;
-
-// which components of a unit hold data
-fn unit_mask() -> vec4<f32> {
-  return select(vec4<f32>(1.0, 0.0, 0.0, 0.0), vec4<f32>(1.0), VEC4);
-}
 
 const CHUNK = 32u;
 
@@ -58,25 +53,6 @@ fn hsum(v: vec4<f32>) -> f32 {
 // The workgroup index of a launch folded by grid() (uniform across the workgroup).
 fn gn_group(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + wid.y * nwg.x;
-}
-
-var<workgroup> gn_lanes: array<vec2<f32>, WG>;
-var<workgroup> gn_total: vec2<f32>;
-
-// Σ over the workgroup of one value per lane, returned to every lane. Must be called in
-// uniform control flow. Reusing gn_lanes and gn_total in the next call is safe: lane 0
-// finishes reading gn_lanes before the second barrier, and every lane reads gn_total
-// before it can reach the first barrier of the next call, after which lane 0 writes it.
-fn gn_workgroup_sum(lid: u32, v: vec2<f32>) -> vec2<f32> {
-  gn_lanes[lid] = v;
-  workgroupBarrier();
-  if (lid == 0u) {
-    var acc = vec2<f32>(0.0);
-    for (var i = 0u; i < WG; i++) { acc += gn_lanes[i]; }
-    gn_total = acc;
-  }
-  workgroupBarrier();
-  return gn_total;
 }
 
 // A lane's place in the team mapping: channel `index + k·teams` of the group in round k,

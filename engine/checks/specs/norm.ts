@@ -73,8 +73,9 @@ export const groupNormSpec: OpSpec = {
     bwd: 1e-5,
     why:
       'forward: x − shift is one rounding of the deviation itself (exact by Sterbenz when the data lie within a ' +
-      'factor 2, as at mean 1000 std 0.01), so the statistics carry no |mean|/std amplification: blocked sums ' +
-      '(≲ (32 + n/32)·u), one sqrt and division (≤ 2.5 ulp), then normalise and affine (3 roundings) give ≲ 10u ≈ 6e-7 ' +
+      'factor 2, as at mean 1000 std 0.01), so the statistics carry no |mean|/std amplification: chunked Welford and ' +
+      'Chan merges (no difference of large sums, a few u), one sqrt and division (≤ 2.5 ulp), then normalise and affine ' +
+      '(3 roundings) give ≲ 10u ≈ 6e-7 ' +
       'of max|ref|; 2e-6 leaves room for other adapters (lavapipe measured ≤ 3e-7 on every case, the ill-conditioned ' +
       'one included, where float32 PyTorch, whose mean is rounded to float32, errs by 5e-3). Backward: dx = rstd·(ĝ − ' +
       'mean ĝ − x̂·mean ĝx̂) cancels genuinely, a few u of rstd·max|ĝ|, which can be ~10× max|dx|; dγ, dβ are sums over ' +
