@@ -19,8 +19,9 @@
  *   number or a one-element tensor computed on the GPU (read there, never by readback).
  *   As in mmdetection, avgFactor with 'sum' is an error; with 'none' it would be ignored
  *   there, here it is an error too (it would be silently meaningless).
- * - Reduced losses sum per-workgroup partials in the loss kernel, then one tiny kernel
- *   (kernels/loss_finish.wgsl) adds them and applies the normaliser.
+ * - A reduced loss leaves one partial sum per invocation of the loss kernel (no workgroup
+ *   barrier: on lavapipe a barrier made the QFL/focal kernels ~3× slower), then one tiny
+ *   kernel (kernels/loss_finish.wgsl) adds them and applies the normaliser.
  * - A weight or a tensor avgFactor that itself requires grad is differentiated too: the
  *   op then composes the unweighted fused loss with mul/sum/div (autograd does the rest).
  *
@@ -101,8 +102,8 @@ function reduceOptions(op: string, opts: LossReduceOptions, lossShape: readonly 
 const LOSS_WG = 256;
 /**
  * The loss kernels loop over their work units (grid-stride), so one 1-D launch of at most
- * this many groups covers any size; it is also the length of the partial-sum buffer the
- * finish kernel adds up. 512 groups of 256 keep every core of any adapter busy.
+ * this many groups covers any size, and a reduced loss has at most 512·256 partial sums
+ * for the finish kernel to add. 131 072 invocations keep every core of any adapter busy.
  */
 const LOSS_MAX_GROUPS = 512;
 
