@@ -6,6 +6,7 @@
  * OpSpecs, is collected.
  */
 import type { OpSpec } from './spec.ts';
+import * as conv from './specs/conv.ts';
 import * as core from './specs/core.ts';
 import * as gather from './specs/gather.ts';
 import * as losses from './specs/losses.ts';
@@ -14,6 +15,7 @@ import * as softmax from './specs/softmax.ts';
 
 /** The spec modules by file name in ./specs/. */
 export const specModules: Record<string, Record<string, unknown>> = {
+  'conv.ts': conv,
   'core.ts': core,
   'gather.ts': gather,
   'losses.ts': losses,
