@@ -27,8 +27,9 @@ struct Params {
 override RELU: bool = false;
 
 // Per-lane partial sums of each round, for batches of up to RB rounds, double-buffered by
-// batch: one barrier per batch (not per round), and a batch's writes cannot overwrite what
-// lane 0 is still reading of the previous batch (see the barrier argument in the lib).
+// batch: one barrier per batch (not per round). Batch b + 2 reuses batch b's half, which is
+// safe: its writes come after the barrier of batch b + 1, which lane 0 reaches only once
+// it has finished reading batch b.
 const RB = 16u;
 var<workgroup> lane_parts: array<array<vec2<f32>, WG>, 2u * RB>;
 var<workgroup> group_means: vec2<f32>;

@@ -10,6 +10,7 @@ import * as conv from './specs/conv.ts';
 import * as core from './specs/core.ts';
 import * as gather from './specs/gather.ts';
 import * as losses from './specs/losses.ts';
+import * as matmul from './specs/matmul.ts';
 import * as norm from './specs/norm.ts';
 import * as softmax from './specs/softmax.ts';
 
@@ -19,6 +20,7 @@ export const specModules: Record<string, Record<string, unknown>> = {
   'core.ts': core,
   'gather.ts': gather,
   'losses.ts': losses,
+  'matmul.ts': matmul,
   'norm.ts': norm,
   'softmax.ts': softmax,
 };

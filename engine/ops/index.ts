@@ -8,3 +8,4 @@ export * from './gather.ts';
 export * from './norm.ts';
 export * from './losses.ts';
 export * from './conv.ts';
+export * from './matmul.ts';
