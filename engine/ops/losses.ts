@@ -133,6 +133,8 @@ interface DiffInput {
   input: Tensor;
   /** gradient elements per loss element (C for the classes of a QFL row, 4 box sides) */
   perLoss: number;
+  /** the kernel's buffer for this gradient, when not grad_a / grad_b by position */
+  binding?: string;
 }
 
 /** One fused loss kernel call, as each op describes it. */
@@ -149,6 +151,8 @@ interface LossLaunch {
   buffers: Record<string, GPUBuffer>;
   /** the inputs that get gradients, in binding order grad_a, grad_b */
   diff: DiffInput[];
+  /** further writable bindings this variant leaves unused */
+  unused?: string[];
 }
 
 const GRAD_BINDINGS = ['grad_a', 'grad_b'] as const;
@@ -173,7 +177,11 @@ function fusedLoss(l: LossLaunch, opts: LossReduceOptions): Tensor {
     weight: r.weight ? r.weight.buffer : placeholder('weight'),
     out: elems.buffer,
   };
-  GRAD_BINDINGS.forEach((name, k) => (buffers[name] = saved[k]?.buffer ?? placeholder(name)));
+  for (const name of [...GRAD_BINDINGS, ...(l.unused ?? [])]) buffers[name] = placeholder(name);
+  l.diff.forEach((d, k) => {
+    const name = d.binding ?? GRAD_BINDINGS[k];
+    buffers[name] = saved[k]?.buffer ?? placeholder(name);
+  });
   if (l.units > 0)
     runtime().dispatch({
       kernel: l.kernel,
@@ -244,14 +252,21 @@ function recordSaved(op: string, diff: DiffInput[], out: Tensor, saved: (Tensor 
   );
 }
 
+/**
+ * A kernel that views `t` as vec4s reads ceil(size/4) of them: the last reaches into the
+ * padding that the buffer pool's size classes (multiples of 64 bytes) always leave.
+ */
+function vec4Padded(op: string, name: string, t: Tensor): Tensor {
+  if (t.buffer.size < 16 * Math.ceil(t.size / 4)) throw new Error(`${op}: the buffer of ${name} (${t}) is not padded to whole vec4s`);
+  return t;
+}
+
 /** saved · g (one g per `perLoss` elements), or saved · g[0] · factor[0] for a scalar loss. */
 function scaleSaved(saved: Tensor, g: Tensor, factor: Tensor | null, perLoss: number): Tensor {
   const dx = empty(saved.shape);
   const n4 = Math.ceil(saved.size / 4);
-  // loss_grad.wgsl reads and writes whole vec4s, the last one reaching into the padding
-  // that the buffer pool's size classes (multiples of 64 bytes) always leave
-  if (saved.buffer.size < 16 * n4 || dx.buffer.size < 16 * n4)
-    throw new Error(`loss backward: buffers of ${saved} are not padded to whole vec4s`);
+  vec4Padded('loss backward', 'the saved gradient', saved);
+  vec4Padded('loss backward', 'the input gradient', dx);
   if (saved.size > 0)
     runtime().dispatch({
       kernel: 'loss_grad',
@@ -399,6 +414,8 @@ export function qualityFocalLoss(pred: Tensor, label: Tensor, score: Tensor, opt
   const beta = expectNumber(op, 'beta', opts.beta ?? 2, (b) => b >= 0, 'a non-negative number');
   if (opts.numClasses !== undefined && opts.numClasses !== C)
     throw new Error(`${op}: numClasses must equal pred.shape[1] = ${C}, got ${JSON.stringify(opts.numClasses)}`);
+  // whole rows of vec4s (80 classes): four classes per load and store
+  const vec4 = C % 4 === 0;
   return fusedLoss(
     {
       op,
@@ -406,11 +423,13 @@ export function qualityFocalLoss(pred: Tensor, label: Tensor, score: Tensor, opt
       units: N,
       lossShape: [N],
       uniforms: { classes: C, beta },
-      buffers: { pred: pred.buffer, label: label.buffer, score: score.buffer },
+      constants: { VEC4: vec4 },
+      buffers: { pred4: vec4Padded(op, 'pred', pred).buffer, label: label.buffer, score: score.buffer },
       diff: [
-        { input: pred, perLoss: C },
+        { input: pred, perLoss: C, binding: vec4 ? 'grad_a4' : 'grad_a' },
         { input: score, perLoss: 1 },
       ],
+      unused: [vec4 ? 'grad_a' : 'grad_a4'],
     },
     opts,
   );
