@@ -97,7 +97,8 @@ export function backward(root: Tensor, upstream?: Tensor, opts: BackwardOptions 
   const order = topoOrder(root);
   noGrad(() => {
     const grads = new Map<Tensor, Tensor>();
-    grads.set(root, upstream ? detachCopy(upstream) : onesLike(root));
+    // a view of the caller's upstream (no copy): disposing it later only drops a reference
+    grads.set(root, upstream ? upstream.view(upstream.shape) : onesLike(root));
     const accumulate = (t: Tensor, g: Tensor) => {
       const prev = grads.get(t);
       if (!prev) grads.set(t, g);
