@@ -386,9 +386,11 @@ describe('fused forward and backward', () => {
     let loss!: Tensor;
     expect(dispatched(() => (loss = E.distributionFocalLoss(pred, target, { reduction: 'none' })))).toEqual(['loss_dfl']);
     const up = E.randNormal([64], 3);
-    // backward() first copies the upstream gradient (a 'unary' copy); then the rule: one
-    // multiply per input that requires grad
-    expect(dispatched(() => E.backward(loss, up))).toEqual(['unary', 'loss_grad', 'loss_grad']);
+    // besides what backward() itself may do with the upstream gradient (a copy), the rule
+    // is one multiply per input that requires grad, and nothing recomputes the loss
+    const names = dispatched(() => E.backward(loss, up));
+    expect(names.filter((k) => k.startsWith('loss'))).toEqual(['loss_grad', 'loss_grad']);
+    expect(names.length).toBeLessThanOrEqual(3);
     let scalar!: Tensor;
     expect(dispatched(() => (scalar = E.distributionFocalLoss(pred, target, { avgFactor: 3 })))).toEqual(['loss_dfl', 'loss_finish']);
     expect(dispatched(() => E.backward(scalar)).filter((k) => k.startsWith('loss'))).toEqual(['loss_grad', 'loss_grad']);
