@@ -7,7 +7,7 @@
 //!include conv_common
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;  // conv2d_pack, CO_MAJOR: [g][tap][co][cin_p]
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
 const WG = 16u;
@@ -42,9 +42,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     b[i] = i32(r % max(wp, 1u));
     dybase[i] = ((p / max(hp * wp, 1u)) * u.cout + g * u.cout_g) * hwo;
   }
-  let k_len = u.cin_g * khw;
-  let jmax = min(TN, u.cin_g - ci0) - 1u;   // channels past cin_g re-read the last one
-  let wrow = (g * u.cout_g) * k_len + ci0 * khw;
+  let cp4 = u.c_blocks * (TN / 4u);         // vec4s per packed weight row
+  let jmax = min(TN, u.cin_g - ci0) - 1u;   // channels past cin_g are zero and never stored
 
   var acc0: array<vec4<f32>, TM>;
   var acc1: array<vec4<f32>, TM>;
@@ -67,17 +66,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         yok[i] = oy >= 0 && oy < i32(u.ho) && ox >= 0 && ox < i32(u.wo);
         ya[i] = select(0u, dybase[i] + u32(oy) * u.wo + u32(ox), yok[i]);
       }
-      var wk = wrow + ky * u.kw + kx;
+      var wk = (g * khw + ky * u.kw + kx) * u.cout_g * cp4 + ci0 / 4u;
       for (var co = 0u; co < u.cout_g; co++) {
         for (var i = 0u; i < TM; i++) { yv[i] = select(0.0, dy[ya[i]], yok[i]); ya[i] += hwo; }
-        let w0 = vec4<f32>(weight[wk + min(0u, jmax) * khw], weight[wk + min(1u, jmax) * khw],
-                           weight[wk + min(2u, jmax) * khw], weight[wk + min(3u, jmax) * khw]);
-        let w1 = vec4<f32>(weight[wk + min(4u, jmax) * khw], weight[wk + min(5u, jmax) * khw],
-                           weight[wk + min(6u, jmax) * khw], weight[wk + min(7u, jmax) * khw]);
-        let w2 = vec4<f32>(weight[wk + min(8u, jmax) * khw], weight[wk + min(9u, jmax) * khw],
-                           weight[wk + min(10u, jmax) * khw], weight[wk + min(11u, jmax) * khw]);
-        let w3 = vec4<f32>(weight[wk + min(12u, jmax) * khw], weight[wk + min(13u, jmax) * khw],
-                           weight[wk + min(14u, jmax) * khw], weight[wk + min(15u, jmax) * khw]);
+        let w0 = weight[wk];
+        let w1 = weight[wk + 1u];
+        let w2 = weight[wk + 2u];
+        let w3 = weight[wk + 3u];
         for (var i = 0u; i < TM; i++) {
           let s = vec4<f32>(yv[i]);
           acc0[i] = fma(s, w0, acc0[i]);
@@ -85,7 +80,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           acc2[i] = fma(s, w2, acc2[i]);
           acc3[i] = fma(s, w3, acc3[i]);
         }
-        wk += k_len;
+        wk += cp4;
       }
     }
   }

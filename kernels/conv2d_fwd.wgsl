@@ -5,7 +5,7 @@
 //!include conv_common
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;  // conv2d_pack: [g][tap][ci][cout_p]
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
@@ -22,7 +22,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let hwo = u.ho * u.wo;
   let m = u.n * hwo;
   let khw = u.kh * u.kw;
-  let k_len = u.cin_g * khw;                 // weight row length
   let g = wid.y / u.c_blocks;
   let co0 = (wid.y % u.c_blocks) * TN;       // first channel of the tile, within the group
   let p0 = (wid.x + wid.z * nwg.x) * WG * TM + lid.x;  // position blocks fold into x and z
@@ -38,9 +37,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     ox[i] = i32(r % u.wo) * i32(u.sw) - i32(u.pw);
     xbase[i] = ((p / hwo) * u.cin + g * u.cin_g) * hw;
   }
-  // Weight rows of the tile; channels past cout_g read the last row and are never stored.
-  let wrow = (g * u.cout_g + co0) * k_len;
-  let jmax = min(TN, u.cout_g - co0) - 1u;
+  let cp4 = u.c_blocks * (TN / 4u);          // vec4s per packed weight row
+  let jmax = min(TN, u.cout_g - co0) - 1u;   // channels past cout_g are zero and never stored
 
   var acc0: array<vec4<f32>, TM>;
   var acc1: array<vec4<f32>, TM>;
@@ -59,17 +57,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       xok[i] = iy >= 0 && iy < i32(u.h) && ix >= 0 && ix < i32(u.w);
       xa[i] = select(0u, xbase[i] + u32(iy) * u.w + u32(ix), xok[i]);
     }
-    var wk = wrow + tap;
+    var wk = (g * khw + tap) * u.cin_g * cp4 + co0 / 4u;
     for (var ci = 0u; ci < u.cin_g; ci++) {
       for (var i = 0u; i < TM; i++) { xv[i] = select(0.0, x[xa[i]], xok[i]); xa[i] += hw; }
-      let w0 = vec4<f32>(weight[wk + min(0u, jmax) * k_len], weight[wk + min(1u, jmax) * k_len],
-                         weight[wk + min(2u, jmax) * k_len], weight[wk + min(3u, jmax) * k_len]);
-      let w1 = vec4<f32>(weight[wk + min(4u, jmax) * k_len], weight[wk + min(5u, jmax) * k_len],
-                         weight[wk + min(6u, jmax) * k_len], weight[wk + min(7u, jmax) * k_len]);
-      let w2 = vec4<f32>(weight[wk + min(8u, jmax) * k_len], weight[wk + min(9u, jmax) * k_len],
-                         weight[wk + min(10u, jmax) * k_len], weight[wk + min(11u, jmax) * k_len]);
-      let w3 = vec4<f32>(weight[wk + min(12u, jmax) * k_len], weight[wk + min(13u, jmax) * k_len],
-                         weight[wk + min(14u, jmax) * k_len], weight[wk + min(15u, jmax) * k_len]);
+      let w0 = weight[wk];
+      let w1 = weight[wk + 1u];
+      let w2 = weight[wk + 2u];
+      let w3 = weight[wk + 3u];
       for (var i = 0u; i < TM; i++) {
         let s = vec4<f32>(xv[i]);
         acc0[i] = fma(s, w0, acc0[i]);
@@ -77,7 +71,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         acc2[i] = fma(s, w2, acc2[i]);
         acc3[i] = fma(s, w3, acc3[i]);
       }
-      wk += khw;
+      wk += cp4;
     }
   }
 

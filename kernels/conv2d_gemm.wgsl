@@ -1,7 +1,8 @@
 // 1×1, stride-1, unpadded convolutions (and their input gradient) as a plain batched GEMM
-// per image and group: c[i, j] = Σ_k a[i, k] · b[k, j] (+ bias[i]), where b and c are
-// channel × pixel planes of NCHW tensors and a is the weight read through strides, so
-// the same kernel computes out = w · x (forward) and dx = wᵀ · dy (input gradient).
+// per image and group: c[i, j] = Σ_k a[k, i] · b[k, j] (+ bias[i]), where b and c are
+// channel × pixel planes of NCHW tensors and a is the weight packed by conv2d_pack as
+// [groups][k][i padded to 16], so the same kernel computes out = w · x (forward, a = wᵀ
+// packed) and dx = wᵀ · dy (input gradient, a = w packed co-major).
 // Each invocation owns TM pixels (strided by the workgroup size) × TN rows i.
 
 struct Params {
@@ -12,15 +13,11 @@ struct Params {
   plane: u32,      // pixels per channel (H·W)
   b_ch: u32,       // channels of b per image
   c_ch: u32,       // channels of c per image
-  a_si: u32,       // a's strides: row, depth, group
-  a_sk: u32,
-  a_sg: u32,
-  blocks_x: u32,
-  r_blocks: u32,   // row blocks per group
+  r_blocks: u32,   // 16-row blocks per group (a's rows are padded to r_blocks·16)
 };
 @group(0) @binding(0) var<uniform> u: Params;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
@@ -37,7 +34,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let g = wid.y / u.r_blocks;
   let r0 = (wid.y % u.r_blocks) * TN;
   let p0 = (wid.x + wid.z * nwg.x) * WG * TM + lid.x;
-  let jmax = min(TN, u.rows - r0) - 1u;   // rows past the group re-read the last one
+  let jmax = min(TN, u.rows - r0) - 1u;   // rows past the group are zero and never stored
+  let rp4 = u.r_blocks * (TN / 4u);       // vec4s per row of a
 
   var ba: array<u32, TM>;
   for (var i = 0u; i < TM; i++) {
@@ -49,17 +47,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc2: array<vec4<f32>, TM>;
   var acc3: array<vec4<f32>, TM>;
   var bv: array<f32, TM>;
-  var ak = g * u.a_sg + r0 * u.a_si;
+  var ak = g * u.depth * rp4 + r0 / 4u;
   for (var k = 0u; k < u.depth; k++) {
     for (var i = 0u; i < TM; i++) { bv[i] = b[ba[i]]; ba[i] += u.plane; }
-    let w0 = vec4<f32>(a[ak + min(0u, jmax) * u.a_si], a[ak + min(1u, jmax) * u.a_si],
-                       a[ak + min(2u, jmax) * u.a_si], a[ak + min(3u, jmax) * u.a_si]);
-    let w1 = vec4<f32>(a[ak + min(4u, jmax) * u.a_si], a[ak + min(5u, jmax) * u.a_si],
-                       a[ak + min(6u, jmax) * u.a_si], a[ak + min(7u, jmax) * u.a_si]);
-    let w2 = vec4<f32>(a[ak + min(8u, jmax) * u.a_si], a[ak + min(9u, jmax) * u.a_si],
-                       a[ak + min(10u, jmax) * u.a_si], a[ak + min(11u, jmax) * u.a_si]);
-    let w3 = vec4<f32>(a[ak + min(12u, jmax) * u.a_si], a[ak + min(13u, jmax) * u.a_si],
-                       a[ak + min(14u, jmax) * u.a_si], a[ak + min(15u, jmax) * u.a_si]);
+    let w0 = a[ak];
+    let w1 = a[ak + 1u];
+    let w2 = a[ak + 2u];
+    let w3 = a[ak + 3u];
     for (var i = 0u; i < TM; i++) {
       let s = vec4<f32>(bv[i]);
       acc0[i] = fma(s, w0, acc0[i]);
@@ -67,7 +61,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       acc2[i] = fma(s, w2, acc2[i]);
       acc3[i] = fma(s, w3, acc3[i]);
     }
-    ak += u.a_sk;
+    ak += rp4;
   }
 
   for (var i = 0u; i < TM; i++) {

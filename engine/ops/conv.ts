@@ -94,24 +94,27 @@ function positionGroups(positions: number): [number, number] {
   return grid(Math.ceil(positions / (WG * TM)));
 }
 
-/** c = a·b per image and group over NCHW planes (conv2d_gemm); a is read through strides. */
-function gemm(
-  g: ConvGeometry, b: Tensor, a: Tensor, bias: Tensor | null, c: Tensor,
-  dims: { rows: number; depth: number; bCh: number; cCh: number; aSi: number; aSk: number },
-): void {
+/**
+ * A 1×1 convolution's forward (c = out, b = x) or input gradient (coMajor: c = dx, b = dy)
+ * as a GEMM per image and group over NCHW planes (conv2d_gemm), the weight packed first.
+ */
+function gemm(g: ConvGeometry, b: Tensor, weight: Tensor, bias: Tensor | null, c: Tensor, coMajor: boolean): void {
   const plane = g.h * g.w;
-  const rBlocks = Math.ceil(dims.rows / TN);
+  const [rows, depth] = coMajor ? [g.cin_g, g.cout_g] : [g.cout_g, g.cin_g];
+  const rBlocks = Math.ceil(rows / TN);
   const [bx, bz] = positionGroups(g.n * plane);
+  const packed = packWeight(g, weight, coMajor, rBlocks);
   runtime().dispatch({
     kernel: 'conv2d_gemm',
     constants: { HAS_BIAS: bias !== null },
     uniforms: {
-      n: g.n, groups: g.groups, rows: dims.rows, depth: dims.depth, plane, b_ch: dims.bCh, c_ch: dims.cCh,
-      a_si: dims.aSi, a_sk: dims.aSk, a_sg: g.cout_g * g.cin_g, blocks_x: bx, r_blocks: rBlocks,
+      n: g.n, groups: g.groups, rows, depth, plane,
+      b_ch: depth * g.groups, c_ch: rows * g.groups, r_blocks: rBlocks,
     },
-    buffers: { b: b.buffer, a: a.buffer, bias: (bias ?? a).buffer, c: c.buffer },
+    buffers: { b: b.buffer, a: packed.buffer, bias: (bias ?? weight).buffer, c: c.buffer },
     workgroups: [bx, rBlocks * g.groups, bz],
   });
+  packed.dispose();
 }
 
 const convUniforms = (g: ConvGeometry, extra: { c_blocks: number; splits?: number; split_len?: number }) => ({
@@ -121,22 +124,41 @@ const convUniforms = (g: ConvGeometry, extra: { c_blocks: number; splits?: numbe
   ...extra,
 });
 
+/**
+ * The weight repacked for conv2d_fwd ([g][tap][ci][cout_p]) or, coMajor, conv2d_dx
+ * ([g][tap][co][cin_p]): each step's 16-channel tile is then 4 consecutive vec4s.
+ */
+function packWeight(g: ConvGeometry, weight: Tensor, coMajor: boolean, cBlocks: number): Tensor {
+  const rows = coMajor ? g.cout_g : g.cin_g;
+  const packed = empty([g.groups * g.kh * g.kw * rows * cBlocks * TN]);
+  runtime().dispatch({
+    kernel: 'conv2d_pack',
+    constants: { CO_MAJOR: coMajor },
+    uniforms: convUniforms(g, { c_blocks: cBlocks }),
+    buffers: { weight: weight.buffer, packed: packed.buffer },
+    workgroups: grid(Math.ceil(packed.size / 64)),
+  });
+  return packed;
+}
+
 function forward(g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const out = empty([g.n, g.cout, g.ho, g.wo]);
   if (out.size === 0) return out;
   if (isPointwise(g)) {
-    gemm(g, x, weight, bias, out, { rows: g.cout_g, depth: g.cin_g, bCh: g.cin, cCh: g.cout, aSi: g.cin_g, aSk: 1 });
+    gemm(g, x, weight, bias, out, false);
     return out;
   }
   const cBlocks = Math.ceil(g.cout_g / TN);
   const [bx, bz] = positionGroups(g.n * g.ho * g.wo);
+  const packed = packWeight(g, weight, false, cBlocks);
   runtime().dispatch({
     kernel: 'conv2d_fwd',
     constants: { HAS_BIAS: bias !== null },
     uniforms: convUniforms(g, { c_blocks: cBlocks }),
-    buffers: { x: x.buffer, weight: weight.buffer, bias: (bias ?? weight).buffer, out: out.buffer },
+    buffers: { x: x.buffer, weight: packed.buffer, bias: (bias ?? weight).buffer, out: out.buffer },
     workgroups: [bx, cBlocks * g.groups, bz],
   });
+  packed.dispose();
   return out;
 }
 
@@ -145,18 +167,20 @@ function inputGrad(g: ConvGeometry, dy: Tensor, weight: Tensor): Tensor {
   const dx = empty([g.n, g.cin, g.h, g.w]);
   if (dx.size === 0) return dx;
   if (isPointwise(g)) {
-    gemm(g, dy, weight, null, dx, { rows: g.cin_g, depth: g.cout_g, bCh: g.cout, cCh: g.cin, aSi: 1, aSk: g.cin_g });
+    gemm(g, dy, weight, null, dx, true);
     return dx;
   }
   const cBlocks = Math.ceil(g.cin_g / TN);
   // The residue class (0, 0) holds the most positions; every class gets that many blocks.
   const [bx, fold] = positionGroups(g.n * Math.ceil(g.h / g.sh) * Math.ceil(g.w / g.sw));
+  const packed = packWeight(g, weight, true, cBlocks);
   runtime().dispatch({
     kernel: 'conv2d_dx',
     uniforms: convUniforms(g, { c_blocks: cBlocks }),
-    buffers: { dy: dy.buffer, weight: weight.buffer, dx: dx.buffer },
+    buffers: { dy: dy.buffer, weight: packed.buffer, dx: dx.buffer },
     workgroups: [bx, cBlocks * g.groups, fold * g.sh * g.sw],
   });
+  packed.dispose();
   return dx;
 }
 
