@@ -188,7 +188,7 @@ function fusedLoss(l: LossLaunch, opts: LossReduceOptions): Tensor {
       constants: { ...l.constants, REDUCE: reduce, WEIGHTED: r.weight !== null, GRAD_A: !!saved[0], GRAD_B: !!saved[1] },
       uniforms: { ...l.uniforms, n: l.units, w_div: r.weight ? Math.max(1, lossSize / Math.max(1, r.weight.size)) : 1 },
       buffers,
-      workgroups: [l.units > 0 ? groups : 0],
+      workgroups: [groups],
     });
 
   let out = elems;
