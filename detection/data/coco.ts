@@ -423,10 +423,15 @@ export class CocoDataset implements DetectionDataset {
   readonly records: readonly DetectionRecord[];
   private readonly cached: (RgbImage | undefined)[];
 
+  /**
+   * `fileLabel` names an image in error messages (node.ts passes its full path; the
+   * default is the JSON's file_name).
+   */
   constructor(
     readonly parsed: ParsedCoco,
     private readonly readImage: (record: DetectionRecord, index: number) => RgbImage,
     private readonly cache = true,
+    private readonly fileLabel: (record: DetectionRecord) => string = (r) => r.fileName,
   ) {
     this.categories = parsed.categories;
     this.records = parsed.records;
@@ -444,12 +449,12 @@ export class CocoDataset implements DetectionDataset {
     if (hit) return hit;
     const img = this.readImage(record, index);
     if (img.width !== record.width || img.height !== record.height) {
-      throw new CocoError(record.fileName, [
+      throw new CocoError(this.fileLabel(record), [
         `image is ${img.width}x${img.height} but the annotations declare ${record.width}x${record.height} (width x height) for image ${record.imageId}`,
       ]);
     }
     if (img.data.length !== 3 * img.width * img.height) {
-      throw new CocoError(record.fileName, [`expected ${3 * img.width * img.height} RGB bytes, got ${img.data.length}`]);
+      throw new CocoError(this.fileLabel(record), [`expected ${3 * img.width * img.height} RGB bytes, got ${img.data.length}`]);
     }
     if (this.cache) this.cached[index] = img;
     return img;
