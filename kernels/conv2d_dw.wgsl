@@ -16,7 +16,8 @@
 override HAS_BIAS: bool = false;
 
 const WG = 16u;
-const TM = 8u;   // output channels per tile
+const TM = 16u;  // output channels per tile (16 × 16 sums: each loaded value feeds 16 FMAs;
+                 // measured 25% faster than 8 × 16 on lavapipe despite the spilled registers)
 const TN = 16u;  // input channels per tile (4 vec4)
 var<workgroup> sums: array<vec4<f32>, WG * TM * 4u>;
 
@@ -61,8 +62,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc1: array<vec4<f32>, TM>;
   var acc2: array<vec4<f32>, TM>;
   var acc3: array<vec4<f32>, TM>;
-  var bsum = vec4<f32>(0.0);
-  var bsum2 = vec4<f32>(0.0);
+  var bsum: array<vec4<f32>, TM / 4u>;
   var yv: array<f32, TM>;
 
   for (; p < pend; p += WG) {
@@ -88,8 +88,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       acc3[i] = fma(s, x3, acc3[i]);
     }
     if (HAS_BIAS) {
-      bsum += vec4<f32>(yv[0], yv[1], yv[2], yv[3]);
-      bsum2 += vec4<f32>(yv[4], yv[5], yv[6], yv[7]);
+      for (var q = 0u; q < TM / 4u; q++) {
+        bsum[q] += vec4<f32>(yv[4u * q], yv[4u * q + 1u], yv[4u * q + 2u], yv[4u * q + 3u]);
+      }
     }
     // advance (n, oy, ox) by WG positions without a division
     ox += step_x;
@@ -101,7 +102,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     n += step_n + select(0u, 1u, cy);
   }
 
-  // Lanes' sums → workgroup memory → each lane adds up TM·4/WG... of the tile's vec4 columns.
+  // Lanes' sums → workgroup memory; then each lane adds up whole columns (one vec4 of the
+  // tile, over the WG lanes) in lane order.
   for (var i = 0u; i < TM; i++) {
     let at = (i * 4u) * WG + lid.x;
     sums[at] = acc0[i];
@@ -128,10 +130,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (HAS_BIAS && tap == 0u && cib == 0u) {
     // Bias sums ride along in the (tap 0, first ci block) tiles, which read every dy value anyway.
     workgroupBarrier();
-    sums[lid.x] = bsum;
-    sums[WG + lid.x] = bsum2;
+    for (var q = 0u; q < TM / 4u; q++) { sums[q * WG + lid.x] = bsum[q]; }
     workgroupBarrier();
-    if (lid.x < 2u && slice < u.splits) {
+    if (lid.x < TM / 4u && slice < u.splits) {
       var s = vec4<f32>(0.0);
       for (var l = 0u; l < WG; l++) { s += sums[lid.x * WG + l]; }
       let bbase = u.splits * wsize + slice * u.cout + g * u.cout_g + co0;

@@ -38,7 +38,7 @@ export interface ConvGeometry {
 const WG = 16;
 const TM = 8;
 const TN = 16;
-const DW_TM = 8;
+const DW_TM = 16;
 /** dW: slices of the N·Ho·Wo reduction hold at least this many positions... */
 const DW_MIN_SLICE = 256;
 /** ...and there are enough (tile, slice) workgroups to keep every core busy. */
