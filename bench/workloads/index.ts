@@ -3,12 +3,14 @@
  * bench/workloads/<family>.ts exporting `default` as a Workload[] and add two lines here.
  */
 import type { Workload } from '../harness.ts';
+import conv from './conv.ts';
 import core from './core.ts';
 import losses from './losses.ts';
 import norm from './norm.ts';
 
 export const workloads: readonly Workload[] = [
   ...core,
+  ...conv,
   ...losses,
   ...norm,
 ];
