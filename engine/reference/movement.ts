@@ -287,6 +287,31 @@ const concatOp: RefOp = {
   },
 };
 
+const indexSelectOp = gatherOp('index_select', planIndexSelect);
+
+/**
+ * index_add (scatter-add into zeros of `size` rows along `axis`) is exactly the adjoint
+ * of index_select: its forward is index_select's vjp, its vjp is index_select.
+ */
+const indexAddOp: RefOp = {
+  forward(inputs, attrs) {
+    const { values, index } = inputs;
+    if (!values || !index) throw new Error('index_add: inputs values and index are required');
+    const { axis, size } = attrs as { axis: number; size: number };
+    if (!Number.isInteger(size) || size < 0) throw new Error(`index_add: size must be a non-negative integer, got ${size}`);
+    const ax = axis < 0 ? axis + values.shape.length : axis;
+    if (values.shape[ax] !== index.data.length)
+      throw new Error(`index_add: values.shape[${ax}] must equal the index length (${index.data.length}), got ${values.shape[ax]}`);
+    const shape = values.shape.map((d, i) => (i === ax ? size : d));
+    const zeros = { shape, data: new Float64Array(shape.reduce((a, b) => a * b, 1)) };
+    return { out: indexSelectOp.vjp({ x: zeros, index }, { axis }, { out: values }).x! };
+  },
+  vjp(inputs, attrs, upstream) {
+    const out = indexSelectOp.forward({ x: upstream.out, index: inputs.index }, { axis: attrs.axis });
+    return { values: out.out, index: null };
+  },
+};
+
 export const movementReferenceOps: Record<string, RefOp> = {
   reshape: gatherOp('reshape', planReshape),
   permute: gatherOp('permute', planPermute),
@@ -294,6 +319,7 @@ export const movementReferenceOps: Record<string, RefOp> = {
   slice: gatherOp('slice', planSlice),
   concat: concatOp,
   pad: gatherOp('pad', planPad),
-  index_select: gatherOp('index_select', planIndexSelect),
+  index_select: indexSelectOp,
+  index_add: indexAddOp,
   upsample_nearest2x: gatherOp('upsample_nearest2x', planUpsample),
 };

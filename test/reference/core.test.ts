@@ -105,7 +105,7 @@ const CORE_IDS = [
   'clamp', 'where',
   'sum', 'mean', 'max', 'softmax', 'log_softmax',
   'matmul',
-  'reshape', 'permute', 'transpose', 'slice', 'concat', 'pad', 'index_select', 'upsample_nearest2x',
+  'reshape', 'permute', 'transpose', 'slice', 'concat', 'pad', 'index_select', 'index_add', 'upsample_nearest2x',
 ];
 
 describe('referenceOps registry', () => {

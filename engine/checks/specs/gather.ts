@@ -7,28 +7,7 @@ import * as E from '../../index.ts';
 import type { Rng } from '../../random.ts';
 import { referenceOps } from '../../reference/index.ts';
 import type { Tensor } from '../../tensor.ts';
-import type { RefOp, RefTensor } from '../../reference/types.ts';
 import type { GradcheckCase, InputGen, OpSpec } from '../spec.ts';
-
-/**
- * index_add's float64 reference, from index_select's: index_add is exactly the adjoint
- * of index_select, so its forward is index_select's vjp and its vjp is index_select.
- */
-const indexAddReference: RefOp = {
-  forward(inputs, attrs) {
-    const { values, index } = inputs;
-    const axis = attrs.axis as number;
-    const ax = axis < 0 ? axis + values.shape.length : axis;
-    const shape = values.shape.map((d, i) => (i === ax ? (attrs.size as number) : d));
-    const zeros: RefTensor = { shape, data: new Float64Array(shape.reduce((a, b) => a * b, 1)) };
-    const grads = referenceOps.index_select.vjp({ x: zeros, index }, { axis }, { out: values });
-    return { out: grads.x! };
-  },
-  vjp(inputs, attrs, upstream) {
-    const out = referenceOps.index_select.forward({ x: upstream.out, index: inputs.index }, { axis: attrs.axis });
-    return { values: out.out, index: null };
-  },
-};
 
 function input(inputs: Record<string, Tensor>, name: string): Tensor {
   const t = inputs[name];
@@ -86,7 +65,7 @@ export const gatherSpecs: OpSpec[] = [
         throw new Error(`index_add: attributes 'axis' and 'size' must be integers, got ${JSON.stringify(attrs)}`);
       return { out: E.indexAdd(input(inputs, 'values'), axis, input(inputs, 'index'), size) };
     },
-    reference: indexAddReference,
+    reference: referenceOps.index_add,
     cases: [
       { name: 'rows_repeated', attrs: { axis: 0, size: 5 }, inputs: { values: { shape: [6, 3] }, index: fixed([2, 0, 2, 2, 1, 4]) } },
       { name: 'middle_random', attrs: { axis: 1, size: 7 }, inputs: { values: { shape: [2, 9, 3] }, index: random(9, 7) } },
