@@ -1,0 +1,3 @@
+export * from './module.ts';
+export * from './init.ts';
+export * from './layers.ts';
