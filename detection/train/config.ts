@@ -1,0 +1,160 @@
+/**
+ * Training configuration: a JSON file or a named preset, validated with a zod schema.
+ * Every unknown or mistyped key is reported with its path (strict objects), before any
+ * work starts.
+ */
+import { z } from 'zod';
+
+const positiveInt = z.number().int().positive();
+const ints4 = z.tuple([positiveInt, positiveInt, positiveInt, positiveInt]);
+
+export const BackboneSchema = z.strictObject({
+  type: z.enum(['resnet', 'plain']),
+  stemChannels: positiveInt,
+  stageChannels: ints4,
+  depths: ints4,
+  gnGroups: positiveInt,
+});
+
+export const ModelSchema = z.strictObject({
+  backbone: BackboneSchema,
+  neck: z.strictObject({ outChannels: positiveInt, numOuts: z.number().int().min(3).max(6), reluBeforeExtraConvs: z.boolean().optional() }),
+  head: z.strictObject({
+    featChannels: positiveInt,
+    stackedConvs: z.number().int().min(0).max(8),
+    gnGroups: positiveInt,
+    regMax: positiveInt,
+    priorProb: z.number().gt(0).lt(1).optional(),
+    lossWeights: z.strictObject({ qfl: z.number().min(0), giou: z.number().min(0), dfl: z.number().min(0) }).partial().optional(),
+  }),
+  anchors: z.strictObject({ octaveBaseScale: z.number().positive() }),
+});
+
+export const SyntheticDataSchema = z.strictObject({
+  seed: z.number().int().min(0),
+  numTrain: positiveInt,
+  numVal: positiveInt,
+  imageSize: positiveInt,
+  objectsPerImage: z.tuple([z.number().int().min(0), z.number().int().min(0)]).optional(),
+  sizeRange: z.tuple([z.number().positive(), z.number().positive()]).optional(),
+  clutterPerImage: z.tuple([z.number().int().min(0), z.number().int().min(0)]).optional(),
+});
+
+export const DataSchema = z.union([
+  z.strictObject({ synthetic: SyntheticDataSchema, cacheDir: z.string().optional() }),
+  z.strictObject({ train: z.string(), val: z.string(), imageSize: positiveInt }),
+]);
+
+export const TrainSchema = z.strictObject({
+  batchSize: positiveInt,
+  epochs: positiveInt,
+  optimizer: z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('sgd'), lr: z.number().positive(), momentum: z.number().min(0).lt(1), weightDecay: z.number().min(0) }),
+    z.strictObject({ type: z.literal('adamw'), lr: z.number().positive(), weightDecay: z.number().min(0), beta1: z.number().optional(), beta2: z.number().optional() }),
+  ]),
+  warmupIters: z.number().int().min(0),
+  warmupRatio: z.number().min(0).max(1),
+  /** epochs at which the learning rate is multiplied by gamma */
+  lrStepEpochs: z.array(positiveInt),
+  gamma: z.number().positive(),
+  clipGradNorm: z.number().positive().nullable(),
+  logEvery: positiveInt,
+  checkpointEvery: positiveInt,
+  flipProb: z.number().min(0).max(1),
+});
+
+export const ConfigSchema = z.strictObject({
+  name: z.string().min(1),
+  seed: z.number().int().min(0),
+  numClasses: positiveInt,
+  model: ModelSchema,
+  data: DataSchema,
+  train: TrainSchema,
+});
+
+export type TrainConfig = z.infer<typeof ConfigSchema>;
+export type ModelConfig = z.infer<typeof ModelSchema>;
+
+/** Validates a config; the error lists every problem with its JSON path. */
+export function parseConfig(value: unknown, source = 'config'): TrainConfig {
+  const result = ConfigSchema.safeParse(value);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => {
+      const path = i.path.length ? i.path.join('.') : '(root)';
+      const keys = i.code === 'unrecognized_keys' ? ` (${(i as { keys: string[] }).keys.map((k) => `${path === '(root)' ? '' : `${path}.`}${k}`).join(', ')})` : '';
+      return `  ${path}: ${i.message}${keys}`;
+    });
+    throw new Error(`${source} is not a valid training config:\n${lines.join('\n')}`);
+  }
+  const cfg = result.data;
+  if (cfg.model.head.featChannels !== cfg.model.neck.outChannels)
+    throw new Error(`${source}: model.head.featChannels (${cfg.model.head.featChannels}) must equal model.neck.outChannels (${cfg.model.neck.outChannels}) in this head`);
+  return cfg;
+}
+
+// ------------------------------------------------------------------ presets
+
+/** The synthetic set every preset trains on unless told otherwise. */
+const syntheticData = (numTrain: number, numVal: number) => ({
+  synthetic: { seed: 2026, numTrain, numVal, imageSize: 128 },
+  cacheDir: '.cache/data',
+});
+
+const head = { featChannels: 32, stackedConvs: 4, gnGroups: 8, regMax: 16 };
+const neck = { outChannels: 32, numOuts: 4 };
+
+/** A clearly stronger backbone: wider and deeper. */
+export const TEACHER_BACKBONE = { type: 'resnet' as const, stemChannels: 32, stageChannels: [32, 64, 96, 128] as [number, number, number, number], depths: [1, 2, 2, 1] as [number, number, number, number], gnGroups: 8 };
+/** The tiny student. Same neck and head widths, so CrossKD needs no adapter. */
+export const STUDENT_BACKBONE = { type: 'resnet' as const, stemChannels: 16, stageChannels: [16, 24, 32, 48] as [number, number, number, number], depths: [1, 1, 1, 1] as [number, number, number, number], gnGroups: 8 };
+/** The other family, for heterogeneous pairs. */
+export const PLAIN_BACKBONE = { type: 'plain' as const, stemChannels: 32, stageChannels: [32, 64, 96, 128] as [number, number, number, number], depths: [1, 2, 2, 2] as [number, number, number, number], gnGroups: 8 };
+
+const trainDefaults = {
+  batchSize: 8,
+  optimizer: { type: 'sgd' as const, lr: 0.01, momentum: 0.9, weightDecay: 1e-4 },
+  warmupIters: 100,
+  warmupRatio: 0.001,
+  gamma: 0.1,
+  clipGradNorm: 35,
+  logEvery: 10,
+  checkpointEvery: 250,
+  flipProb: 0.5,
+};
+
+function preset(name: string, backbone: typeof TEACHER_BACKBONE | typeof STUDENT_BACKBONE | typeof PLAIN_BACKBONE, epochs: number, numTrain: number, numVal: number): TrainConfig {
+  return parseConfig(
+    {
+      name,
+      seed: 0,
+      numClasses: 8,
+      model: { backbone, neck, head, anchors: { octaveBaseScale: 4 } },
+      data: syntheticData(numTrain, numVal),
+      train: { ...trainDefaults, epochs, lrStepEpochs: [Math.round(epochs * 0.67), Math.round(epochs * 0.92)] },
+    },
+    `preset '${name}'`,
+  );
+}
+
+export const PRESETS: Record<string, () => TrainConfig> = {
+  /** the quick teacher of issue 4 */
+  'quick-teacher': () => preset('quick-teacher', TEACHER_BACKBONE, 12, 1600, 200),
+  /** the tiny student at the same schedule */
+  'quick-student': () => preset('quick-student', STUDENT_BACKBONE, 12, 1600, 200),
+  /** a plain (VGG-style) teacher for heterogeneous pairs */
+  'quick-plain-teacher': () => preset('quick-plain-teacher', PLAIN_BACKBONE, 12, 1600, 200),
+  /** the demo's short schedule */
+  'demo-teacher': () => preset('demo-teacher', TEACHER_BACKBONE, 4, 800, 100),
+  'demo-student': () => preset('demo-student', STUDENT_BACKBONE, 4, 800, 100),
+  /** seconds-long runs for tests */
+  tiny: () => {
+    const cfg = preset('tiny', STUDENT_BACKBONE, 1, 16, 8);
+    return { ...cfg, data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 } }, train: { ...cfg.train, batchSize: 4, logEvery: 1, checkpointEvery: 2, warmupIters: 2, lrStepEpochs: [] } };
+  },
+};
+
+export function presetConfig(name: string): TrainConfig {
+  const make = PRESETS[name];
+  if (!make) throw new Error(`unknown preset '${name}' (known: ${Object.keys(PRESETS).join(', ')})`);
+  return make();
+}

@@ -1,0 +1,261 @@
+/**
+ * The training loop: seeded data order, ATSS targets on the CPU, forward/backward/update
+ * on the GPU inside one scope per step, loss scalars read back every `logEvery` steps
+ * (never inside a step), atomic checkpoints every `checkpointEvery` steps, resumable to
+ * the same losses, and a final COCO evaluation.
+ *
+ * Distillation plugs in through `extraLoss`: it receives the student's outputs and the
+ * batch and returns more loss terms (crosskd/ uses it).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import cliProgress from 'cli-progress';
+import * as E from '../../engine/index.ts';
+import { SGD, AdamW, clipGradNorm, learningRate, type Optimizer } from '../../engine/optim/index.ts';
+import { latestCheckpoint, loadOptimizerState, loadWeights, readSidecar, saveCheckpoint, writeFileAtomic } from '../../engine/io/checkpoint.ts';
+import type { Tensor } from '../../engine/tensor.ts';
+import { Detector, type DetectorConfig } from '../detector.ts';
+import { DetectionLoader, featmapSizesFor, validPriorFlags, type DetectionBatch, type LoaderState } from '../data/loader.ts';
+import { buildAtssTargets, type DenseTargets } from '../heads/gflTargets.ts';
+import type { HeadOutputs } from '../heads/gfl.ts';
+import { prepareDatasets, type Datasets } from './data.ts';
+import { evaluateDetector } from './evaluate.ts';
+import type { TrainConfig } from './config.ts';
+import type { CocoEvalResult } from '../eval/coco.ts';
+
+export class NonFiniteLossError extends Error {
+  constructor(
+    readonly step: number,
+    readonly term: string,
+    readonly value: number,
+    readonly lastCheckpoint: string | null,
+  ) {
+    super(
+      `non-finite loss at step ${step}: term '${term}' = ${value}; ` +
+        (lastCheckpoint ? `last good checkpoint: ${lastCheckpoint}` : 'no checkpoint was written before it'),
+    );
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+export function detectorConfig(cfg: TrainConfig): DetectorConfig {
+  return { numClasses: cfg.numClasses, seed: cfg.seed, ...cfg.model };
+}
+
+export interface ExtraLossContext {
+  step: number;
+  images: Tensor;
+  batch: DetectionBatch;
+  outputs: HeadOutputs & { fpn: Tensor[] };
+  targets: DenseTargets;
+}
+
+export interface TrainOptions {
+  outDir: string;
+  resume?: boolean;
+  /** stop after this many steps of this invocation (tests of kill-and-resume) */
+  maxSteps?: number;
+  evaluate?: boolean;
+  /** more loss terms (distillation); their sum is added to the detection loss */
+  extraLoss?: (ctx: ExtraLossContext) => Record<string, Tensor>;
+  /** extra data stored in checkpoints (e.g. the teacher's checkpoint path) */
+  checkpointExtra?: Record<string, unknown>;
+  log?: (msg: string) => void;
+  /** progress bar on a TTY; plain log lines otherwise */
+  progress?: boolean;
+  datasets?: Datasets;
+}
+
+export interface LossRecord {
+  step: number;
+  lr: number;
+  [term: string]: number;
+}
+
+export interface TrainResult {
+  detector: Detector;
+  losses: LossRecord[];
+  eval: CocoEvalResult | null;
+  imagesPerSecond: number;
+  seconds: number;
+  lastCheckpoint: string | null;
+  datasets: Datasets;
+}
+
+function makeOptimizer(cfg: TrainConfig, params: [string, Tensor][]): Optimizer {
+  const o = cfg.train.optimizer;
+  return o.type === 'sgd'
+    ? new SGD(params, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay })
+    : new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay, beta1: o.beta1, beta2: o.beta2 });
+}
+
+export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
+  const log = opts.log ?? ((m: string) => console.log(m));
+  await E.init();
+  const detector = new Detector(detectorConfig(cfg));
+  const datasets = opts.datasets ?? prepareDatasets(cfg, detector.sizeDivisor, log);
+  const { padSize } = datasets;
+  const optimizer = makeOptimizer(cfg, detector.trainableParameters());
+  const stepsPerEpoch = Math.ceil(datasets.train.records.length / cfg.train.batchSize);
+  const totalSteps = stepsPerEpoch * cfg.train.epochs;
+  const schedule = {
+    baseLr: cfg.train.optimizer.lr,
+    warmupIters: cfg.train.warmupIters,
+    warmupRatio: cfg.train.warmupRatio,
+    steps: cfg.train.lrStepEpochs.map((e) => e * stepsPerEpoch),
+    gamma: cfg.train.gamma,
+  };
+
+  let startStep = 0;
+  let loaderState: LoaderState | undefined;
+  let losses: LossRecord[] = [];
+  let lastCheckpoint: string | null = null;
+  let trainSeconds = 0;
+  if (opts.resume) {
+    const sidecarFile = latestCheckpoint(opts.outDir);
+    if (!sidecarFile) throw new Error(`--resume: no checkpoint in ${opts.outDir}`);
+    const sidecar = readSidecar<TrainConfig, LoaderState>(sidecarFile);
+    if (JSON.stringify(sidecar.config) !== JSON.stringify(cfg))
+      throw new Error(`--resume: ${sidecarFile} was written with another config (name '${(sidecar.config as TrainConfig).name}'); resume with the same config`);
+    loadWeights(detector, path.join(path.dirname(sidecarFile), sidecar.weights));
+    loadOptimizerState(optimizer, sidecarFile, sidecar as never);
+    startStep = sidecar.step;
+    loaderState = sidecar.loader;
+    losses = (sidecar.extra.losses as LossRecord[]) ?? [];
+    trainSeconds = (sidecar.extra.trainSeconds as number) ?? 0;
+    lastCheckpoint = sidecarFile;
+    log(`resumed from ${sidecarFile} at step ${startStep}`);
+  }
+  fs.mkdirSync(opts.outDir, { recursive: true });
+
+  const loader = new DetectionLoader(datasets.train, { batchSize: cfg.train.batchSize, seed: cfg.seed, flipProb: cfg.train.flipProb, padSize }, loaderState);
+  const priors = detector.priors(padSize[0], padSize[1]);
+  const featmaps = featmapSizesFor(padSize, detector.strides);
+
+  // loss scalars of the steps since the last readback, one [terms] tensor per step
+  let pending: { step: number; lr: number; values: Tensor; names: string[] }[] = [];
+  const flushLosses = async () => {
+    for (const p of pending) {
+      const values = await p.values.data();
+      p.values.dispose();
+      const record: LossRecord = { step: p.step, lr: p.lr };
+      p.names.forEach((name, i) => {
+        if (!Number.isFinite(values[i])) throw new NonFiniteLossError(p.step, name, values[i], lastCheckpoint);
+        record[name] = values[i];
+      });
+      losses.push(record);
+    }
+    pending = [];
+  };
+
+  const useBar = (opts.progress ?? process.stdout.isTTY) === true;
+  const bar = useBar
+    ? new cliProgress.SingleBar({
+        format: `${cfg.name} [{bar}] {value}/{total} | loss {loss} | {ips} img/s | ETA {eta_formatted}`,
+        hideCursor: true,
+      }, cliProgress.Presets.shades_classic)
+    : null;
+  bar?.start(totalSteps, startStep, { loss: '-', ips: '-' });
+
+  const maxStep = Math.min(totalSteps, startStep + (opts.maxSteps ?? Infinity));
+  let t0 = performance.now();
+  let imagesSinceT0 = 0;
+  let ips = 0;
+  for (let step = startStep; step < maxStep; step++) {
+    const batch = loader.next();
+    const lr = learningRate(schedule, step);
+    optimizer.lr = lr;
+    const flags = validPriorFlags(batch, detector.anchorGenerator, featmaps);
+    const targets = buildAtssTargets(
+      priors,
+      detector.strides,
+      batch.gtBoxes.map((b, i) => ({ gtBoxes: b, gtLabels: batch.gtLabels[i], validFlags: flags[i] })),
+      cfg.numClasses,
+    );
+    const { values, names } = E.scope(() => {
+      const images = E.tensor(batch.images, batch.shape);
+      const outputs = detector.forward(images, { keepFeats: opts.extraLoss !== undefined });
+      const det = detector.bboxHead.loss(outputs, targets);
+      const terms: Record<string, Tensor> = { qfl: det.qfl, giou: det.giou, dfl: det.dfl };
+      let total = det.total;
+      if (opts.extraLoss) {
+        const extra = opts.extraLoss({ step, images, batch, outputs, targets });
+        for (const [k, v] of Object.entries(extra)) {
+          terms[k] = v;
+          total = E.add(total, v);
+        }
+      }
+      E.backward(total);
+      const clip = cfg.train.clipGradNorm ? clipGradNorm(detector.trainableParameters().map(([, p]) => p), cfg.train.clipGradNorm) : null;
+      optimizer.step(clip?.factor);
+      optimizer.zeroGrad();
+      const all = { ...terms, total };
+      return { values: E.concat(Object.values(all).map((t) => E.reshape(t, [1])), 0), names: Object.keys(all) };
+    });
+    pending.push({ step, lr, values, names });
+    imagesSinceT0 += batch.shape[0];
+    const done = step + 1;
+    if (done % cfg.train.logEvery === 0 || done === maxStep) {
+      await flushLosses();
+      const secs = (performance.now() - t0) / 1000;
+      trainSeconds += secs;
+      ips = imagesSinceT0 / secs;
+      t0 = performance.now();
+      imagesSinceT0 = 0;
+      const last = losses[losses.length - 1];
+      const summary = names.map((n) => `${n} ${last[n].toFixed(4)}`).join(' ');
+      if (bar) bar.update(done, { loss: last.total.toFixed(4), ips: ips.toFixed(1) });
+      else log(`${cfg.name} step ${done}/${totalSteps} lr ${lr.toExponential(2)} ${summary} | ${ips.toFixed(1)} img/s`);
+    }
+    if (done % cfg.train.checkpointEvery === 0 || done === totalSteps) {
+      await flushLosses();
+      lastCheckpoint = await saveCheckpoint({
+        dir: opts.outDir,
+        step: done,
+        model: detector,
+        optimizer,
+        config: cfg,
+        loader: loader.state,
+        extra: { losses, trainSeconds, ...opts.checkpointExtra },
+      });
+    }
+  }
+  bar?.stop();
+  await flushLosses();
+
+  let evalResult: CocoEvalResult | null = null;
+  const finished = maxStep === totalSteps;
+  if (finished && opts.evaluate !== false) {
+    log(`${cfg.name}: evaluating on ${datasets.val.records.length} validation images`);
+    evalResult = (await evaluateDetector(detector, datasets.val, { padSize, batchSize: cfg.train.batchSize })).result;
+  }
+  const imagesPerSecond = trainSeconds > 0 ? ((maxStep - 0) * cfg.train.batchSize) / trainSeconds : 0;
+  writeFileAtomic(
+    path.join(opts.outDir, 'metrics.json'),
+    JSON.stringify(
+      {
+        name: cfg.name,
+        steps: maxStep,
+        total_steps: totalSteps,
+        loss: losses,
+        eval: evalResult
+          ? {
+              mAP: evalResult.mAP,
+              mAP50: evalResult.mAP50,
+              mAP75: evalResult.mAP75,
+              mAP_s: evalResult.mAP_s,
+              mAP_m: evalResult.mAP_m,
+              mAP_l: evalResult.mAP_l,
+              per_class: evalResult.per_class,
+            }
+          : null,
+        images_per_s: imagesPerSecond,
+        train_seconds: trainSeconds,
+      },
+      null,
+      1,
+    ),
+  );
+  optimizer.dispose();
+  return { detector, losses, eval: evalResult, imagesPerSecond, seconds: trainSeconds, lastCheckpoint, datasets };
+}

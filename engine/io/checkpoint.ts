@@ -1,0 +1,150 @@
+/**
+ * Checkpoints on disk (Node): model weights as safetensors with mmdetection-style names,
+ * optimizer slots in a second safetensors file, and a JSON sidecar (config, step, loader
+ * and optimizer state). Every file is written atomically (temporary file, then rename),
+ * and the sidecar last: a checkpoint exists once its sidecar does.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runtime } from '../runtime.ts';
+import type { Tensor } from '../tensor.ts';
+import type { Module } from '../nn/module.ts';
+import type { Optimizer } from '../optim/optimizer.ts';
+import { decodeSafetensors, encodeSafetensors, type NamedArray } from './safetensors.ts';
+
+export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
+}
+
+async function toArrays(named: Iterable<[string, Tensor]>): Promise<Map<string, NamedArray>> {
+  const out = new Map<string, NamedArray>();
+  for (const [name, t] of named) {
+    const data = await t.data();
+    out.set(name, { dtype: t.dtype === 'float32' ? 'F32' : t.dtype === 'int32' ? 'I32' : 'U32', shape: [...t.shape], data });
+  }
+  return out;
+}
+
+/** Writes a module's parameters to a safetensors file. */
+export async function saveWeights(module: Module, file: string, metadata: Record<string, string> = {}): Promise<void> {
+  writeFileAtomic(file, encodeSafetensors(await toArrays(module.namedParameters()), metadata));
+}
+
+export function readSafetensorsFile(file: string): ReturnType<typeof decodeSafetensors> {
+  if (!fs.existsSync(file)) throw new Error(`checkpoint file not found: ${file}`);
+  return decodeSafetensors(new Uint8Array(fs.readFileSync(file)), file);
+}
+
+/** Copies CPU values into a parameter in stream order (after pending work that reads it). */
+export function assignParameter(p: Tensor, data: Float32Array): void {
+  const rt = runtime();
+  rt.flush();
+  rt.write(p.buffer, data);
+}
+
+/** Loads weights by name; a missing, unexpected or mis-shaped tensor is an error naming it. */
+export function loadWeights(module: Module, file: string, opts: { prefix?: string } = {}): Record<string, string> {
+  const { tensors, metadata } = readSafetensorsFile(file);
+  const prefix = opts.prefix ?? '';
+  const values = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, t] of tensors) {
+    if (!name.startsWith(prefix)) continue;
+    if (t.dtype !== 'F32') throw new Error(`${file}: tensor '${name}' is ${t.dtype}, parameters are F32`);
+    values.set(name.slice(prefix.length), { shape: t.shape, data: t.data as Float32Array });
+  }
+  try {
+    module.loadStateDict(values, assignParameter);
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+  return metadata;
+}
+
+export interface CheckpointSidecar<C = unknown, L = unknown> {
+  format: 'crosskd-checkpoint';
+  version: 1;
+  step: number;
+  config: C;
+  weights: string;
+  optimizer: { file: string; step: number; lr: number } | null;
+  loader: L;
+  /** anything else the trainer wants back on resume (loss history, timings) */
+  extra: Record<string, unknown>;
+}
+
+export interface SaveCheckpointArgs<C, L> {
+  dir: string;
+  step: number;
+  model: Module;
+  optimizer: Optimizer | null;
+  config: C;
+  loader: L;
+  extra?: Record<string, unknown>;
+}
+
+const pad = (step: number) => String(step).padStart(7, '0');
+
+export async function saveCheckpoint<C, L>(args: SaveCheckpointArgs<C, L>): Promise<string> {
+  fs.mkdirSync(args.dir, { recursive: true });
+  const base = path.join(args.dir, `checkpoint-${pad(args.step)}`);
+  await saveWeights(args.model, `${base}.safetensors`, { step: String(args.step) });
+  let optimizer: CheckpointSidecar['optimizer'] = null;
+  if (args.optimizer) {
+    const slots: [string, Tensor][] = [];
+    for (const [param, perParam] of args.optimizer.state().slots) for (const [slot, t] of perParam) slots.push([`${param}::${slot}`, t]);
+    writeFileAtomic(`${base}.optim.safetensors`, encodeSafetensors(await toArrays(slots)));
+    optimizer = { file: path.basename(`${base}.optim.safetensors`), step: args.optimizer.stepCount, lr: args.optimizer.lr };
+  }
+  const sidecar: CheckpointSidecar<C, L> = {
+    format: 'crosskd-checkpoint',
+    version: 1,
+    step: args.step,
+    config: args.config,
+    weights: path.basename(`${base}.safetensors`),
+    optimizer,
+    loader: args.loader,
+    extra: args.extra ?? {},
+  };
+  writeFileAtomic(`${base}.json`, JSON.stringify(sidecar, null, 1));
+  return `${base}.json`;
+}
+
+/** The sidecar of the newest complete checkpoint in dir, or null. */
+export function latestCheckpoint(dir: string): string | null {
+  if (!fs.existsSync(dir)) return null;
+  const sidecars = fs.readdirSync(dir).filter((f) => /^checkpoint-\d+\.json$/.test(f)).sort();
+  return sidecars.length ? path.join(dir, sidecars[sidecars.length - 1]) : null;
+}
+
+export function readSidecar<C, L>(file: string): CheckpointSidecar<C, L> {
+  if (!fs.existsSync(file)) throw new Error(`checkpoint not found: ${file}`);
+  let value: CheckpointSidecar<C, L>;
+  try {
+    value = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (value?.format !== 'crosskd-checkpoint' || value.version !== 1)
+    throw new Error(`${file}: not a checkpoint sidecar of this project (format ${JSON.stringify(value?.format)}, version ${JSON.stringify(value?.version)})`);
+  for (const k of ['step', 'config', 'weights'] as const) if (value[k] === undefined) throw new Error(`${file}: missing field '${k}'`);
+  return value;
+}
+
+/** Restores the optimizer slots saved next to a sidecar. */
+export function loadOptimizerState(optimizer: Optimizer, sidecarFile: string, sidecar: CheckpointSidecar): void {
+  if (!sidecar.optimizer) throw new Error(`${sidecarFile}: has no optimizer state`);
+  const file = path.join(path.dirname(sidecarFile), sidecar.optimizer.file);
+  const { tensors } = readSafetensorsFile(file);
+  const slots = new Map<string, Map<string, { shape: readonly number[]; data: Float32Array }>>();
+  for (const [name, t] of tensors) {
+    const [param, slot] = name.split('::');
+    if (!slot) throw new Error(`${file}: tensor '${name}' is not named <param>::<slot>`);
+    let perParam = slots.get(param);
+    if (!perParam) slots.set(param, (perParam = new Map()));
+    perParam.set(slot, { shape: t.shape, data: t.data as Float32Array });
+  }
+  optimizer.loadState(sidecar.optimizer.step, slots);
+  optimizer.lr = sidecar.optimizer.lr;
+}

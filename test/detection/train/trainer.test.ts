@@ -1,0 +1,85 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as E from '../../../engine/index.ts';
+import { parseConfig, presetConfig } from '../../../detection/train/config.ts';
+import { train } from '../../../detection/train/trainer.ts';
+import { prepareDatasets } from '../../../detection/train/data.ts';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'crosskd-train-'));
+const quiet = () => {};
+
+beforeAll(async () => {
+  await E.init();
+});
+
+describe('training', () => {
+  const cfg = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+
+  it('trains, checkpoints, evaluates and writes metrics.json', async () => {
+    const out = tmp();
+    const r = await train(cfg, { outDir: out, log: quiet, progress: false });
+    expect(r.losses.length).toBe(4);
+    for (const l of r.losses) for (const k of ['qfl', 'giou', 'dfl', 'total']) expect(Number.isFinite(l[k])).toBe(true);
+    const metrics = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+    expect(Object.keys(metrics.eval).sort()).toEqual(['mAP', 'mAP50', 'mAP75', 'mAP_l', 'mAP_m', 'mAP_s', 'per_class'].sort());
+    expect(Object.keys(metrics.eval.per_class)).toHaveLength(8);
+    expect(metrics.loss).toHaveLength(4);
+    expect(metrics.images_per_s).toBeGreaterThan(0);
+    const files = fs.readdirSync(out);
+    expect(files).toContain('checkpoint-0000002.safetensors');
+    expect(files).toContain('checkpoint-0000004.json');
+    expect(files.some((f) => f.includes('.tmp-'))).toBe(false);
+    r.detector.dispose();
+  });
+
+  it('resumes from a checkpoint to the same losses as an uninterrupted run', async () => {
+    const whole = await train(cfg, { outDir: tmp(), log: quiet, progress: false, evaluate: false });
+    const out = tmp();
+    const first = await train(cfg, { outDir: out, log: quiet, progress: false, maxSteps: 2, evaluate: false });
+    expect(first.losses).toHaveLength(2);
+    const rest = await train(cfg, { outDir: out, log: quiet, progress: false, resume: true, evaluate: false });
+    expect(rest.losses.map((l) => l.total)).toEqual(whole.losses.map((l) => l.total));
+    whole.detector.dispose();
+    first.detector.dispose();
+    rest.detector.dispose();
+  });
+
+  it('refuses to resume with another config or without a checkpoint', async () => {
+    await expect(train(cfg, { outDir: tmp(), log: quiet, resume: true })).rejects.toThrow(/--resume: no checkpoint in/);
+    const out = tmp();
+    (await train(cfg, { outDir: out, log: quiet, maxSteps: 2, evaluate: false })).detector.dispose();
+    const other = { ...cfg, name: 'other' };
+    await expect(train(other, { outDir: out, log: quiet, resume: true })).rejects.toThrow(/written with another config/);
+  });
+});
+
+describe('configs', () => {
+  it('names every unknown or mistyped key with its path', () => {
+    const bad = JSON.parse(JSON.stringify(presetConfig('tiny')));
+    bad.train.batchsize = 8;
+    bad.model.head.regMax = 'sixteen';
+    bad.extra = true;
+    let message = '';
+    try {
+      parseConfig(bad, 'my.json');
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/my.json is not a valid training config/);
+    expect(message).toMatch(/train\.batchsize/);
+    expect(message).toMatch(/model\.head\.regMax/);
+    expect(message).toMatch(/\bextra\b/);
+  });
+
+  it('rejects an unknown preset, listing the known ones', () => {
+    expect(() => presetConfig('huge')).toThrow(/unknown preset 'huge' \(known: quick-teacher, .*tiny/);
+  });
+
+  it('rejects data whose classes do not match the config', () => {
+    const cfg = presetConfig('tiny');
+    const wrong = { ...cfg, numClasses: 3, data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+    expect(() => prepareDatasets(wrong, 64)).toThrow(/has 8 categories, the config says numClasses 3/);
+  });
+});
