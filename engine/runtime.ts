@@ -104,6 +104,8 @@ export function grid(workgroups: number, maxPerDim = 65535): [number, number] {
 
 export interface RuntimeStats {
   dispatches: number;
+  /** dispatches per kernel name (tests prove which kernels ran, e.g. no weight gradient) */
+  byKernel: Map<string, number>;
   submits: number;
   pipelinesCompiled: number;
   readbacks: number;
@@ -111,7 +113,7 @@ export interface RuntimeStats {
 
 export class Runtime {
   readonly pool: BufferPool;
-  readonly stats: RuntimeStats = { dispatches: 0, submits: 0, pipelinesCompiled: 0, readbacks: 0 };
+  readonly stats: RuntimeStats = { dispatches: 0, byKernel: new Map(), submits: 0, pipelinesCompiled: 0, readbacks: 0 };
   /** set by the tensor layer: live tensor count for memory() */
   liveTensors = 0;
 
@@ -360,6 +362,7 @@ export class Runtime {
     pass.dispatchWorkgroups(x, y, z);
     this.batchKernels.add(args.kernel);
     this.stats.dispatches++;
+    this.stats.byKernel.set(args.kernel, (this.stats.byKernel.get(args.kernel) ?? 0) + 1);
   }
 
   /** Copy bytes between buffers in stream order. */
