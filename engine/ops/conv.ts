@@ -4,7 +4,7 @@
  *
  * Forward is an implicit GEMM (conv2d_fwd), or a plain GEMM for 1×1 stride-1 unpadded
  * convolutions (conv2d_gemm). Backward: the input gradient is its own implicit GEMM
- * (conv2d_dx, or conv2d_gemm with the weight transposed), the weight gradient a GEMM
+ * (conv2d_dx, or conv2d_gemm for 1×1), both reading the weight repacked by conv2d_pack, the weight gradient a GEMM
  * reduction over N·Ho·Wo split into slices (conv2d_dw) whose partial sums a second pass
  * adds in a fixed order (conv2d_dw_reduce); the bias gradient rides along in conv2d_dw.
  * A weight that does not require grad launches neither of the weight-gradient kernels.
@@ -34,7 +34,8 @@ export interface ConvGeometry {
   sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
 }
 
-// Register tiles of the kernels (their WG·TM positions × TN channels); see conv_common.wgsl.
+// The kernels' tiles (see conv_common.wgsl): a workgroup of WG invocations covers WG·TM
+// positions × TN channels forward and for dx; dW tiles are DW_TM × TN channels at one tap.
 const WG = 16;
 const TM = 8;
 const TN = 16;
@@ -155,6 +156,7 @@ function forward(g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor | null
     kernel: 'conv2d_fwd',
     constants: { HAS_BIAS: bias !== null },
     uniforms: convUniforms(g, { c_blocks: cBlocks }),
+    // without bias the kernel never reads `bias`, but the binding still needs a buffer
     buffers: { x: x.buffer, weight: packed.buffer, bias: (bias ?? weight).buffer, out: out.buffer },
     workgroups: [bx, cBlocks * g.groups, bz],
   });
