@@ -2,31 +2,35 @@
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { parseConfig, presetConfig, PRESETS } from '../detection/train/config.ts';
-import { train } from '../detection/train/trainer.ts';
+import { trainWithDistillation } from '../crosskd/train.ts';
 import { formatCocoSummary } from '../detection/eval/coco.ts';
 import { EXIT, readJsonFile, runCli } from './cli.ts';
 
 const program = new Command()
   .name('train')
-  .description('Train a GFL detector on a synthetic or COCO-format dataset.')
+  .description('Train a GFL detector on a synthetic or COCO-format dataset (with distillation when the config has a distill section).')
   .option('--preset <name>', `a built-in config: ${Object.keys(PRESETS).join(', ')}`)
   .option('--config <file>', 'a JSON training config (see detection/train/config.ts)')
   .option('--out <dir>', 'output folder for checkpoints and metrics (default runs/<name>)')
   .option('--resume', 'continue from the newest checkpoint in --out')
   .option('--max-steps <n>', 'stop after n steps of this run (it can be resumed)', (v) => Number.parseInt(v, 10))
   .option('--no-progress', 'log lines instead of a progress bar')
+  .option('--teacher <sidecar>', 'distil from this teacher checkpoint (checkpoint-*.json)')
+  .option('--method <method>', 'distillation method: none, pred_mimic, pkd, crosskd, crosskd+pkd', 'crosskd')
+  .option('--tap <i>', 'CrossKD tap index (0 = FPN output)', (v) => Number.parseInt(v, 10))
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments/config/data, 3 no WebGPU adapter, 4 non-finite loss, 5 GPU error.');
 
 await runCli(async () => {
   program.parse();
-  const o = program.opts<{ preset?: string; config?: string; out?: string; resume?: boolean; maxSteps?: number; progress: boolean }>();
+  const o = program.opts<{ preset?: string; config?: string; out?: string; resume?: boolean; maxSteps?: number; progress: boolean; teacher?: string; method: string; tap?: number }>();
   if (!o.preset === !o.config) {
     console.error('error: give exactly one of --preset NAME or --config FILE');
     return EXIT.usage;
   }
-  const cfg = o.preset ? presetConfig(o.preset) : parseConfig(readJsonFile(o.config!, 'config file'), o.config!);
+  let cfg = o.preset ? presetConfig(o.preset) : parseConfig(readJsonFile(o.config!, 'config file'), o.config!);
+  if (o.teacher) cfg = parseConfig({ ...cfg, name: `${cfg.name}-${o.method}`, distill: { method: o.method, teacher: o.teacher, ...(o.tap !== undefined ? { tap: o.tap } : {}) } }, 'config with --teacher');
   const outDir = o.out ?? path.join('runs', cfg.name);
-  const result = await train(cfg, { outDir, resume: o.resume, maxSteps: o.maxSteps, progress: o.progress && process.stdout.isTTY });
+  const result = await trainWithDistillation(cfg, { outDir, resume: o.resume, maxSteps: o.maxSteps, progress: o.progress && process.stdout.isTTY });
   console.log(`trained ${result.losses.length ? result.losses[result.losses.length - 1].step + 1 : 0} steps in ${result.seconds.toFixed(0)} s (${result.imagesPerSecond.toFixed(1)} img/s); checkpoints and metrics.json in ${outDir}`);
   if (result.eval) console.log(formatCocoSummary(result.eval));
   return EXIT.ok;

@@ -63,6 +63,16 @@ export const TrainSchema = z.strictObject({
   flipProb: z.number().min(0).max(1),
 });
 
+/** Knowledge distillation from a frozen teacher (crosskd/): method, teacher, tap, weights. */
+export const DistillSchema = z.strictObject({
+  method: z.enum(['none', 'pred_mimic', 'pkd', 'crosskd', 'crosskd+pkd']),
+  /** the teacher's checkpoint sidecar (checkpoint-*.json); its config comes with it */
+  teacher: z.string().min(1),
+  /** CrossKD tap index: 0 = FPN output, i = after tower block i */
+  tap: z.number().int().min(0).optional(),
+  weights: z.strictObject({ cls: z.number().min(0), reg: z.number().min(0), T: z.number().positive(), pkd: z.number().min(0) }).partial().optional(),
+});
+
 export const ConfigSchema = z.strictObject({
   name: z.string().min(1),
   seed: z.number().int().min(0),
@@ -70,7 +80,10 @@ export const ConfigSchema = z.strictObject({
   model: ModelSchema,
   data: DataSchema,
   train: TrainSchema,
+  distill: DistillSchema.optional(),
 });
+
+export type DistillConfig = z.infer<typeof DistillSchema>;
 
 export type TrainConfig = z.infer<typeof ConfigSchema>;
 export type ModelConfig = z.infer<typeof ModelSchema>;

@@ -56,8 +56,11 @@ export interface TrainOptions {
   /** stop after this many steps of this invocation (tests of kill-and-resume) */
   maxSteps?: number;
   evaluate?: boolean;
-  /** more loss terms (distillation); their sum is added to the detection loss */
-  extraLoss?: (ctx: ExtraLossContext) => Record<string, Tensor>;
+  /**
+   * Called once the model exists, before any step (so bad pairings fail early): returns
+   * more loss terms per step (distillation), added to the detection loss.
+   */
+  setupExtraLoss?: (detector: Detector) => ((ctx: ExtraLossContext) => Record<string, Tensor>) | undefined;
   /** extra data stored in checkpoints (e.g. the teacher's checkpoint path) */
   checkpointExtra?: Record<string, unknown>;
   log?: (msg: string) => void;
@@ -93,6 +96,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   const log = opts.log ?? ((m: string) => console.log(m));
   await E.init();
   const detector = new Detector(detectorConfig(cfg));
+  const extraLoss = opts.setupExtraLoss?.(detector);
   const datasets = opts.datasets ?? prepareDatasets(cfg, detector.sizeDivisor, log);
   const { padSize } = datasets;
   const optimizer = makeOptimizer(cfg, detector.trainableParameters());
@@ -174,12 +178,12 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     );
     const { values, names } = E.scope(() => {
       const images = E.tensor(batch.images, batch.shape);
-      const outputs = detector.forward(images, { keepFeats: opts.extraLoss !== undefined });
+      const outputs = detector.forward(images, { keepFeats: extraLoss !== undefined });
       const det = detector.bboxHead.loss(outputs, targets);
       const terms: Record<string, Tensor> = { qfl: det.qfl, giou: det.giou, dfl: det.dfl };
       let total = det.total;
-      if (opts.extraLoss) {
-        const extra = opts.extraLoss({ step, images, batch, outputs, targets });
+      if (extraLoss) {
+        const extra = extraLoss({ step, images, batch, outputs, targets });
         for (const [k, v] of Object.entries(extra)) {
           terms[k] = v;
           total = E.add(total, v);
