@@ -5,9 +5,12 @@
 // one lane of an 8-wide SIMD loop on a CPU core): every value an invocation reads from a
 // storage or workgroup buffer costs a per-lane gather, about as much as 10–20 vector
 // multiply-adds, while registers are cheap and spilled registers only cost an L1 access.
-// So each invocation keeps a large register tile (8 positions × 16 channels = 128 sums)
-// and every loaded value feeds 8 or 16 multiply-adds. Workgroup-memory tiles did not pay:
-// reading them is a gather too, and the barriers they need are costly.
+// So each invocation keeps a large register tile (8 positions × 16 channels forward and
+// for dx, 16 × 16 channels for dW) and every loaded value feeds 8 or 16 multiply-adds; the
+// sums spill to the stack, which costs far less than the loads they save. Tried and
+// dropped: workgroup-memory tiles (reading them is a gather too, and barriers are costly),
+// 4×8, 16×16 and 8×32 forward tiles, workgroups of 8 or 32, two input channels per step,
+// taps sharing row loads, and short dW slices for cache locality (all equal or slower).
 
 struct Params {
   n: u32, cin: u32, h: u32, w: u32,
