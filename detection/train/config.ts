@@ -157,8 +157,8 @@ export const PRESETS: Record<string, () => TrainConfig> = {
   /** a plain (VGG-style) teacher for heterogeneous pairs */
   'quick-plain-teacher': () => preset('quick-plain-teacher', PLAIN_BACKBONE, 12, 1600, 200),
   /** the demo's short schedule */
-  'demo-teacher': () => preset('demo-teacher', TEACHER_BACKBONE, 4, 800, 100),
-  'demo-student': () => preset('demo-student', STUDENT_BACKBONE, 4, 800, 100),
+  'demo-teacher': () => preset('demo-teacher', TEACHER_BACKBONE, 3, 800, 100),
+  'demo-student': () => preset('demo-student', STUDENT_BACKBONE, 3, 800, 100),
   /** seconds-long runs for tests */
   tiny: () => {
     const cfg = preset('tiny', STUDENT_BACKBONE, 1, 16, 8);
