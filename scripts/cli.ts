@@ -3,7 +3,12 @@
  * one clear line (no stack) for expected failures.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { NoAdapterError } from '../engine/device.ts';
+import { latestCheckpoint, loadWeights, readSidecar, type CheckpointSidecar } from '../engine/io/checkpoint.ts';
+import { Detector, fpnStrides } from '../detection/detector.ts';
+import { parseConfig, type TrainConfig } from '../detection/train/config.ts';
+import { detectorConfig } from '../detection/train/trainer.ts';
 
 export const EXIT = {
   ok: 0,
@@ -44,4 +49,61 @@ export function readJsonFile(file: string, what: string): unknown {
   } catch (e) {
     throw new Error(`${what} ${file} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+// ------------------------------------------------------------------ checkpoints
+
+export interface ResolvedCheckpoint {
+  sidecarFile: string;
+  weightsFile: string;
+  sidecar: CheckpointSidecar<TrainConfig, unknown>;
+  /** the sidecar's training config, validated */
+  config: TrainConfig;
+  /** [H, W] every input is padded to: the config's image size rounded up to the largest stride */
+  padSize: [number, number];
+}
+
+/**
+ * `--checkpoint FILE` of eval and predict: a sidecar (checkpoint-*.json), its weights
+ * (checkpoint-*.safetensors, the sidecar is found next to it) or a run folder (its newest
+ * checkpoint). Reads and validates the sidecar and its config; needs no GPU.
+ */
+export function resolveCheckpoint(file: string): ResolvedCheckpoint {
+  if (!fs.existsSync(file)) throw new Error(`checkpoint not found: ${file}`);
+  let sidecarFile = file;
+  if (fs.statSync(file).isDirectory()) {
+    const latest = latestCheckpoint(file);
+    if (!latest) throw new Error(`${file}: a folder with no checkpoint-*.json in it`);
+    sidecarFile = latest;
+  } else if (file.endsWith('.optim.safetensors')) {
+    throw new Error(`${file} holds optimizer state, not weights; give the checkpoint's .json sidecar or its .safetensors weights`);
+  } else if (file.endsWith('.safetensors')) {
+    sidecarFile = `${file.slice(0, -'.safetensors'.length)}.json`;
+    if (!fs.existsSync(sidecarFile))
+      throw new Error(`${file}: no checkpoint sidecar next to it (expected ${sidecarFile}, which holds the model config the weights need)`);
+  }
+  const sidecar = readSidecar<unknown, unknown>(sidecarFile);
+  const config = parseConfig(sidecar.config, `${sidecarFile} (its config)`);
+  const weightsFile = path.join(path.dirname(sidecarFile), sidecar.weights);
+  if (sidecarFile !== file && file.endsWith('.safetensors') && path.resolve(weightsFile) !== path.resolve(file))
+    throw new Error(`${sidecarFile} names the weights ${sidecar.weights}, not ${path.basename(file)}`);
+  if (!fs.existsSync(weightsFile)) throw new Error(`${sidecarFile}: its weights file ${weightsFile} is missing`);
+  const imageSize = 'synthetic' in config.data ? config.data.synthetic.imageSize : config.data.imageSize;
+  const divisor = fpnStrides(config.model.neck.numOuts).at(-1)!;
+  const side = Math.ceil(imageSize / divisor) * divisor;
+  return { sidecarFile, weightsFile, sidecar: sidecar as CheckpointSidecar<TrainConfig, unknown>, config, padSize: [side, side] };
+}
+
+/** The detector of a checkpoint's config with its weights, in eval mode (after E.init()). */
+export function loadDetector(ckpt: ResolvedCheckpoint): Detector {
+  const detector = new Detector(detectorConfig(ckpt.config));
+  try {
+    loadWeights(detector, ckpt.weightsFile);
+  } catch (e) {
+    detector.dispose();
+    throw new Error(`the weights do not match the model config in ${ckpt.sidecarFile}: ${(e as Error).message}`);
+  }
+  if (ckpt.padSize[0] % detector.sizeDivisor)
+    throw new Error(`internal: pad size ${ckpt.padSize[0]} is not a multiple of the detector's size divisor ${detector.sizeDivisor}`);
+  return detector.eval();
 }
