@@ -13,9 +13,14 @@ export interface Case {
   run(): Promise<void>;
   /** Frees the inputs. */
   dispose(): void;
+  /**
+   * Optional figures beyond the timed iteration (e.g. a per-phase split, dispatches),
+   * measured after it; kept in the row's `extra` and printed in the note column.
+   */
+  extra?(opts: TimingOptions): Promise<Record<string, number>>;
 }
 
-export type Pass = 'fwd' | 'dx' | 'dw' | 'fwd+bwd';
+export type Pass = 'fwd' | 'dx' | 'dw' | 'fwd+bwd' | 'step';
 
 export interface Workload {
   /** e.g. "matmul [1,1024,1024]x[1,1024,1024]" */
@@ -68,6 +73,7 @@ export async function time(c: Case, opts: TimingOptions): Promise<number[]> {
 export interface SideResult {
   ms: number | null;
   samples: number[];
+  extra?: Record<string, number>;
   error?: string;
 }
 
@@ -76,7 +82,8 @@ async function measureSide(make: () => Promise<Case>, opts: TimingOptions): Prom
   try {
     c = await make();
     const samples = await time(c, opts);
-    return { ms: median(samples), samples };
+    const extra = await c.extra?.(opts);
+    return { ms: median(samples), samples, ...(extra ? { extra } : {}) };
   } catch (e) {
     return { ms: null, samples: [], error: (e as Error).message.split('\n')[0] };
   } finally {
@@ -104,6 +111,8 @@ export interface Row {
   /** fraction of LAVAPIPE_CEILINGS (FMA for gflops, copy for gbps), software adapters only */
   of_ceiling?: number | null;
   samples_ms?: { ours: number[]; tfjs: number[] };
+  /** the workload's own figures (Case.extra), e.g. fwd_ms, bwd_ms, opt_ms, dispatches, img_per_s */
+  extra?: Record<string, number>;
   error?: string;
 }
 
@@ -148,6 +157,7 @@ export async function measure(w: Workload, opts: MeasureOptions): Promise<Row> {
     row.us_per_dispatch = round(perDispatch(ours.ms), 2);
     row.tfjs_us_per_dispatch = round(perDispatch(tfjs.ms), 2);
   }
+  if (ours.extra) row.extra = Object.fromEntries(Object.entries(ours.extra).map(([k, v]) => [k, round(v, 3)!]));
   if (errors.length) row.error = errors.join('; ');
   return row;
 }
@@ -164,6 +174,7 @@ export function formatTable(rows: readonly Row[], markdown = false): string {
     if (r.us_per_dispatch != null)
       notes.push(`${fmtNum(r.us_per_dispatch, 1)} µs/dispatch (tfjs ${fmtNum(r.tfjs_us_per_dispatch, 1)})`);
     if (r.tfjs_gflops != null) notes.push(`tfjs ${fmtNum(r.tfjs_gflops, 2)} GFLOP/s`);
+    if (r.extra) notes.push(Object.entries(r.extra).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(1)}`).join(', '));
     if (r.error) notes.push(r.error);
     return [
       r.workload,

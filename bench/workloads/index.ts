@@ -7,10 +7,12 @@ import conv from './conv.ts';
 import core from './core.ts';
 import losses from './losses.ts';
 import norm from './norm.ts';
+import train from './train.ts';
 
 export const workloads: readonly Workload[] = [
   ...core,
   ...conv,
   ...losses,
   ...norm,
+  ...train,
 ];
