@@ -1,0 +1,203 @@
+/**
+ * npm run eval and npm run predict as a user runs them (subprocesses on a checkpoint of a
+ * tiny training run), their bad-input exits, and the drawing functions they use.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { encode as encodePng } from 'fast-png';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as E from '../../engine/index.ts';
+import { decodePng, type RgbImage } from '../../detection/data/coco.ts';
+import { classColor, drawBox, drawDetections, drawLabel, drawText, fillRect, labelSize, textColorOn, textWidth } from '../../detection/draw.ts';
+import { presetConfig } from '../../detection/train/config.ts';
+import { train } from '../../detection/train/trainer.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function runScript(script: string, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile('npx', ['tsx', script, ...args], { cwd: ROOT, timeout: 90_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('npm run eval / predict', () => {
+  let tmp: string;
+  let sidecar: string;
+  let valDir: string;
+
+  beforeAll(async () => {
+    await E.init();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'crosskd-scripts-'));
+    const cfg = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+    const r = await train(cfg, { outDir: path.join(tmp, 'run'), log: () => {}, progress: false, evaluate: false });
+    r.detector.dispose();
+    sidecar = r.lastCheckpoint!;
+    valDir = r.datasets.valDir;
+  });
+
+  afterAll(() => {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('eval prints the COCO table and writes JSON', async () => {
+    const json = path.join(tmp, 'eval.json');
+    const r = await runScript('scripts/eval.ts', ['--checkpoint', sidecar, '--data', valDir, '--batch-size', '4', '--json', json]);
+    expect(r.stderr).not.toMatch(/^error:/m);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("config 'tiny', step 4");
+    expect(r.stdout).toMatch(/Average Precision {2}\(AP\) @\[ IoU=0\.50:0\.95 \| area= {3}all \| maxDets=100 \] = -?\d\.\d{3}/);
+    expect(r.stdout).toMatch(/^category +AP$/m);
+    expect(r.stdout).toMatch(/^circle +(\d\.\d{3}| {2}- {2})$/m);
+    const out = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(out.num_images).toBe(8);
+    expect(out.pad_size).toEqual([64, 64]);
+    expect(typeof out.eval.mAP).toBe('number');
+    expect(Object.keys(out.eval.per_class)).toHaveLength(8);
+  });
+
+  it('predict draws the detections into a PNG of the same size and lists them', async () => {
+    const image = path.join(valDir, 'images', '000001.png');
+    const input = decodePng(new Uint8Array(fs.readFileSync(image)), image);
+    const outFile = path.join(tmp, 'pred', 'out.png');
+    // the weights (not the sidecar) are given: the sidecar is found next to them
+    const weights = sidecar.replace(/\.json$/, '.safetensors');
+    // 4 steps of training leave scores near the prior (0.01): threshold 0 draws some
+    const r = await runScript('scripts/predict.ts', ['--checkpoint', weights, '--image', image, '--out', outFile, '--score-thr', '0']);
+    expect(r.stderr).not.toMatch(/^error:/m);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^#\s+class\s+score\s+x1\s+y1\s+x2\s+y2$/m);
+    const n = Number(/(\d+) detection\(s\) with score ≥ 0/.exec(r.stdout)?.[1]);
+    expect(n).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(/^\s*1\s+(circle|ellipse|square|triangle|ring|cross|star|lshape)\s+0\.\d{3}(\s+\d+\.\d){4}$/m);
+    const out = decodePng(new Uint8Array(fs.readFileSync(outFile)), outFile);
+    expect([out.width, out.height]).toEqual([input.width, input.height]);
+    expect(Buffer.compare(Buffer.from(out.data), Buffer.from(input.data))).not.toBe(0);
+  });
+
+  it('bad input: a missing checkpoint or an image larger than the configured size exits 2 with a clear message', async () => {
+    const big = path.join(tmp, 'big.png');
+    fs.writeFileSync(big, encodePng({ width: 100, height: 80, data: new Uint8Array(100 * 80 * 3), channels: 3, depth: 8 }));
+    const missing = path.join(tmp, 'no-such-checkpoint.json');
+    const [evalMissing, predictMissing, tooBig] = await Promise.all([
+      runScript('scripts/eval.ts', ['--checkpoint', missing, '--data', valDir]),
+      runScript('scripts/predict.ts', ['--checkpoint', missing, '--image', big, '--out', path.join(tmp, 'x.png')]),
+      runScript('scripts/predict.ts', ['--checkpoint', sidecar, '--image', big, '--out', path.join(tmp, 'y.png')]),
+    ]);
+    for (const r of [evalMissing, predictMissing]) {
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`checkpoint not found: ${missing}`);
+    }
+    expect(tooBig.code).toBe(2);
+    expect(tooBig.stderr).toMatch(/big\.png is 100×80, larger than the model's input 64×64/);
+    expect(fs.existsSync(path.join(tmp, 'y.png'))).toBe(false);
+  });
+});
+
+// ------------------------------------------------------------------ drawing
+
+const blank = (width: number, height: number, v = 0): RgbImage => ({ width, height, data: new Uint8Array(3 * width * height).fill(v) });
+
+/** [x, y] of every pixel that differs from `v` in all of r, g, b (sorted row-major). */
+function changed(img: RgbImage, v = 0): [number, number][] {
+  const out: [number, number][] = [];
+  for (let y = 0; y < img.height; y++)
+    for (let x = 0; x < img.width; x++) {
+      const o = 3 * (y * img.width + x);
+      if (img.data[o] !== v || img.data[o + 1] !== v || img.data[o + 2] !== v) out.push([x, y]);
+    }
+  return out;
+}
+
+const pixel = (img: RgbImage, x: number, y: number) => Array.from(img.data.subarray(3 * (y * img.width + x), 3 * (y * img.width + x) + 3));
+
+describe('drawing', () => {
+  it('drawBox changes exactly the 2-px outline inside the box', () => {
+    const img = blank(40, 50);
+    drawBox(img, [10, 20, 30, 40], [255, 0, 0], 2);
+    const expected: [number, number][] = [];
+    for (let y = 20; y < 40; y++) for (let x = 10; x < 30; x++) if (x < 12 || x >= 28 || y < 22 || y >= 38) expected.push([x, y]);
+    expect(changed(img)).toEqual(expected);
+    expect(expected).toHaveLength(20 * 20 - 16 * 16);
+    expect(pixel(img, 10, 20)).toEqual([255, 0, 0]);
+    expect(pixel(img, 29, 39)).toEqual([255, 0, 0]);
+    expect(pixel(img, 12, 22)).toEqual([0, 0, 0]);
+  });
+
+  it('drawBox rounds fractional coordinates, clips to the image and fills boxes thinner than the outline', () => {
+    const img = blank(10, 10);
+    drawBox(img, [-5.2, 7.6, 3.4, 20], [9, 9, 9], 2); // → pixels x 0..2, y 8..9, all within 2 px of an edge
+    expect(changed(img)).toEqual([[0, 8], [1, 8], [2, 8], [0, 9], [1, 9], [2, 9]]);
+    const empty = blank(10, 10);
+    drawBox(empty, [5, 5, 5.2, 9], [9, 9, 9]);
+    expect(changed(empty)).toEqual([]);
+  });
+
+  it('fillRect is half-open and clipped', () => {
+    const img = blank(4, 3);
+    fillRect(img, 2, -1, 9, 1, [1, 2, 3]);
+    expect(changed(img)).toEqual([[2, 0], [3, 0]]);
+    expect(pixel(img, 3, 0)).toEqual([1, 2, 3]);
+  });
+
+  it('drawText writes the 3×5 glyphs one pixel apart', () => {
+    const img = blank(12, 7);
+    drawText(img, 1, 1, '1L', [200, 200, 200]);
+    // '1' = 010 110 010 010 111 at x 1..3; 'L' = 100 100 100 100 111 at x 5..7
+    const rows = Array.from({ length: 7 }, (_, y) => Array.from({ length: 12 }, (_, x) => (img.data[3 * (y * 12 + x)] ? '#' : '.')).join(''));
+    expect(rows).toEqual(['............', '..#..#......', '.##..#......', '..#..#......', '..#..#......', '.###.###....', '............']);
+    expect(textWidth('1L')).toBe(7);
+    expect(textWidth('ab', 2)).toBe(14);
+    // lower case is drawn as upper case; unknown characters as '?'
+    const a = blank(4, 5);
+    const b = blank(4, 5);
+    drawText(a, 0, 0, 'q', [1, 1, 1]);
+    drawText(b, 0, 0, 'Q', [1, 1, 1]);
+    expect(a.data).toEqual(b.data);
+  });
+
+  it('drawLabel puts the tag above the box, inside it at the top edge, and stacks tags that would overlap', () => {
+    const img = blank(64, 64);
+    const { width, height } = labelSize('AB');
+    expect([width, height]).toEqual([9, 7]);
+    expect(drawLabel(img, 10, 20, 'AB', [255, 255, 255])).toEqual([10, 13, 19, 20]);
+    expect(pixel(img, 10, 13)).toEqual([255, 255, 255]); // padding: background colour
+    expect(pixel(img, 12, 14)).toEqual([0, 0, 0]); // 'A' top middle pixel, black on white
+    expect(drawLabel(img, 10, 3, 'AB', [0, 0, 255])).toEqual([10, 3, 19, 10]); // no room above
+    expect(drawLabel(img, 60, 30, 'AB', [0, 0, 255])).toEqual([55, 23, 64, 30]); // kept inside on the right
+    const placed: [number, number, number, number][] = [];
+    drawLabel(img, 30, 40, 'AB', [0, 255, 0], 1, placed);
+    drawLabel(img, 32, 40, 'CD', [0, 255, 0], 1, placed);
+    expect(placed).toEqual([[30, 33, 39, 40], [32, 40, 41, 47]]);
+    expect(textColorOn([255, 225, 25])).toEqual([0, 0, 0]);
+    expect(textColorOn([0, 0, 128])).toEqual([255, 255, 255]);
+  });
+
+  it('drawDetections draws only detections at or above the threshold, in their class colour', () => {
+    const img = blank(64, 64);
+    const dets = {
+      bboxes: Float64Array.from([4, 20, 24, 40, 30, 30, 60, 60, 40, 10, 50, 20]),
+      scores: Float64Array.from([0.9, 0.5, 0.2]),
+      labels: Int32Array.from([1, 3, 0]),
+    };
+    const drawn = drawDetections(img, dets, { scoreThr: 0.3, classNames: ['a', 'b', 'c', 'd'] });
+    expect(drawn).toEqual([0, 1]);
+    expect(pixel(img, 4, 39)).toEqual([...classColor(1)]); // bottom-left of box 0
+    expect(pixel(img, 59, 59)).toEqual([...classColor(3)]); // bottom-right of box 1
+    expect(pixel(img, 45, 19)).toEqual([0, 0, 0]); // box 2 (score 0.2) is not drawn
+    expect(pixel(img, 4, 13)).toEqual([...classColor(1)]); // its tag sits above box 0
+    expect(changed(img).every(([x, y]) => y >= 13 && y < 60 && x >= 4 && x < 60)).toBe(true);
+    expect(classColor(0)).not.toEqual(classColor(1));
+    expect(classColor(40)).toHaveLength(3);
+  });
+});
