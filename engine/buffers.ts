@@ -26,12 +26,29 @@ export interface MemoryStats {
 
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
+  /**
+   * Every buffer this pool created, held strongly until trim() destroys it. dawn.node frees
+   * a buffer when its JS wrapper is garbage-collected, even while queued commands still use
+   * it: a tensor dropped without dispose() would then crash the driver instead of showing
+   * up as a leak in memory().
+   */
+  private readonly owned = new Set<GPUBuffer>();
   private awaitingSubmit: GPUBuffer[] = [];
   bytesInUse = 0;
   bytesPooled = 0;
   buffersCreated = 0;
 
   constructor(private device: GPUDevice) {}
+
+  /** Whether acquire(bytes) can reuse a free buffer (no allocation). */
+  hasFree(bytes: number): boolean {
+    return (this.free.get(sizeClass(bytes))?.length ?? 0) > 0;
+  }
+
+  /** Buffers released while commands that use them wait for a submit. */
+  get awaitingCount(): number {
+    return this.awaitingSubmit.length;
+  }
 
   acquire(bytes: number, label: string): GPUBuffer {
     const size = sizeClass(bytes);
@@ -41,6 +58,7 @@ export class BufferPool {
       this.bytesPooled -= size;
     } else {
       buffer = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+      this.owned.add(buffer);
       this.buffersCreated++;
     }
     this.bytesInUse += size;
@@ -70,7 +88,11 @@ export class BufferPool {
 
   /** Destroy every pooled buffer (tests, or to return memory to the driver). */
   trim(): void {
-    for (const list of this.free.values()) for (const b of list) b.destroy();
+    for (const list of this.free.values())
+      for (const b of list) {
+        this.owned.delete(b);
+        b.destroy();
+      }
     this.free.clear();
     this.bytesPooled = 0;
   }

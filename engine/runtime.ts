@@ -124,6 +124,15 @@ export class Runtime {
   private nextBufferId = 1;
 
   private encoder: GPUCommandEncoder | null = null;
+  /** bind groups the current batch uses (the cache may drop them before the GPU is done) */
+  private batchGroups = new Set<GPUBindGroup>();
+  /**
+   * Submitted batches not yet known to be finished. dawn.node frees a native object when
+   * its JS wrapper is garbage-collected, even while the queue still executes it; holding
+   * command buffers and bind groups here until onSubmittedWorkDone keeps them alive
+   * (lavapipe crashed in its queue thread when the CPU ran far ahead without this).
+   */
+  private readonly inFlight = new Set<{ commands: GPUCommandBuffer; groups: Set<GPUBindGroup>; done: Promise<void> }>();
   private pass: GPUComputePassEncoder | null = null;
   private batchKernels = new Set<string>();
   private pendingChecks: Promise<void>[] = [];
@@ -357,13 +366,37 @@ export class Runtime {
     const pass = this.computePass(); // opens the batch's error scopes before any creation
     const pipeline = this.pipeline(info, args.constants);
     const group = this.bindGroup(info, args.buffers);
+    this.batchGroups.add(group);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group, offset >= 0 ? [offset] : []);
     pass.dispatchWorkgroups(x, y, z);
     this.batchKernels.add(args.kernel);
+    if (++this.batchDispatches >= Runtime.MAX_DISPATCHES_PER_SUBMIT) this.flush();
     this.stats.dispatches++;
     this.stats.byKernel.set(args.kernel, (this.stats.byKernel.get(args.kernel) ?? 0) + 1);
   }
+
+  /**
+   * A storage buffer for a tensor. Released buffers return to the pool only at a submit;
+   * when a new allocation is needed while many wait for one, submit first so they can be
+   * reused. Without this, a long unsubmitted stream (many steps between readbacks) keeps
+   * allocating, and drivers cap live allocations (Vulkan's maxMemoryAllocationCount,
+   * often 4096: lavapipe crashed past it).
+   */
+  acquire(bytes: number, label: string): GPUBuffer {
+    if (!this.pool.hasFree(bytes) && this.pool.awaitingCount >= Runtime.SUBMIT_TO_RECYCLE) this.flush();
+    return this.pool.acquire(bytes, label);
+  }
+
+  /**
+   * Longest command stream recorded before a submit. Lavapipe crashed (in its queue
+   * thread) on very long unsubmitted streams; 1024 dispatches cost one cheap submit.
+   */
+  static readonly MAX_DISPATCHES_PER_SUBMIT = 1024;
+  private batchDispatches = 0;
+
+  /** Released buffers waiting for a submit before acquire() submits to recycle them. */
+  static readonly SUBMIT_TO_RECYCLE = 256;
 
   /** Copy bytes between buffers in stream order. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
@@ -381,9 +414,16 @@ export class Runtime {
     if (!this.encoder) return;
     const enc = this.endPass();
     if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaCpu, 0, this.arenaUsed);
-    this.device.queue.submit([enc.finish()]);
+    const commands = enc.finish();
+    this.device.queue.submit([commands]);
+    const done = this.device.queue.onSubmittedWorkDone();
+    const batch = { commands, groups: this.batchGroups, done };
+    this.batchGroups = new Set();
+    this.inFlight.add(batch);
+    void done.then(() => this.inFlight.delete(batch));
     this.encoder = null;
     this.arenaUsed = 0;
+    this.batchDispatches = 0;
     this.stats.submits++;
     this.pool.submitted();
     const kernels = [...this.batchKernels].join(', ');
@@ -396,6 +436,21 @@ export class Runtime {
         if (err) throw new GpuError(`WebGPU ${v ? 'validation' : 'out-of-memory'} error in a batch running [${kernels}]: ${err.message}`);
       }),
     );
+  }
+
+  /**
+   * Submits, then waits until at most `maxInFlight` submitted batches are unfinished.
+   * Training loops call it once per step: the CPU may record the next step while the GPU
+   * runs this one, but never runs far ahead (lavapipe crashed in its queue thread when
+   * dozens of steps were queued).
+   */
+  async settle(maxInFlight = 2): Promise<void> {
+    this.flush();
+    while (this.inFlight.size > maxInFlight) {
+      const oldest = this.inFlight.values().next().value!;
+      await waitFor(oldest.done);
+      this.inFlight.delete(oldest);
+    }
   }
 
   /** Submit and wait for the GPU; throws the first error of any batch since the last sync. */

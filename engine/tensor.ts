@@ -112,7 +112,7 @@ export function empty(shape: readonly number[], dtype: DType = 'float32'): Tenso
   for (const d of shape)
     if (!Number.isInteger(d) || d < 0) throw new Error(`empty: shape ${fmt(shape)} must hold non-negative integers`);
   const bytes = Math.max(4, sizeOf(shape) * 4);
-  return new Tensor(new Storage(runtime().pool.acquire(bytes, `tensor ${fmt(shape)}`), bytes), [...shape], dtype);
+  return new Tensor(new Storage(runtime().acquire(bytes, `tensor ${fmt(shape)}`), bytes), [...shape], dtype);
 }
 
 /** Tensor from CPU values (row-major). Integer dtypes require integer values in range. */

@@ -197,6 +197,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       return { values: E.concat(Object.values(all).map((t) => E.reshape(t, [1])), 0), names: Object.keys(all) };
     });
     pending.push({ step, lr, values, names });
+    // Submit the step (its released buffers become reusable) and keep the CPU at most a
+    // step or two ahead of the GPU.
+    await E.runtime().settle(2);
     imagesSinceT0 += batch.shape[0];
     const done = step + 1;
     if (done % cfg.train.logEvery === 0 || done === maxStep) {
