@@ -3,6 +3,10 @@ import { gatherSpecs } from '../../engine/checks/specs/gather.ts';
 import * as E from '../../engine/index.ts';
 import { Rng } from '../../engine/random.ts';
 import { referenceOps } from '../../engine/reference/index.ts';
+import { diff } from '../../engine/checks/compare.ts';
+
+/** max|got − ref| / max|ref| (the measure of gradcheck and parity) */
+const relErr = (got: ArrayLike<number>, ref: ArrayLike<number>): number => diff(got, ref).rel;
 
 beforeAll(async () => {
   await E.init();
@@ -15,16 +19,6 @@ afterEach(() => {
 const tol = gatherSpecs[0].tol;
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** max|got − ref| / max|ref| */
-function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    err = Math.max(err, Math.abs(got[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return scale === 0 ? err : err / scale;
-}
 
 /** Forward and backward (random upstream) against the float64 reference. */
 async function checkAgainstReference(shape: number[], axis: number, index: number[]) {

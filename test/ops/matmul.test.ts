@@ -3,6 +3,10 @@ import { matmulSpecs } from '../../engine/checks/specs/matmul.ts';
 import * as E from '../../engine/index.ts';
 import { Rng } from '../../engine/random.ts';
 import { referenceOps } from '../../engine/reference/index.ts';
+import { diff } from '../../engine/checks/compare.ts';
+
+/** max|got − ref| / max|ref| (the measure of gradcheck and parity) */
+const relErr = (got: ArrayLike<number>, ref: ArrayLike<number>): number => diff(got, ref).rel;
 
 beforeAll(async () => {
   await E.init();
@@ -16,17 +20,6 @@ const spec = matmulSpecs[0];
 const tol = spec.tol;
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** max|got − ref| / max|ref| (0 for two empty or all-zero arrays) */
-function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  expect(got.length).toBe(ref.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    err = Math.max(err, Math.abs(got[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return err === 0 ? 0 : err / scale;
-}
 
 /** The uniforms and constants of every matmul dispatch while fn runs. */
 function matmulDispatches(fn: () => void): { constants: Record<string, unknown>; uniforms: Record<string, unknown> }[] {

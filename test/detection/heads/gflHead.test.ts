@@ -10,6 +10,10 @@ import { Rng } from '../../../engine/random.ts';
 import { detectionReferenceOps as R } from '../../../engine/reference/detection.ts';
 import type { RefTensor } from '../../../engine/reference/types.ts';
 import { GFLHead, type GflHeadConfig } from '../../../detection/heads/gfl.ts';
+import { diff } from '../../../engine/checks/compare.ts';
+
+/** max|got − ref| / max|ref| (the measure of gradcheck and parity) */
+const relErr = (got: ArrayLike<number>, ref: ArrayLike<number>): number => diff(got, ref).rel;
 
 beforeAll(async () => {
   await E.init();
@@ -20,15 +24,6 @@ const levelSizes: [number, number][] = [[4, 4], [2, 2]];
 const N = 2;
 
 const f64 = async (t: E.Tensor): Promise<RefTensor> => ({ shape: [...t.shape], data: Float64Array.from(await t.data()) });
-const relErr = (got: ArrayLike<number>, want: Float64Array) => {
-  let maxRef = 0;
-  let maxDiff = 0;
-  for (let i = 0; i < want.length; i++) {
-    maxRef = Math.max(maxRef, Math.abs(want[i]));
-    maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]));
-  }
-  return maxDiff / Math.max(maxRef, 1e-30);
-};
 const addInto = (acc: Map<string, Float64Array>, name: string, g: RefTensor | null) => {
   if (!g) return;
   const prev = acc.get(name);
