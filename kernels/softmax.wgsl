@@ -19,9 +19,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var m = F32_LOWEST;
   for (var k = lid.x; k < n; k += TREE_WG) { m = max(m, x[start + k * u.inner]); }
   m = tree_max(m, lid.x);
-  var acc = Kahan(0.0, 0.0);
-  for (var k = lid.x; k < n; k += TREE_WG) { acc = kahan_add(acc, exp(x[start + k * u.inner] - m)); }
-  let s = tree_sum(acc.sum, lid.x);
+  var acc = rowsum_init();
+  for (var k = lid.x; k < n; k += TREE_WG) { acc = rowsum_add(acc, exp(x[start + k * u.inner] - m)); }
+  let s = tree_sum(rowsum_total(acc), lid.x);
   let log_s = log(s);
   for (var k = lid.x; k < n; k += TREE_WG) {
     let at = start + k * u.inner;

@@ -16,10 +16,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let r = wid.x + wid.y * nwg.x;
   let n = select(0u, u.len, r < u.rows); // rows past the end still reach the barriers
   let start = row_start(r);
-  var acc = Kahan(0.0, 0.0);
+  var acc = rowsum_init();
   if (LOG) {
-    for (var k = lid.x; k < n; k += TREE_WG) { acc = kahan_add(acc, g[start + k * u.inner]); }
-    let total = tree_sum(acc.sum, lid.x);
+    for (var k = lid.x; k < n; k += TREE_WG) { acc = rowsum_add(acc, g[start + k * u.inner]); }
+    let total = tree_sum(rowsum_total(acc), lid.x);
     for (var k = lid.x; k < n; k += TREE_WG) {
       let at = start + k * u.inner;
       dx[at] = g[at] - exp(y[at]) * total;
@@ -38,9 +38,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (n > 0u) { gm = g[start + m * u.inner]; }
   for (var k = lid.x; k < n; k += TREE_WG) {
     let at = start + k * u.inner;
-    acc = kahan_add(acc, y[at] * (gm - g[at]));
+    acc = rowsum_add(acc, y[at] * (gm - g[at]));
   }
-  let c = tree_sum(acc.sum, lid.x);
+  let c = tree_sum(rowsum_total(acc), lid.x);
   for (var k = lid.x; k < n; k += TREE_WG) {
     let at = start + k * u.inner;
     dx[at] = y[at] * ((g[at] - gm) + c);

@@ -17,12 +17,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let r = flat_index(gid, nwg, WG);
   if (r >= u.rows) { return; }
   let start = row_start(r);
-  var acc = Kahan(0.0, 0.0);
+  var acc = rowsum_init();
   if (LOG) {
-    for (var k = 0u; k < u.len; k++) { acc = kahan_add(acc, g[start + k * u.inner]); }
+    for (var k = 0u; k < u.len; k++) { acc = rowsum_add(acc, g[start + k * u.inner]); }
     for (var k = 0u; k < u.len; k++) {
       let at = start + k * u.inner;
-      dx[at] = g[at] - exp(y[at]) * acc.sum;
+      dx[at] = g[at] - exp(y[at]) * rowsum_total(acc);
     }
     return;
   }
@@ -33,10 +33,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let gm = g[start + m * u.inner];
   for (var k = 0u; k < u.len; k++) {
     let at = start + k * u.inner;
-    acc = kahan_add(acc, y[at] * (gm - g[at]));
+    acc = rowsum_add(acc, y[at] * (gm - g[at]));
   }
   for (var k = 0u; k < u.len; k++) {
     let at = start + k * u.inner;
-    dx[at] = y[at] * ((g[at] - gm) + acc.sum);
+    dx[at] = y[at] * ((g[at] - gm) + rowsum_total(acc));
   }
 }

@@ -15,9 +15,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let start = row_start(r);
   var m = F32_LOWEST;
   for (var k = 0u; k < u.len; k++) { m = max(m, x[start + k * u.inner]); }
-  var acc = Kahan(0.0, 0.0);
-  for (var k = 0u; k < u.len; k++) { acc = kahan_add(acc, exp(x[start + k * u.inner] - m)); }
-  let s = acc.sum;
+  var acc = rowsum_init();
+  for (var k = 0u; k < u.len; k++) { acc = rowsum_add(acc, exp(x[start + k * u.inner] - m)); }
+  let s = rowsum_total(acc);
   let log_s = log(s);
   for (var k = 0u; k < u.len; k++) {
     let at = start + k * u.inner;
