@@ -6,26 +6,62 @@
  * weight-gradient kernel; the gradient flows to the student's tapped feature.
  */
 import * as E from '../engine/index.ts';
+import { Module, type InitSeeds, xavierUniformInit } from '../engine/nn/index.ts';
+import { Conv2d } from '../engine/nn/layers.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { GFLHead, HeadOutputs } from '../detection/heads/gfl.ts';
 import { alignToTeacher } from './align.ts';
+
+/** Channels of a head's feature at tap i: the FPN output for i = 0, a tower block's output after. */
+export function tapChannels(head: GFLHead, tap: number): number {
+  return tap === 0 ? head.cfg.inChannels : head.cfg.featChannels;
+}
+
+/**
+ * The optional bridge between heads of different widths (`distill.adapter: true`): a
+ * trainable 1×1 conv per tower (no bias: the statistics alignment that follows removes any
+ * per-channel offset) mapping the student's tapped feature to the teacher's channel count,
+ * shared by all FPN levels as the head's own convs are. It belongs to the student's
+ * training: optimised with it and saved in its checkpoints (see crosskd/train.ts).
+ */
+export class CrossHeadAdapter extends Module {
+  readonly cls: Conv2d;
+  readonly reg: Conv2d;
+  constructor(
+    readonly studentChannels: number,
+    readonly teacherChannels: number,
+    seeds: InitSeeds,
+  ) {
+    super();
+    const conv = () => new Conv2d(studentChannels, teacherChannels, 1, seeds, { bias: false, weightInit: xavierUniformInit() });
+    this.cls = this.child('cls', conv());
+    this.reg = this.child('reg', conv());
+  }
+}
 
 export interface CrossHeadOutputs {
   cls: Tensor[];
   reg: Tensor[];
 }
 
-/** Checks before any training that a student head can be read by a teacher head at tap. */
-export function checkCrossHeadCompatible(student: GFLHead, teacher: GFLHead, tap: number): void {
+/**
+ * Checks before any training that a student head can be read by a teacher head at tap.
+ * Heads of different widths at the tap need `adapter` (a CrossHeadAdapter bridges them).
+ */
+export function checkCrossHeadCompatible(student: GFLHead, teacher: GFLHead, tap: number, opts: { adapter?: boolean } = {}): void {
   const s = student.cfg;
   const t = teacher.cfg;
-  if (!Number.isInteger(tap) || tap < 0 || tap > Math.min(s.stackedConvs, t.stackedConvs))
-    throw new Error(`crosskd: tap index must be an integer in [0, ${Math.min(s.stackedConvs, t.stackedConvs)}] (0 = FPN output), got ${tap}`);
-  const width = (cfg: typeof s, i: number) => (i === 0 ? cfg.inChannels : cfg.featChannels);
-  if (width(s, tap) !== width(t, tap))
+  const last = Math.min(s.stackedConvs, t.stackedConvs);
+  if (!Number.isInteger(tap) || tap < 0 || tap > last)
     throw new Error(
-      `crosskd: the student's feature at tap ${tap} has ${width(s, tap)} channels, the teacher's blocks expect ${width(t, tap)}; ` +
-        `use heads of the same width (an adapter is not configured)`,
+      `crosskd: tap index must be an integer in [0, ${last}] (0 = FPN output, i = after tower block i; ` +
+        `the student's towers have ${s.stackedConvs} blocks, the teacher's ${t.stackedConvs}), got ${tap}`,
+    );
+  const [sw, tw] = [tapChannels(student, tap), tapChannels(teacher, tap)];
+  if (sw !== tw && !opts.adapter)
+    throw new Error(
+      `crosskd: the student's feature at tap ${tap} has ${sw} channels, the teacher's blocks expect ${tw}; ` +
+        `use heads of the same width, or set distill.adapter: true (a trainable 1×1 conv from ${sw} to ${tw} channels)`,
     );
   if (s.numClasses !== t.numClasses) throw new Error(`crosskd: student has ${s.numClasses} classes, teacher ${t.numClasses}`);
   if (s.regMax !== t.regMax) throw new Error(`crosskd: student reg_max ${s.regMax}, teacher ${t.regMax}`);
@@ -34,19 +70,25 @@ export function checkCrossHeadCompatible(student: GFLHead, teacher: GFLHead, tap
 
 /**
  * `student` and `teacher` must come from forward(…, { keepFeats: true }); the teacher's
- * from a run without the tape (noGrad).
+ * from a run without the tape (noGrad). With an adapter, each tower's tapped student
+ * feature goes through its 1×1 conv first, then the alignment.
  */
-export function crossHeadForward(student: HeadOutputs, teacher: HeadOutputs, teacherHead: GFLHead, tap: number): CrossHeadOutputs {
+export function crossHeadForward(student: HeadOutputs, teacher: HeadOutputs, teacherHead: GFLHead, tap: number, adapter?: CrossHeadAdapter): CrossHeadOutputs {
   if (!student.clsFeats || !student.regFeats || !teacher.clsFeats || !teacher.regFeats)
     throw new Error('crossHeadForward: run both heads with { keepFeats: true }');
+  if (!student.clsFeats[0][tap] || !teacher.clsFeats[0][tap])
+    throw new Error(`crossHeadForward: tap ${tap} is outside the heads (student features 0..${student.clsFeats[0].length - 1}, teacher 0..${teacher.clsFeats[0].length - 1})`);
+  const [sw, tw] = [student.clsFeats[0][tap].shape[1], teacher.clsFeats[0][tap].shape[1]];
+  if (adapter && (adapter.studentChannels !== sw || adapter.teacherChannels !== tw))
+    throw new Error(`crossHeadForward: the adapter maps ${adapter.studentChannels} → ${adapter.teacherChannels} channels, the features at tap ${tap} have ${sw} (student) and ${tw} (teacher)`);
   const out: CrossHeadOutputs = { cls: [], reg: [] };
   student.clsFeats.forEach((sFeats, level) => {
-    const enter = (s: Tensor, t: Tensor) => {
-      const aligned = alignToTeacher(s, t);
+    const enter = (s: Tensor, t: Tensor, conv: Conv2d | undefined) => {
+      const aligned = alignToTeacher(conv ? conv.forward(s) : s, t);
       return tap > 0 ? E.relu(aligned) : aligned;
     };
-    out.cls.push(teacherHead.clsFrom(tap, enter(sFeats[tap], teacher.clsFeats![level][tap])));
-    out.reg.push(teacherHead.regFrom(tap, enter(student.regFeats![level][tap], teacher.regFeats![level][tap]), level));
+    out.cls.push(teacherHead.clsFrom(tap, enter(sFeats[tap], teacher.clsFeats![level][tap], adapter?.cls)));
+    out.reg.push(teacherHead.regFrom(tap, enter(student.regFeats![level][tap], teacher.regFeats![level][tap], adapter?.reg), level));
   });
   return out;
 }
