@@ -16,6 +16,9 @@ export interface NamedArray {
 const BYTES: Record<SafeDType, number> = { F32: 4, I32: 4, U32: 4, F64: 8, I64: 8, F16: 2, BF16: 2, U8: 1, I8: 1, BOOL: 1 };
 
 export function encodeSafetensors(tensors: Map<string, NamedArray>, metadata: Record<string, string> = {}): Uint8Array {
+  for (const [k, v] of Object.entries(metadata))
+    if (typeof v !== 'string') throw new Error(`safetensors: metadata '${k}' must be a string (the format stores strings only), got ${typeof v}`);
+  if (tensors.has('__metadata__')) throw new Error("safetensors: '__metadata__' is reserved for the metadata and cannot name a tensor");
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
@@ -71,6 +74,9 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): De
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
+      if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw new Error(`${source}: __metadata__ must be an object of strings, got ${JSON.stringify(entry)}`);
+      for (const [k, v] of Object.entries(entry))
+        if (typeof v !== 'string') throw new Error(`${source}: __metadata__ '${k}' must be a string, got ${JSON.stringify(v)}`);
       metadata = entry as Record<string, string>;
       continue;
     }
