@@ -10,19 +10,38 @@ export abstract class Module {
   training = true;
   private readonly params = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();
+  private readonly constants = new Map<string, { shape: readonly number[]; data: Float32Array }>();
 
   /** Registers a parameter: a leaf that requires grad and survives scopes. */
   protected param(name: string, t: Tensor): Tensor {
-    if (this.params.has(name) || this.children.has(name)) throw new Error(`Module: '${name}' is registered twice`);
+    if (this.params.has(name) || this.children.has(name) || this.constants.has(name)) throw new Error(`Module: '${name}' is registered twice`);
     keep(requireGrad(t));
     this.params.set(name, t);
     return t;
   }
 
   protected child<M extends Module>(name: string, m: M): M {
-    if (this.params.has(name) || this.children.has(name)) throw new Error(`Module: '${name}' is registered twice`);
+    if (this.params.has(name) || this.children.has(name) || this.constants.has(name)) throw new Error(`Module: '${name}' is registered twice`);
     this.children.set(name, m);
     return m;
+  }
+
+  /**
+   * Registers a fixed tensor that other frameworks keep in their checkpoints (a PyTorch
+   * buffer, e.g. mmdetection's `integral.project`) but the engine computes itself: it is
+   * not a parameter and not saved; a checkpoint may carry it, and loading then checks that
+   * its value is this one (a different value means a different model).
+   */
+  protected constant(name: string, shape: readonly number[], data: Float32Array): void {
+    if (this.params.has(name) || this.children.has(name) || this.constants.has(name)) throw new Error(`Module: '${name}' is registered twice`);
+    this.constants.set(name, { shape: [...shape], data });
+  }
+
+  namedConstants(prefix = ''): [string, { shape: readonly number[]; data: Float32Array }][] {
+    const out: [string, { shape: readonly number[]; data: Float32Array }][] = [];
+    for (const [n, c] of this.constants) out.push([prefix + n, c]);
+    for (const [n, c] of this.children) out.push(...c.namedConstants(`${prefix}${n}.`));
+    return out;
   }
 
   namedParameters(prefix = ''): [string, Tensor][] {
@@ -73,20 +92,33 @@ export abstract class Module {
   /**
    * Copies values into the parameters by name. Every parameter must be present with the
    * same shape, and no unknown name may appear (strict, so a wrong architecture fails).
+   * Constants may be present and must then hold their value. A 0-dim tensor loads into a
+   * one-element parameter of shape [1] (PyTorch's scalar parameters, e.g. mmcv's Scale).
    */
   loadStateDict(values: Map<string, { shape: readonly number[]; data: Float32Array }>, copyInto: (p: Tensor, data: Float32Array) => void): void {
     const own = this.stateDict();
+    const constants = new Map(this.namedConstants());
     const missing = [...own.keys()].filter((k) => !values.has(k));
-    const unexpected = [...values.keys()].filter((k) => !own.has(k));
+    const unexpected = [...values.keys()].filter((k) => !own.has(k) && !constants.has(k));
     if (missing.length || unexpected.length)
       throw new Error(
         `loadStateDict: checkpoint does not match the model` +
           (missing.length ? `; missing: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` (+${missing.length - 8})` : ''}` : '') +
           (unexpected.length ? `; unexpected: ${unexpected.slice(0, 8).join(', ')}${unexpected.length > 8 ? ` (+${unexpected.length - 8})` : ''}` : ''),
       );
+    const scalarIntoOne = (file: readonly number[], model: readonly number[]) => file.length === 0 && model.length === 1 && model[0] === 1;
+    for (const [name, c] of constants) {
+      const v = values.get(name);
+      if (!v) continue;
+      if (!sameShape(v.shape, c.shape))
+        throw new Error(`loadStateDict: constant '${name}' has shape ${fmt(v.shape)} in the checkpoint, the model's is ${fmt(c.shape)}`);
+      const at = c.data.findIndex((x, i) => Math.abs(x - v.data[i]) > 1e-6 * Math.max(1, Math.abs(x)));
+      if (at >= 0)
+        throw new Error(`loadStateDict: constant '${name}' holds ${v.data[at]} at index ${at} in the checkpoint, the model's value is ${c.data[at]} (another configuration?)`);
+    }
     for (const [name, p] of own) {
       const v = values.get(name)!;
-      if (!sameShape(v.shape, p.shape))
+      if (!sameShape(v.shape, p.shape) && !scalarIntoOne(v.shape, p.shape))
         throw new Error(`loadStateDict: '${name}' has shape ${fmt(v.shape)} in the checkpoint, the model expects ${fmt(p.shape)}`);
       copyInto(p, v.data);
     }
