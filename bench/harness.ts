@@ -6,6 +6,7 @@
  * A workload file exports an array of Workload; bench/workloads/index.ts lists the files.
  */
 import type { TF } from './tfjs.ts';
+import type { Ceilings } from './ceilings.ts';
 
 /** One prepared benchmark: inputs allocated, ready to run repeatedly. */
 export interface Case {
@@ -35,14 +36,6 @@ export interface Workload {
   ours(): Promise<Case>;
   tfjs?(tf: TF): Promise<Case>;
 }
-
-/**
- * Practical ceilings of Mesa's lavapipe on this project's 2-core machines (DESIGN.md):
- * a register-only multiply-add probe reaches 30–40 GFLOP/s and a streaming copy
- * 2.6–2.8 GB/s. Kernels are reported as a fraction of the lower FMA figure and the upper
- * copy figure. They describe lavapipe only: on a hardware adapter no fraction is printed.
- */
-export const LAVAPIPE_CEILINGS = { gflops: 30, gbps: 2.8 } as const;
 
 export interface TimingOptions {
   warmup: number;
@@ -108,7 +101,7 @@ export interface Row {
   tfjs_gflops?: number | null;
   us_per_dispatch?: number | null;
   tfjs_us_per_dispatch?: number | null;
-  /** fraction of LAVAPIPE_CEILINGS (FMA for gflops, copy for gbps), software adapters only */
+  /** fraction of the measured ceilings (FMA probe for gflops, copy probe for gbps), software adapters only */
   of_ceiling?: number | null;
   samples_ms?: { ours: number[]; tfjs: number[] };
   /** the workload's own figures (Case.extra), e.g. fwd_ms, bwd_ms, opt_ms, dispatches, img_per_s */
@@ -119,8 +112,12 @@ export interface Row {
 export interface MeasureOptions extends TimingOptions {
   /** the TF.js module, or null to measure ours alone */
   tf: TF | null;
-  /** whether the adapter is a CPU implementation (the lavapipe ceilings apply) */
-  software: boolean;
+  /**
+   * the adapter's measured ceilings (bench/ceilings.ts), or null: measured on software
+   * adapters only, where the probes' sizes saturate the CPU cores; a GPU needs far more
+   * work per probe, and a wrong ceiling would be worse than none
+   */
+  ceilings: Ceilings | null;
 }
 
 const round = (x: number | null, digits: number) => (x === null ? null : Number(x.toFixed(digits)));
@@ -136,9 +133,9 @@ export async function measure(w: Workload, opts: MeasureOptions): Promise<Row> {
   const gbps = rate(w.bytes, ours.ms);
   const perDispatch = (ms: number | null) => (w.dispatches && ms !== null ? (ms * 1000) / w.dispatches : null);
   let ofCeiling: number | null = null;
-  if (opts.software) {
-    if (gflops !== null) ofCeiling = gflops / LAVAPIPE_CEILINGS.gflops;
-    else if (gbps !== null) ofCeiling = gbps / LAVAPIPE_CEILINGS.gbps;
+  if (opts.ceilings) {
+    if (gflops !== null) ofCeiling = gflops / opts.ceilings.fma_gflops;
+    else if (gbps !== null) ofCeiling = gbps / opts.ceilings.copy_gbps;
   }
   const errors = [ours.error && `ours: ${ours.error}`, tfjs.error && `tfjs: ${tfjs.error}`].filter(Boolean);
   const row: Row = {

@@ -78,6 +78,9 @@ async function main(): Promise<number> {
     }
   }
 
+  // Measured before TF.js has allocated anything, with the machine otherwise idle.
+  const ceilings = adapter.isSoftware ? await (await import('./ceilings.ts')).measureCeilings() : null;
+
   const header = {
     date: new Date().toISOString(),
     adapter: {
@@ -99,6 +102,7 @@ async function main(): Promise<number> {
     node: process.version,
     webgpu: packageVersion('webgpu'),
     timing,
+    ceilings,
   };
 
   const a = header.adapter;
@@ -110,13 +114,15 @@ async function main(): Promise<number> {
   } else console.log(`tfjs:    ${tfjsError ? `failed to load: ${tfjsError}` : 'not run'}`);
   const m = header.machine;
   console.log(`machine: ${m.os}, ${m.cpus} × ${m.cpu_model}, load ${m.loadavg.join(' ')}; node ${header.node}, webgpu ${header.webgpu}`);
+  if (ceilings)
+    console.log(`ceiling: FMA probe ${ceilings.fma_gflops.toFixed(1)} GFLOP/s, streaming copy ${ceilings.copy_gbps.toFixed(2)} GB/s (bench/ceilings.ts; 'of ceiling' is against these)`);
   console.log(`timing:  median of ${timing.iterations} after ${timing.warmup} warm-up, each iteration waits for the GPU\n`);
 
   const rows: Row[] = [];
   for (const w of selected) {
     process.stderr.write(`  ${w.name} (${w.pass}) ...`);
     const t0 = performance.now();
-    rows.push(await measure(w, { ...timing, tf: tfjs?.tf ?? null, software: adapter.isSoftware }));
+    rows.push(await measure(w, { ...timing, tf: tfjs?.tf ?? null, ceilings }));
     process.stderr.write(` ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   }
   console.log(`\n${formatTable(rows, opts.markdown)}`);
