@@ -3,18 +3,20 @@
  * block-i output (the FPN output for i = 0) is aligned to the teacher's statistics,
  * passed through a ReLU when i > 0, and run through the teacher's blocks i+1… and
  * predictors (and the teacher's Scale). The teacher is frozen, so this path launches no
- * weight-gradient kernel; the gradient flows to the student's tapped feature.
+ * weight-gradient kernel; the gradient flows to the student's tapped feature. Any dense
+ * head type works: the cross predictions are whatever the teacher's towers predict (class
+ * logits, regression, and centerness for ATSS (reg tower) and FCOS (cls tower)).
  */
 import * as E from '../engine/index.ts';
 import { Module, type InitSeeds, xavierUniformInit } from '../engine/nn/index.ts';
 import { Conv2d } from '../engine/nn/layers.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import type { GFLHead, HeadOutputs } from '../detection/heads/gfl.ts';
+import type { DenseHead, HeadOutputs, TowerPredictions } from '../detection/heads/dense.ts';
 import { alignToTeacher } from './align.ts';
 
 /** Channels of a head's feature at tap i: the FPN output for i = 0, a tower block's output after. */
-export function tapChannels(head: GFLHead, tap: number): number {
-  return tap === 0 ? head.cfg.inChannels : head.cfg.featChannels;
+export function tapChannels(head: DenseHead, tap: number): number {
+  return head.tapChannels(tap);
 }
 
 /**
@@ -42,15 +44,17 @@ export class CrossHeadAdapter extends Module {
 export interface CrossHeadOutputs {
   cls: Tensor[];
   reg: Tensor[];
+  /** ATSS and FCOS teachers */
+  centerness?: Tensor[];
 }
 
 /**
  * Checks before any training that a student head can be read by a teacher head at tap.
  * Heads of different widths at the tap need `adapter` (a CrossHeadAdapter bridges them).
  */
-export function checkCrossHeadCompatible(student: GFLHead, teacher: GFLHead, tap: number, opts: { adapter?: boolean } = {}): void {
-  const s = student.cfg;
-  const t = teacher.cfg;
+export function checkCrossHeadCompatible(student: DenseHead, teacher: DenseHead, tap: number, opts: { adapter?: boolean } = {}): void {
+  const s = student.tower;
+  const t = teacher.tower;
   const last = Math.min(s.stackedConvs, t.stackedConvs);
   if (!Number.isInteger(tap) || tap < 0 || tap > last)
     throw new Error(
@@ -63,8 +67,7 @@ export function checkCrossHeadCompatible(student: GFLHead, teacher: GFLHead, tap
       `crosskd: the student's feature at tap ${tap} has ${sw} channels, the teacher's blocks expect ${tw}; ` +
         `use heads of the same width, or set distill.adapter: true (a trainable 1×1 conv from ${sw} to ${tw} channels)`,
     );
-  if (s.numClasses !== t.numClasses) throw new Error(`crosskd: student has ${s.numClasses} classes, teacher ${t.numClasses}`);
-  if (s.regMax !== t.regMax) throw new Error(`crosskd: student reg_max ${s.regMax}, teacher ${t.regMax}`);
+  if (student.numClasses !== teacher.numClasses) throw new Error(`crosskd: student has ${student.numClasses} classes, teacher ${teacher.numClasses}`);
   if (s.numLevels !== t.numLevels) throw new Error(`crosskd: student has ${s.numLevels} FPN levels, teacher ${t.numLevels}`);
 }
 
@@ -73,7 +76,7 @@ export function checkCrossHeadCompatible(student: GFLHead, teacher: GFLHead, tap
  * from a run without the tape (noGrad). With an adapter, each tower's tapped student
  * feature goes through its 1×1 conv first, then the alignment.
  */
-export function crossHeadForward(student: HeadOutputs, teacher: HeadOutputs, teacherHead: GFLHead, tap: number, adapter?: CrossHeadAdapter): CrossHeadOutputs {
+export function crossHeadForward(student: HeadOutputs, teacher: HeadOutputs, teacherHead: DenseHead, tap: number, adapter?: CrossHeadAdapter): CrossHeadOutputs {
   if (!student.clsFeats || !student.regFeats || !teacher.clsFeats || !teacher.regFeats)
     throw new Error('crossHeadForward: run both heads with { keepFeats: true }');
   if (!student.clsFeats[0][tap] || !teacher.clsFeats[0][tap])
@@ -87,8 +90,11 @@ export function crossHeadForward(student: HeadOutputs, teacher: HeadOutputs, tea
       const aligned = alignToTeacher(conv ? conv.forward(s) : s, t);
       return tap > 0 ? E.relu(aligned) : aligned;
     };
-    out.cls.push(teacherHead.clsFrom(tap, enter(sFeats[tap], teacher.clsFeats![level][tap], adapter?.cls)));
-    out.reg.push(teacherHead.regFrom(tap, enter(student.regFeats![level][tap], teacher.regFeats![level][tap], adapter?.reg), level));
+    const predictions: TowerPredictions = {
+      ...teacherHead.clsFrom(tap, enter(sFeats[tap], teacher.clsFeats![level][tap], adapter?.cls), level),
+      ...teacherHead.regFrom(tap, enter(student.regFeats![level][tap], teacher.regFeats![level][tap], adapter?.reg), level),
+    };
+    for (const [name, t] of Object.entries(predictions)) (out[name as keyof CrossHeadOutputs] ??= []).push(t);
   });
   return out;
 }

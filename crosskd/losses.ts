@@ -1,15 +1,23 @@
 /**
- * The KD losses of CROSSKD.md §4 for GFL, and PKD's feature imitation.
- * - cls: KD-QFL (β 1) between predicted logits and σ(teacher logits), over every valid
+ * The KD losses of CROSSKD.md §4, per head type, and PKD's feature imitation.
+ * - GFL cls: KD-QFL (β 1) between predicted logits and σ(teacher logits), over every valid
  *   prior and class, / N_pos.
- * - reg: KL(softmax(teacher) ‖ softmax(pred)) (T 1, summed over the 17 bins) per box side,
- *   weighted per prior by w_r = max_c σ(teacher logit) (0 at invalid priors), the 4 sides
- *   averaged, / Σ w_r.
+ * - GFL reg: KL(softmax(teacher) ‖ softmax(pred)) (T 1, summed over the 17 bins) per box
+ *   side, weighted per prior by w_r = max_c σ(teacher logit) (0 at invalid priors), the 4
+ *   sides averaged, / Σ w_r.
+ * - ATSS, RetinaNet, FCOS (boxKdLosses): KD-QFL as GFL's; the boxes decoded at every prior
+ *   from both regressions, GIoU (FCOS: IoU-log) weighted by w_r; ATSS adds the centerness
+ *   BCE against σ(teacher centerness) at the positives. Normaliser N_pos, FCOS Σ of the
+ *   positives' centerness targets.
  * - PKD: MSE between per-channel normalised student and teacher FPN maps, / 2 per level.
  */
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { flattenLevels } from '../detection/heads/common.ts';
+import { bceWithLogits, type DenseHead, type HeadType, type PriorTensors } from '../detection/heads/dense.ts';
+import { centernessDenominator } from '../detection/heads/fcos.ts';
+import type { GFLHead } from '../detection/heads/gfl.ts';
+import type { DenseTargets } from '../detection/heads/gflTargets.ts';
 import { normalizeChannels } from './align.ts';
 
 export interface GflKdWeights {
@@ -59,6 +67,99 @@ export function gflKdLosses(x: GflKdInputs, w: GflKdWeights = CROSSKD_GFL_WEIGHT
   // the 4 sides averaged, then normalised by the total teacher confidence
   const kdReg = E.div(E.scale(klSum, 0.25), E.maximum(E.sum(regWeight), 1e-6));
   return { kdCls: E.scale(kdCls, w.cls), kdReg: E.scale(kdReg, w.reg) };
+}
+
+/** The weights of every head's KD terms; each head reads those it has. */
+export interface KdWeights extends GflKdWeights {
+  /** ATSS's centerness KD */
+  center: number;
+}
+
+/** CROSSKD.md §4's weights (T: GFL's KL temperature; center: ATSS only). */
+export const KD_WEIGHTS: Record<HeadType, KdWeights> = {
+  gfl: { ...CROSSKD_GFL_WEIGHTS, center: 0 },
+  atss: { cls: 1.0, reg: 1.0, T: 1, center: 1.0 },
+  retina: { cls: 1.0, reg: 1.0, T: 1, center: 0 },
+  fcos: { cls: 0.4, reg: 0.75, T: 1, center: 0 },
+};
+
+/** Per-level prediction maps of one head type (cross-head, the student's own, or the teacher's). */
+export interface PredictionMaps {
+  cls: readonly Tensor[];
+  reg: readonly Tensor[];
+  centerness?: readonly Tensor[];
+}
+
+export interface HeadKdContext {
+  /** the batch's targets in the head's priors: label weights, positives, normalisers */
+  targets: DenseTargets;
+  /** the head's priors, for decoding boxes (every head but GFL) */
+  priors?: PriorTensors;
+}
+
+/**
+ * The KD terms of CROSSKD.md §4 for `head` (the teacher's head: the predictions are in its
+ * priors and coding): `pred` is trained toward the teacher's own predictions `teacher`.
+ */
+export function headKdLosses(head: DenseHead, pred: PredictionMaps, teacher: PredictionMaps, ctx: HeadKdContext, w: KdWeights): Record<string, Tensor> {
+  if (head.type === 'gfl')
+    return gflKdLosses(
+      {
+        cls: pred.cls,
+        reg: pred.reg,
+        teacherCls: teacher.cls,
+        teacherReg: teacher.reg,
+        labelWeights: ctx.targets.labelWeights,
+        avgFactor: ctx.targets.avgFactor,
+        regMax: (head as GFLHead).cfg.regMax,
+      },
+      w,
+    );
+  if (!ctx.priors) throw new Error(`headKdLosses: head type '${head.type}' decodes boxes and needs the priors`);
+  return boxKdLosses(head, pred, teacher, ctx.targets, ctx.priors, w);
+}
+
+/**
+ * KD of the box-regressing heads (ATSS, RetinaNet, FCOS), as the CrossKD reference's
+ * pred_imitation losses: KD-QFL on the classes; GIoU (FCOS: IoU-log) between the boxes
+ * decoded from the prediction and from the teacher at every prior, weighted by the
+ * teacher's confidence w_r; ATSS also BCE(centerness, σ(teacher centerness)) at positives.
+ * RetinaNet and ATSS leave out the priors with label weight 0 (padding, ignored anchors)
+ * and divide by N_pos; FCOS takes every point and divides by Σ centerness targets.
+ */
+export function boxKdLosses(head: DenseHead, pred: PredictionMaps, teacher: PredictionMaps, t: DenseTargets, priors: PriorTensors, w: KdWeights): Record<string, Tensor> {
+  const cls = head.flattenPerPrior(pred.cls);
+  const rows = cls.shape[0];
+  if (t.labelWeights.length !== rows) throw new Error(`boxKdLosses: ${t.labelWeights.length} label weights for ${rows} priors`);
+  const fcos = head.type === 'fcos';
+  const norm = fcos ? centernessDenominator(t) : t.avgFactor;
+  const { softTarget, teacherBoxes, regWeight, valid } = E.noGrad(() => {
+    const tCls = head.flattenPerPrior(teacher.cls.map((x) => E.detach(x)));
+    const confidence = E.max(E.sigmoid(tCls), 1);
+    const valid = fcos ? null : E.tensor(t.labelWeights, [rows]);
+    return {
+      softTarget: E.sigmoid(tCls),
+      teacherBoxes: head.decodeBoxes(teacher.reg.map((x) => E.detach(x)), priors),
+      // w_r: the teacher's confidence, zero where the prior takes no part (not for FCOS)
+      regWeight: valid ? E.mul(confidence, valid) : confidence,
+      valid,
+    };
+  });
+  const kdCls = E.kdQualityFocalLoss(cls, softTarget, { beta: 1, weight: valid, reduction: 'mean', avgFactor: norm });
+  const boxes = head.decodeBoxes(pred.reg, priors);
+  const boxLoss = fcos ? E.iouLoss : E.giouLoss;
+  const kdReg = boxLoss(boxes, teacherBoxes, { weight: regWeight, reduction: 'mean', avgFactor: norm });
+  const terms: Record<string, Tensor> = { kdCls: E.scale(kdCls, w.cls), kdReg: E.scale(kdReg, w.reg) };
+  if (head.type === 'atss') {
+    if (!pred.centerness || !teacher.centerness) throw new Error('boxKdLosses: ATSS predictions without centerness maps');
+    if (t.numPos > 0) {
+      const posIndex = E.tensor(t.posIndex, [t.numPos], 'int32');
+      const atPositives = (maps: readonly Tensor[]) => E.indexSelect(E.reshape(head.flattenPerPrior(maps), [-1]), 0, posIndex);
+      const target = E.noGrad(() => E.sigmoid(atPositives(teacher.centerness!.map((x) => E.detach(x)))));
+      terms.kdCenter = E.scale(bceWithLogits(atPositives(pred.centerness), target, { reduction: 'mean', avgFactor: t.avgFactor }), w.center);
+    } else terms.kdCenter = E.zeros([]);
+  }
+  return terms;
 }
 
 /** PKD: Σ over levels of MSE(norm(student), norm(teacher)) / 2, times weight. */

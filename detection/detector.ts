@@ -7,17 +7,24 @@ import { Module, InitSeeds } from '../engine/nn/index.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { buildBackbone, type Backbone, type BackboneConfig } from './models/backbone.ts';
 import { FPN, type FpnConfig } from './models/fpn.ts';
-import { GFLHead, type GflHeadConfig, type HeadOutputs } from './heads/gfl.ts';
-import { AnchorGenerator, type FeatmapSize, type MultiLevelPriors } from './priors.ts';
+import type { DenseHead, HeadOutputs, PriorTensors } from './heads/dense.ts';
+import type { DenseTargets } from './heads/gflTargets.ts';
+import { buildHead, priorGeneratorFor, headType, type HeadConfig } from './heads/index.ts';
+import { AnchorGenerator, type FeatmapSize, type MultiLevelPriors, type PointGenerator } from './priors.ts';
 import { postprocessImage, type Detections, type PostprocessConfig } from './postprocess.ts';
+import type { DetectionBatch } from './data/loader.ts';
 
 export interface DetectorConfig {
   numClasses: number;
   backbone: BackboneConfig;
   neck: FpnConfig;
-  head: Omit<GflHeadConfig, 'numClasses' | 'inChannels' | 'numLevels'>;
-  /** one square anchor per location of side octaveBaseScale·stride (GFL/ATSS) */
-  anchors: { octaveBaseScale: number };
+  /** the head type (default 'gfl') and its settings (detection/heads/index.ts) */
+  head: HeadConfig;
+  /**
+   * anchors of side octaveBaseScale·stride (GFL, ATSS, RetinaNet; default mmdetection's
+   * 8, 8, 4); FCOS uses points instead
+   */
+  anchors?: { octaveBaseScale: number };
   /** seed of the weight initialisation */
   seed: number;
 }
@@ -30,26 +37,25 @@ export function fpnStrides(numOuts: number): number[] {
 export class Detector extends Module {
   readonly backbone: Backbone;
   readonly neck: FPN;
-  readonly bboxHead: GFLHead;
+  readonly bboxHead: DenseHead;
   readonly strides: number[];
-  readonly anchorGenerator: AnchorGenerator;
+  readonly priorGenerator: AnchorGenerator | PointGenerator;
 
   constructor(readonly cfg: DetectorConfig) {
     super();
     const seeds = new InitSeeds(cfg.seed);
     this.backbone = this.child('backbone', buildBackbone(cfg.backbone, seeds));
     this.neck = this.child('neck', new FPN(this.backbone.outChannels, cfg.neck, seeds));
-    this.bboxHead = this.child(
-      'bbox_head',
-      new GFLHead({ ...cfg.head, numClasses: cfg.numClasses, inChannels: cfg.neck.outChannels, numLevels: cfg.neck.numOuts }, seeds),
-    );
+    this.bboxHead = this.child('bbox_head', buildHead(cfg.head, { numClasses: cfg.numClasses, inChannels: cfg.neck.outChannels, numLevels: cfg.neck.numOuts }, seeds));
     this.strides = fpnStrides(cfg.neck.numOuts);
-    this.anchorGenerator = new AnchorGenerator({
-      strides: this.strides,
-      ratios: [1],
-      octaveBaseScale: cfg.anchors.octaveBaseScale,
-      scalesPerOctave: 1,
-    });
+    this.priorGenerator = priorGeneratorFor(headType(cfg.head), this.strides, cfg.anchors);
+  }
+
+  /** The anchors of an anchor-based head (GFL, ATSS, RetinaNet); FCOS has points only. */
+  get anchorGenerator(): AnchorGenerator {
+    if (!(this.priorGenerator instanceof AnchorGenerator))
+      throw new Error(`detector: head type '${this.bboxHead.type}' has point priors, not anchors (use priorGenerator)`);
+    return this.priorGenerator;
   }
 
   /** Images must be padded to a multiple of this. */
@@ -64,7 +70,40 @@ export class Detector extends Module {
   }
 
   priors(height: number, width: number): MultiLevelPriors {
-    return this.anchorGenerator.gridPriors(this.featmapSizes(height, width));
+    return this.priorGenerator.gridPriors(this.featmapSizes(height, width));
+  }
+
+  /** The priors of an n-image batch as GPU constants, rows in the N·P flattening. */
+  priorTensors(n: number, height: number, width: number): PriorTensors {
+    const priors = this.priors(height, width);
+    const P = priors.levelOf.length;
+    const dim = priors.dim;
+    const boxes = new Float32Array(n * P * dim);
+    const centers = new Float32Array(n * P * 2);
+    const strides = new Float32Array(n * P);
+    for (let p = 0; p < P; p++) {
+      const a = dim * p;
+      const [cx, cy] = dim === 4 ? [(priors.priors[a] + priors.priors[a + 2]) / 2, (priors.priors[a + 1] + priors.priors[a + 3]) / 2] : [priors.priors[a], priors.priors[a + 1]];
+      for (let i = 0; i < n; i++) {
+        const row = i * P + p;
+        for (let k = 0; k < dim; k++) boxes[row * dim + k] = priors.priors[a + k];
+        centers[2 * row] = cx;
+        centers[2 * row + 1] = cy;
+        strides[row] = this.strides[priors.levelOf[p]];
+      }
+    }
+    return { priors: E.tensor(boxes, [n * P, dim]), centers: E.tensor(centers, [n * P, 2]), strides: E.tensor(strides, [n * P, 1]) };
+  }
+
+  /** The head's training targets of a batch (its assigner on its priors, CPU). */
+  buildTargets(batch: Pick<DetectionBatch, 'padSize' | 'imageSizes' | 'gtBoxes' | 'gtLabels'>): DenseTargets {
+    const [h, w] = batch.padSize;
+    const featmaps = this.featmapSizes(h, w);
+    return this.bboxHead.buildTargets(
+      this.priorGenerator.gridPriors(featmaps),
+      this.strides,
+      batch.gtBoxes.map((gtBoxes, i) => ({ gtBoxes, gtLabels: batch.gtLabels[i], validFlags: this.priorGenerator.validFlags(featmaps, batch.imageSizes[i]) })),
+    );
   }
 
   /** FPN features of a batch [N, 3, H, W]. */
@@ -78,40 +117,33 @@ export class Detector extends Module {
   }
 
   /**
-   * Detections per image (CPU post-processing after one readback of the decoded batch).
-   * `imageSizes` are the un-padded [height, width] of each image.
+   * Detections per image (CPU post-processing after one readback of the decoded batch),
+   * with the head's test settings. `imageSizes` are the un-padded [height, width] of each
+   * image.
    */
   async predict(images: Tensor, imageSizes: readonly (readonly [number, number])[], config?: Partial<PostprocessConfig>): Promise<Detections[]> {
     const [n, , h, w] = images.shape;
     if (imageSizes.length !== n) throw new Error(`predict: ${imageSizes.length} image sizes for a batch of ${n}`);
     const priors = this.priors(h, w);
     const P = priors.levelOf.length;
-    const centers = new Float32Array(n * P * 2);
-    const strides = new Float32Array(n * P);
-    for (let i = 0; i < n; i++)
-      for (let p = 0; p < P; p++) {
-        const a = 4 * p;
-        centers[2 * (i * P + p)] = (priors.priors[a] + priors.priors[a + 2]) / 2;
-        centers[2 * (i * P + p) + 1] = (priors.priors[a + 1] + priors.priors[a + 3]) / 2;
-        strides[i * P + p] = this.strides[priors.levelOf[p]];
-      }
     const decoded = E.scope(() => {
       const out = E.noGrad(() => this.forward(images));
-      return this.bboxHead.decode(out, E.tensor(centers, [n * P, 2]), E.tensor(strides, [n * P, 1]));
+      return this.bboxHead.decode(out, this.priorTensors(n, h, w));
     });
-    const [scores, boxes] = await Promise.all([decoded.scores.data(), decoded.boxes.data()]);
-    decoded.scores.dispose();
-    decoded.boxes.dispose();
+    const [scores, boxes, factors] = await Promise.all([decoded.scores.data(), decoded.boxes.data(), decoded.scoreFactors?.data()]);
+    for (const t of [decoded.scores, decoded.boxes, decoded.scoreFactors]) t?.dispose();
     const C = this.cfg.numClasses;
+    const settings = { ...this.bboxHead.testConfig, ...config };
     return imageSizes.map((size, i) => {
       const levels = priors.numLevelPriors.map((count, l) => {
         const start = i * P + priors.levelStart[l];
         return {
           scores: scores.subarray(start * C, (start + count) * C),
           bboxes: boxes.subarray(start * 4, (start + count) * 4),
+          scoreFactors: factors?.subarray(start, start + count),
         };
       });
-      return postprocessImage(levels, C, { imageSize: [size[0], size[1]], config });
+      return postprocessImage(levels, C, { imageSize: [size[0], size[1]], config: settings });
     });
   }
 }

@@ -3,15 +3,19 @@
  * predictor with the prior-probability bias, a distribution predictor over 4·(reg_max+1)
  * bins scaled per level, and the QFL + GIoU + DFL loss with mmdetection's normalisers.
  *
- * The towers can be entered at any block (`clsFrom`, `regFrom`): CrossKD runs the
- * teacher's remaining blocks on the student's features that way.
+ * The towers and their entry points (`clsFrom`, `regFrom`) are DenseHead's.
  */
 import * as E from '../../engine/index.ts';
-import { Module, ModuleList, InitSeeds, normalInit, priorProbBiasInit, constantInit } from '../../engine/nn/index.ts';
-import { Conv2d, ConvModule, Scale } from '../../engine/nn/layers.ts';
+import { InitSeeds, normalInit, priorProbBiasInit, constantInit, ModuleList } from '../../engine/nn/index.ts';
+import { Conv2d, Scale } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import type { MultiLevelPriors } from '../priors.ts';
 import { alignedIou, flattenLevels } from './common.ts';
-import { dflTargets, type DenseTargets } from './gflTargets.ts';
+import { Integral } from './integral.ts';
+import { DenseHead, validateNumClasses, type HeadOutputs, type PriorTensors, type TowerPredictions } from './dense.ts';
+import { buildAtssTargets, dflTargets, type DenseTargets, type ImageTargetsInput } from './gflTargets.ts';
+
+export type { HeadOutputs } from './dense.ts';
 
 export interface GflHeadConfig {
   numClasses: number;
@@ -27,52 +31,34 @@ export interface GflHeadConfig {
   lossWeights?: { qfl?: number; giou?: number; dfl?: number };
 }
 
-export interface HeadOutputs {
-  /** per level [N, C, H, W] class logits */
-  cls: Tensor[];
-  /** per level [N, 4(regMax+1), H, W] distribution logits (after the level's Scale) */
-  reg: Tensor[];
-  /** per level, the tower features: [0] the input, [i] the output of block i (after ReLU) */
-  clsFeats?: Tensor[][];
-  regFeats?: Tensor[][];
-}
-
-export interface GflLosses {
+export type GflLosses = {
   qfl: Tensor;
   giou: Tensor;
   dfl: Tensor;
   total: Tensor;
-}
+};
 
-export class GFLHead extends Module {
+export class GFLHead extends DenseHead {
+  readonly type = 'gfl';
+  readonly priorsPerLocation = 1;
+  readonly defaultTap = 3;
+  readonly testConfig = {};
   readonly cfg: Required<Omit<GflHeadConfig, 'lossWeights'>> & { lossWeights: { qfl: number; giou: number; dfl: number } };
-  readonly clsConvs: ModuleList<ConvModule>;
-  readonly regConvs: ModuleList<ConvModule>;
   readonly gflCls: Conv2d;
   readonly gflReg: Conv2d;
   readonly scales: ModuleList<Scale>;
+  /** mmdetection's bin positions (a constant: checkpoints from mmdetection carry it) */
+  readonly integral: Integral;
 
   constructor(cfg: GflHeadConfig, seeds: InitSeeds) {
-    super();
     validateGflHead(cfg);
+    super({ inChannels: cfg.inChannels, featChannels: cfg.featChannels, stackedConvs: cfg.stackedConvs, gnGroups: cfg.gnGroups, numLevels: cfg.numLevels }, seeds);
     this.cfg = {
-      priorProb: 0.01,
       ...cfg,
+      priorProb: cfg.priorProb ?? 0.01,
       lossWeights: { qfl: 1, giou: 2, dfl: 0.25, ...cfg.lossWeights },
     };
-    const tower = () =>
-      Array.from(
-        { length: cfg.stackedConvs },
-        (_, i) =>
-          new ConvModule(i === 0 ? cfg.inChannels : cfg.featChannels, cfg.featChannels, 3, seeds, {
-            padding: 1,
-            gnGroups: cfg.gnGroups,
-            weightInit: normalInit(0.01),
-          }),
-      );
-    this.clsConvs = this.child('cls_convs', new ModuleList(tower()));
-    this.regConvs = this.child('reg_convs', new ModuleList(tower()));
-    const last = cfg.stackedConvs > 0 ? cfg.featChannels : cfg.inChannels;
+    const last = this.predictorChannels;
     this.gflCls = this.child('gfl_cls', new Conv2d(last, cfg.numClasses, 3, seeds, {
       padding: 1,
       weightInit: normalInit(0.01),
@@ -84,41 +70,29 @@ export class GFLHead extends Module {
       biasInit: constantInit(0),
     }));
     this.scales = this.child('scales', new ModuleList(Array.from({ length: cfg.numLevels }, () => new Scale(1))));
+    this.integral = this.child('integral', new Integral(cfg.regMax));
+  }
+
+  get numClasses(): number {
+    return this.cfg.numClasses;
   }
 
   get numBins(): number {
     return this.cfg.regMax + 1;
   }
 
-  /** Blocks `from`..end of the cls tower on x, then the class predictor. */
-  clsFrom(from: number, x: Tensor): Tensor {
-    let h = x;
-    for (let i = from; i < this.clsConvs.length; i++) h = this.clsConvs.at(i).forward(h);
-    return this.gflCls.forward(h);
+  protected predictCls(h: Tensor): TowerPredictions {
+    return { cls: this.gflCls.forward(h) };
   }
 
-  /** Blocks `from`..end of the reg tower on x, the distribution predictor, the level's Scale. */
-  regFrom(from: number, x: Tensor, level: number): Tensor {
-    let h = x;
-    for (let i = from; i < this.regConvs.length; i++) h = this.regConvs.at(i).forward(h);
-    return this.scales.at(level).forward(this.gflReg.forward(h));
+  /** The distribution predictor, then the level's Scale. */
+  protected predictReg(h: Tensor, level: number): TowerPredictions {
+    return { reg: this.scales.at(level).forward(this.gflReg.forward(h)) };
   }
 
-  forward(feats: readonly Tensor[], opts: { keepFeats?: boolean } = {}): HeadOutputs {
-    if (feats.length !== this.cfg.numLevels) throw new Error(`GFLHead: expected ${this.cfg.numLevels} levels, got ${feats.length}`);
-    const out: HeadOutputs = { cls: [], reg: [] };
-    if (opts.keepFeats) [out.clsFeats, out.regFeats] = [[], []];
-    feats.forEach((x, level) => {
-      const clsFeats = [x];
-      const regFeats = [x];
-      for (let i = 0; i < this.clsConvs.length; i++) clsFeats.push(this.clsConvs.at(i).forward(clsFeats[i]));
-      for (let i = 0; i < this.regConvs.length; i++) regFeats.push(this.regConvs.at(i).forward(regFeats[i]));
-      out.cls.push(this.gflCls.forward(clsFeats[clsFeats.length - 1]));
-      out.reg.push(this.scales.at(level).forward(this.gflReg.forward(regFeats[regFeats.length - 1])));
-      out.clsFeats?.push(clsFeats);
-      out.regFeats?.push(regFeats);
-    });
-    return out;
+  /** ATSS (top 9) on the anchors, as mmdetection's GFL. */
+  buildTargets(priors: MultiLevelPriors, strides: readonly number[], images: readonly ImageTargetsInput[]): DenseTargets {
+    return buildAtssTargets(priors, strides, images, this.cfg.numClasses);
   }
 
   /**
@@ -167,35 +141,16 @@ export class GFLHead extends Module {
     return { qfl, giou, dfl, total };
   }
 
-  /**
-   * Decoded predictions on the GPU for inference: per row of the N·P flattening, the
-   * class probabilities [N·P, C] and boxes in input pixels [N·P, 4].
-   */
-  decode(outputs: HeadOutputs, priorCenters: Tensor, priorStrides: Tensor): { scores: Tensor; boxes: Tensor } {
-    return E.noGrad(() => {
-      const scores = E.sigmoid(flattenLevels(outputs.cls));
-      const reg = flattenLevels(outputs.reg);
-      const rows = reg.shape[0];
-      const corners = E.reshape(E.integral(E.reshape(reg, [rows * 4, this.numBins]), { regMax: this.cfg.regMax }), [rows, 4]);
-      const boxes = E.distance2bbox(priorCenters, E.mul(corners, priorStrides));
-      return { scores, boxes };
-    });
+  /** Integral of each side's distribution, in stride units, times the stride, from the prior centre. */
+  decodeBoxes(reg: readonly Tensor[], priors: PriorTensors): Tensor {
+    const flat = flattenLevels(reg);
+    const rows = flat.shape[0];
+    const corners = E.reshape(E.integral(E.reshape(flat, [rows * 4, this.numBins]), { regMax: this.cfg.regMax }), [rows, 4]);
+    return E.distance2bbox(priors.centers, E.mul(corners, priors.strides));
   }
 }
 
 export function validateGflHead(cfg: GflHeadConfig): void {
-  const ints: [keyof GflHeadConfig, number][] = [
-    ['numClasses', 1],
-    ['inChannels', 1],
-    ['featChannels', 1],
-    ['stackedConvs', 0],
-    ['gnGroups', 1],
-    ['regMax', 1],
-    ['numLevels', 1],
-  ];
-  for (const [k, min] of ints) {
-    const v = cfg[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`head.${k} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
-  }
-  if (cfg.featChannels % cfg.gnGroups) throw new Error(`head.featChannels (${cfg.featChannels}) must be divisible by head.gnGroups (${cfg.gnGroups})`);
+  validateNumClasses(cfg.numClasses);
+  if (!Number.isInteger(cfg.regMax) || cfg.regMax < 1) throw new Error(`head.regMax must be an integer ≥ 1, got ${JSON.stringify(cfg.regMax)}`);
 }

@@ -1,10 +1,11 @@
 /**
- * GFL training targets, built on the CPU in the data pipeline: they depend only on the
- * priors and the ground truth (ATSS), not on predictions. What depends on predictions —
- * the IoU quality targets of QFL — is computed on the GPU in the loss.
+ * Training targets of the dense heads, built on the CPU in the data pipeline: they depend
+ * only on the priors and the ground truth (an assigner per head: ATSS, MaxIoU, FCOS's
+ * ranges), not on predictions. What depends on predictions — GFL's IoU quality targets —
+ * is computed on the GPU in the loss.
  */
 import { ATSSAssigner } from '../assigners/atss.ts';
-import { IGNORED } from '../assigners/assignResult.ts';
+import { IGNORED, type AssignResult } from '../assigners/assignResult.ts';
 import type { MultiLevelPriors } from '../priors.ts';
 
 export interface ImageTargetsInput {
@@ -33,10 +34,27 @@ export interface DenseTargets {
   posStrides: Float32Array;
   /** [Npos] index of the assigned gt within its image (for analyses) */
   posGtIndex: Int32Array;
-  /** Σ over images of max(#positives, 1): the N_pos normaliser of CROSSKD.md */
+  /** values per prior in `posPriors`: 4 for anchor boxes, 2 for points */
+  priorDim: 4 | 2;
+  /** [Npos·priorDim] each positive's prior (anchor box or point) in input pixels */
+  posPriors: Float32Array;
+  /** [Npos·4] each positive's assigned gt box in input pixels */
+  posGtBoxes: Float32Array;
+  /**
+   * [Npos] centerness of each positive's prior centre in its gt box (ATSS's and FCOS's
+   * centerness target): sqrt(min(l,r)/max(l,r) · min(t,b)/max(t,b))
+   */
+  posCenterness: Float32Array;
+  /**
+   * The classification normaliser N_pos: Σ over images of max(#positives, 1) (CROSSKD.md;
+   * GFL, ATSS, RetinaNet), or max(#positives of the batch, 1) for FCOS
+   */
   avgFactor: number;
   numPos: number;
 }
+
+/** How a head normalises its classification loss (see DenseTargets.avgFactor). */
+export type AvgFactorRule = 'perImage' | 'batch';
 
 /** Stride of every prior, from the levels the prior generator reports. */
 export function priorStrides(priors: MultiLevelPriors, strides: readonly number[]): Float32Array {
@@ -53,6 +71,32 @@ export function buildAtssTargets(
   assigner = new ATSSAssigner(9),
 ): DenseTargets {
   if (priors.dim !== 4) throw new Error('buildAtssTargets: ATSS needs anchor priors (x1,y1,x2,y2)');
+  return buildDenseTargets(priors, strides, images, (img) =>
+    assigner.assign({
+      priors: priors.priors,
+      numLevelPriors: priors.numLevelPriors,
+      gtBoxes: img.gtBoxes,
+      gtLabels: img.gtLabels,
+      numClasses,
+      validFlags: img.validFlags,
+    }),
+  );
+}
+
+/**
+ * Targets of a batch from any assigner: labels and label weights per prior (0 for IGNORED
+ * priors), then the positives in N·P order with their priors, gt boxes and centerness.
+ */
+export function buildDenseTargets(
+  priors: MultiLevelPriors,
+  strides: readonly number[],
+  images: readonly ImageTargetsInput[],
+  assign: (image: ImageTargetsInput, index: number) => AssignResult,
+  avgFactorRule: AvgFactorRule = 'perImage',
+): DenseTargets {
+  if (strides.length !== priors.numLevelPriors.length)
+    throw new Error(`buildDenseTargets: ${strides.length} strides for ${priors.numLevelPriors.length} prior levels`);
+  const dim = priors.dim;
   const P = priors.numLevelPriors.reduce((a, b) => a + b, 0);
   const N = images.length;
   const labels = new Int32Array(N * P);
@@ -62,16 +106,13 @@ export function buildAtssTargets(
   const boxes: number[] = [];
   const posStrides: number[] = [];
   const gtIndex: number[] = [];
-  let avgFactor = 0;
+  const posPriors: number[] = [];
+  const gtBoxes: number[] = [];
+  const centerness: number[] = [];
+  let perImage = 0;
   images.forEach((img, i) => {
-    const result = assigner.assign({
-      priors: priors.priors,
-      numLevelPriors: priors.numLevelPriors,
-      gtBoxes: img.gtBoxes,
-      gtLabels: img.gtLabels,
-      numClasses,
-      validFlags: img.validFlags,
-    });
+    const result = assign(img, i);
+    if (result.gtIndex.length !== P) throw new Error(`buildDenseTargets: the assigner returned ${result.gtIndex.length} priors for image ${i}, expected ${P}`);
     let count = 0;
     for (let p = 0; p < P; p++) {
       const row = i * P + p;
@@ -81,14 +122,19 @@ export function buildAtssTargets(
       if (g < 0) continue;
       count++;
       const s = strides[priors.levelOf[p]];
-      const a = 4 * p;
+      const prior = priors.priors.subarray(dim * p, dim * p + dim);
+      const [cx, cy] = dim === 4 ? [(prior[0] + prior[2]) / 2, (prior[1] + prior[3]) / 2] : [prior[0], prior[1]];
+      const gt = Array.from({ length: 4 }, (_, k) => img.gtBoxes[4 * g + k]);
       pos.push(row);
-      centers.push((priors.priors[a] + priors.priors[a + 2]) / 2 / s, (priors.priors[a + 1] + priors.priors[a + 3]) / 2 / s);
-      for (let k = 0; k < 4; k++) boxes.push(img.gtBoxes[4 * g + k] / s);
+      centers.push(cx / s, cy / s);
+      for (const v of gt) boxes.push(v / s);
       posStrides.push(s);
       gtIndex.push(g);
+      posPriors.push(...prior);
+      gtBoxes.push(...gt);
+      centerness.push(centernessTarget(cx, cy, gt));
     }
-    avgFactor += Math.max(count, 1);
+    perImage += Math.max(count, 1);
   });
   return {
     numImages: N,
@@ -100,9 +146,23 @@ export function buildAtssTargets(
     posBoxTargets: Float32Array.from(boxes),
     posStrides: Float32Array.from(posStrides),
     posGtIndex: Int32Array.from(gtIndex),
-    avgFactor,
+    priorDim: dim,
+    posPriors: Float32Array.from(posPriors),
+    posGtBoxes: Float32Array.from(gtBoxes),
+    posCenterness: Float32Array.from(centerness),
+    avgFactor: avgFactorRule === 'perImage' ? perImage : Math.max(pos.length, 1),
     numPos: pos.length,
   };
+}
+
+/**
+ * Centerness of a point in a box (FCOS; ATSS with the anchor centre): with l, t, r, b the
+ * distances to the sides, sqrt(min(l,r)/max(l,r) · min(t,b)/max(t,b)). Positives lie
+ * strictly inside their box (both assigners require it), so no side distance is 0.
+ */
+export function centernessTarget(x: number, y: number, box: ArrayLike<number>): number {
+  const [l, t, r, b] = [x - box[0], y - box[1], box[2] - x, box[3] - y];
+  return Math.sqrt((Math.min(l, r) / Math.max(l, r)) * (Math.min(t, b) / Math.max(t, b)));
 }
 
 /**

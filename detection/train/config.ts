@@ -4,6 +4,7 @@
  * work starts.
  */
 import { z } from 'zod';
+import { HEAD_TYPES, checkHeadConfig } from '../heads/config.ts';
 
 const positiveInt = z.number().int().positive();
 const ints4 = z.tuple([positiveInt, positiveInt, positiveInt, positiveInt]);
@@ -19,15 +20,24 @@ export const BackboneSchema = z.strictObject({
 export const ModelSchema = z.strictObject({
   backbone: BackboneSchema,
   neck: z.strictObject({ outChannels: positiveInt, numOuts: z.number().int().min(3).max(6), reluBeforeExtraConvs: z.boolean().optional() }),
+  /** the keys each head type takes are checked in parseConfig (detection/heads/config.ts) */
   head: z.strictObject({
+    /** default 'gfl' */
+    type: z.enum(HEAD_TYPES).optional(),
     featChannels: positiveInt,
     stackedConvs: z.number().int().min(0).max(8),
-    gnGroups: positiveInt,
-    regMax: positiveInt,
+    gnGroups: positiveInt.optional(),
+    regMax: positiveInt.optional(),
     priorProb: z.number().gt(0).lt(1).optional(),
-    lossWeights: z.strictObject({ qfl: z.number().min(0), giou: z.number().min(0), dfl: z.number().min(0) }).partial().optional(),
+    /** FCOS: [lo, hi] of the largest point-to-side distance per level */
+    regressRanges: z.array(z.tuple([z.number(), z.number()])).optional(),
+    lossWeights: z
+      .strictObject({ qfl: z.number().min(0), giou: z.number().min(0), dfl: z.number().min(0), focal: z.number().min(0), centerness: z.number().min(0), l1: z.number().min(0), iou: z.number().min(0) })
+      .partial()
+      .optional(),
   }),
-  anchors: z.strictObject({ octaveBaseScale: z.number().positive() }),
+  /** anchor heads (GFL, ATSS, RetinaNet); absent: mmdetection's scale for the head type */
+  anchors: z.strictObject({ octaveBaseScale: z.number().positive() }).optional(),
 });
 
 export const SyntheticDataSchema = z.strictObject({
@@ -70,7 +80,8 @@ export const DistillSchema = z.strictObject({
   teacher: z.string().min(1),
   /** CrossKD tap index: 0 = FPN output, i = after tower block i */
   tap: z.number().int().min(0).optional(),
-  weights: z.strictObject({ cls: z.number().min(0), reg: z.number().min(0), T: z.number().positive(), pkd: z.number().min(0) }).partial().optional(),
+  /** over CROSSKD.md §4's defaults of the teacher's head type; center: ATSS's centerness KD */
+  weights: z.strictObject({ cls: z.number().min(0), reg: z.number().min(0), T: z.number().positive(), pkd: z.number().min(0), center: z.number().min(0) }).partial().optional(),
 });
 
 export const ConfigSchema = z.strictObject({
@@ -100,6 +111,11 @@ export function parseConfig(value: unknown, source = 'config'): TrainConfig {
     throw new Error(`${source} is not a valid training config:\n${lines.join('\n')}`);
   }
   const cfg = result.data;
+  checkHeadConfig(cfg.model.head, `${source}: model.head`);
+  if (cfg.model.head.type === 'fcos' && cfg.model.anchors)
+    throw new Error(`${source}: model.anchors does not apply to head type 'fcos' (its priors are points)`);
+  if (cfg.model.head.regressRanges && cfg.model.head.regressRanges.length !== cfg.model.neck.numOuts)
+    throw new Error(`${source}: model.head.regressRanges has ${cfg.model.head.regressRanges.length} ranges, one per FPN level (model.neck.numOuts ${cfg.model.neck.numOuts}) is needed`);
   if (cfg.model.head.featChannels !== cfg.model.neck.outChannels)
     throw new Error(`${source}: model.head.featChannels (${cfg.model.head.featChannels}) must equal model.neck.outChannels (${cfg.model.neck.outChannels}) in this head`);
   return cfg;

@@ -121,8 +121,8 @@ describe('GFL head against a float64 reference composition', () => {
     const x = E.randNormal([N, cfg.inChannels, 4, 4], 5);
     const full = head.forward([x, E.randNormal([N, cfg.inChannels, 2, 2], 6)], { keepFeats: true });
     for (let i = 0; i <= cfg.stackedConvs; i++) {
-      const cls = head.clsFrom(i, full.clsFeats![0][i]);
-      const reg = head.regFrom(i, full.regFeats![0][i], 0);
+      const cls = head.clsFrom(i, full.clsFeats![0][i], 0).cls!;
+      const reg = head.regFrom(i, full.regFeats![0][i], 0).reg!;
       expect(Array.from(await cls.data())).toEqual(Array.from(await full.cls[0].data()));
       expect(Array.from(await reg.data())).toEqual(Array.from(await full.reg[0].data()));
     }

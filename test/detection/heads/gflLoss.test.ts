@@ -47,6 +47,11 @@ function targets(): DenseTargets {
     posBoxTargets: Float32Array.of(-0.5, -1, 2.5, 1.25, 0, -0.25, 3, 2, 0.5, -1.5, 3.25, 1),
     posStrides: Float32Array.of(8, 8, 8),
     posGtIndex: Int32Array.of(0, 1, 0),
+    // pixels and centerness are not read by the GFL loss
+    priorDim: 4,
+    posPriors: new Float32Array(12),
+    posGtBoxes: new Float32Array(12),
+    posCenterness: new Float32Array(3),
     avgFactor: 3,
     numPos: 3,
   };
@@ -146,7 +151,7 @@ describe('GFL loss', () => {
   it('is QFL alone when a batch has no positives', async () => {
     const head = new GFLHead({ numClasses: C, inChannels: 4, featChannels: 4, stackedConvs: 1, gnGroups: 2, regMax, numLevels: 1 }, new InitSeeds(1));
     const t = targets();
-    const empty: DenseTargets = { ...t, labels: new Int32Array(t.labels.length).fill(C), posIndex: new Int32Array(0), posCenters: new Float32Array(0), posBoxTargets: new Float32Array(0), posStrides: new Float32Array(0), posGtIndex: new Int32Array(0), numPos: 0, avgFactor: 2 };
+    const empty: DenseTargets = { ...t, labels: new Int32Array(t.labels.length).fill(C), posIndex: new Int32Array(0), posCenters: new Float32Array(0), posBoxTargets: new Float32Array(0), posStrides: new Float32Array(0), posGtIndex: new Int32Array(0), posPriors: new Float32Array(0), posGtBoxes: new Float32Array(0), posCenterness: new Float32Array(0), numPos: 0, avgFactor: 2 };
     const cls = E.requireGrad(E.randNormal([N, C, H, W], 3));
     const reg = E.requireGrad(E.randNormal([N, 4 * bins, H, W], 4));
     const l = head.loss({ cls: [cls], reg: [reg] }, empty);
