@@ -13,16 +13,19 @@
  * box at the assigned class) is not used, since it depends on a student that does not exist
  * yet; any soft target matrix can be passed to `locationConflicts` instead.
  *
- * The core (locationConflicts, conflictStats, mergeConflictStats, oneHotTargets) is plain
+ * The core (locationConflicts, conflictStats, mergeConflictStats, oneHotTargets, anchorMax) is plain
  * arithmetic on arrays, with no Node or GPU code, so a web page can reuse it.
  * `measureTargetConflict` runs a teacher over a dataset on the GPU.
  */
 import * as E from '../engine/index.ts';
 import type { Detector } from '../detection/detector.ts';
-import { DetectionLoader, featmapSizesFor, validPriorFlags } from '../detection/data/loader.ts';
+import { DetectionLoader } from '../detection/data/loader.ts';
 import type { DetectionDataset } from '../detection/data/coco.ts';
-import { buildAtssTargets } from '../detection/heads/gflTargets.ts';
 import { flattenLevels } from '../detection/heads/common.ts';
+import { oneHot } from '../detection/heads/dense.ts';
+
+/** [P] labels (numClasses = background) → [P, C] one-hot targets: the heads' oneHot, under the name the conflict API uses. */
+export const oneHotTargets = oneHot;
 
 /** Locations whose difference exceeds this are conflicting (CROSSKD.md §6). */
 export const CONFLICT_THRESHOLD = 0.5;
@@ -136,17 +139,6 @@ export function mergeConflictStats(a: ConflictStats, b: ConflictStats): Conflict
   };
 }
 
-/** [P] labels (numClasses = background) → [P, C] one-hot targets. */
-export function oneHotTargets(labels: ArrayLike<number>, numClasses: number): Float32Array {
-  const out = new Float32Array(labels.length * numClasses);
-  for (let p = 0; p < labels.length; p++) {
-    const l = labels[p];
-    if (!Number.isInteger(l) || l < 0 || l > numClasses) throw new Error(`oneHotTargets: label ${l} at ${p} is not in [0, ${numClasses}] (${numClasses} = background)`);
-    if (l < numClasses) out[p * numClasses + l] = 1;
-  }
-  return out;
-}
-
 /**
  * Teacher scores with A anchors per location (RetinaNet: 9) → one score per location and
  * class, the highest over the location's anchors. Input rows [P, A·C] with the channel of
@@ -168,8 +160,8 @@ export function anchorMax(scores: ArrayLike<number>, anchors: number, numClasses
 export interface MeasureConflictArgs {
   teacher: Detector;
   /**
-   * The student whose assigner gives the targets (ATSS on its priors, as its training
-   * does); only its priors and strides are used, not its weights.
+   * The student whose assigner gives the targets (its head's, on its priors, as its
+   * training does); only its priors and assigner are used, not its weights.
    */
   student: Detector;
   dataset: DetectionDataset;
@@ -186,26 +178,20 @@ export interface MeasureConflictArgs {
  */
 export async function measureTargetConflict(args: MeasureConflictArgs): Promise<ConflictStats> {
   const { teacher, student, dataset } = args;
-  const C = student.cfg.numClasses;
-  if (teacher.cfg.numClasses !== C) throw new Error(`measureTargetConflict: the teacher has ${teacher.cfg.numClasses} classes, the student ${C}`);
+  const C = student.bboxHead.numClasses;
+  if (teacher.bboxHead.numClasses !== C) throw new Error(`measureTargetConflict: the teacher has ${teacher.bboxHead.numClasses} classes, the student ${C}`);
   if (teacher.strides.join() !== student.strides.join())
     throw new Error(`measureTargetConflict: teacher strides [${teacher.strides}] differ from the student's [${student.strides}]; locations must coincide`);
-  if (student.anchorGenerator.numBaseAnchors !== 1)
-    throw new Error(`measureTargetConflict: the student has ${student.anchorGenerator.numBaseAnchors} priors per location; this analysis needs one (GFL/ATSS-style students)`);
+  if (student.bboxHead.priorsPerLocation !== 1)
+    throw new Error(
+      `measureTargetConflict: the student's '${student.bboxHead.type}' head has ${student.bboxHead.priorsPerLocation} priors per location; this analysis needs one (GFL, ATSS, FCOS students)`,
+    );
   const loader = new DetectionLoader(dataset, { batchSize: args.batchSize, shuffle: false, flipProb: 0, padSize: args.padSize });
-  const featmaps = featmapSizesFor(args.padSize, student.strides);
-  const priors = student.priors(args.padSize[0], args.padSize[1]);
   let total: ConflictStats | null = null;
   const batches = loader.batchesPerEpoch;
   for (let b = 0; b < batches; b++) {
     const batch = loader.next();
-    const flags = validPriorFlags(batch, student.anchorGenerator, featmaps);
-    const targets = buildAtssTargets(
-      priors,
-      student.strides,
-      batch.gtBoxes.map((g, i) => ({ gtBoxes: g, gtLabels: batch.gtLabels[i], validFlags: flags[i] })),
-      C,
-    );
+    const targets = student.buildTargets(batch);
     const scoresTensor = E.scope(() =>
       E.noGrad(() => {
         const out = teacher.forward(E.tensor(batch.images, batch.shape));
@@ -214,13 +200,13 @@ export async function measureTargetConflict(args: MeasureConflictArgs): Promise<
     );
     const raw = await scoresTensor.data();
     scoresTensor.dispose();
-    const perAnchor = raw.length / targets.labels.length;
-    if (!Number.isInteger(perAnchor) || perAnchor % C)
+    const perLocation = raw.length / targets.labels.length;
+    if (!Number.isInteger(perLocation) || perLocation % C)
       throw new Error(`measureTargetConflict: the teacher gives ${raw.length} scores for ${targets.labels.length} student locations of ${C} classes`);
-    const scores = anchorMax(raw, perAnchor / C, C);
-    const perLocation = locationConflicts(scores, oneHotTargets(targets.labels, C), C, targets.labelWeights);
+    const scores = anchorMax(raw, perLocation / C, C);
+    const conflicts = locationConflicts(scores, oneHotTargets(targets.labels, C), C, targets.labelWeights);
     const positive = Uint8Array.from(targets.labels, (l) => (l < C ? 1 : 0));
-    const stats = conflictStats(perLocation, positive, { threshold: args.threshold, bins: args.bins });
+    const stats = conflictStats(conflicts, positive, { threshold: args.threshold, bins: args.bins });
     total = total ? mergeConflictStats(total, stats) : stats;
     args.onBatch?.(b + 1, batches);
   }
