@@ -2,9 +2,16 @@
  * Target conflict (crosskd/conflict.ts) on small cases worked by hand. Scores and targets
  * are dyadic fractions, exact in float32, so differences land exactly on bin edges.
  */
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { anchorMax, conflictStats, locationConflicts, mergeConflictStats } from '../../crosskd/conflict.ts';
+import * as E from '../../engine/index.ts';
+import { anchorMax, conflictStats, locationConflicts, measureTargetConflict, mergeConflictStats } from '../../crosskd/conflict.ts';
+import { Detector } from '../../detection/detector.ts';
 import { oneHot } from '../../detection/heads/dense.ts';
+import { presetConfig } from '../../detection/train/config.ts';
+import { prepareDatasets } from '../../detection/train/data.ts';
+import { detectorConfig } from '../../detection/train/trainer.ts';
 
 // 6 locations, 2 classes; labels: 2 = background
 const labels = [0, 2, 1, 0, 2, 0];
@@ -62,5 +69,43 @@ describe('target conflict', () => {
     expect(() => locationConflicts([-2.5, 0.5], [0, 0], 2)).toThrow(/location 0, class 0 is -2.5; scores are probabilities in \[0, 1\] \(apply the sigmoid\)/);
     expect(() => conflictStats([0.5], [1, 0])).toThrow(/2 positive flags for 1 locations/);
     expect(() => anchorMax([0.5, 0.5, 0.5], 2, 2)).toThrow(/3 scores are not whole rows of 2 anchors × 2 classes/);
+  });
+});
+
+describe('target conflict over a dataset', () => {
+  it('a teacher sure of nothing conflicts exactly at the positives, one sure of everything everywhere', async () => {
+    await E.init();
+    const cfg = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+    const student = new Detector(detectorConfig(cfg));
+    const teacher = new Detector(detectorConfig({ ...cfg, seed: 3 }));
+    const { val } = prepareDatasets(cfg, student.sizeDivisor);
+    // every valid location: the cells whose top-left corner lies inside the image, per level
+    const locations = val.records.reduce((a, r) => a + student.strides.reduce((b, st) => b + Math.ceil(r.width / st) * Math.ceil(r.height / st), 0), 0);
+    const setClassPredictor = (bias: number) => {
+      const params = teacher.stateDict();
+      for (const [name, value] of [['bbox_head.gfl_cls.weight', 0], ['bbox_head.gfl_cls.bias', bias]] as const) {
+        const p = params.get(name)!;
+        E.runtime().flush();
+        E.runtime().write(p.buffer, new Float32Array(p.size).fill(value));
+      }
+    };
+    const measure = () => measureTargetConflict({ teacher, student, dataset: val, padSize: [64, 64], batchSize: 3, bins: 4 });
+
+    setClassPredictor(-30); // σ ≈ 1e-13 for every class
+    const none = await measure();
+    expect(none.all.locations).toBe(locations);
+    expect(none.positives.locations).toBeGreaterThan(0);
+    expect(none.positives.share).toBe(1);
+    expect(none.negatives.share).toBe(0);
+    expect(none.all.conflicting).toBe(none.positives.locations);
+    expect(none.histogram).toEqual([none.negatives.locations, 0, 0, none.positives.locations]);
+
+    setClassPredictor(30); // σ = 1 for every class: wrong at every location
+    const all = await measure();
+    expect(all.all).toEqual({ locations, conflicting: locations, share: 1 });
+    expect(all.positives.locations).toBe(none.positives.locations);
+    expect(all.histogram).toEqual([0, 0, 0, locations]);
+    student.dispose();
+    teacher.dispose();
   });
 });
