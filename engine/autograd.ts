@@ -135,19 +135,20 @@ export function backward(root: Tensor, upstream?: Tensor, opts: BackwardOptions 
       } catch (e) {
         throw new Error(`backward of '${node.op}' (producing ${t}) failed: ${(e as Error).message}`, { cause: e });
       }
-      // A rule may pass `g` through, or return one tensor for two inputs (add):
-      // give each input its own tensor so accumulation can dispose them independently.
+      // A rule may pass `g` through, or return one tensor for two inputs (add): give each
+      // input its own tensor before any is summed into an earlier gradient (which disposes
+      // it), then free what no input took. null: the input does not affect the output.
       const owned = new Set<Tensor>();
+      const taken = node.inputs.map((_, k) => {
+        let gi = needs[k] ? inGrads[k] : null;
+        if (gi && owned.has(gi)) gi = detachCopy(gi);
+        if (gi) owned.add(gi);
+        return gi;
+      });
+      for (const gi of new Set(inGrads)) if (gi && gi !== g && !owned.has(gi)) gi.dispose();
       node.inputs.forEach((input, k) => {
-        let gi = inGrads[k];
-        if (!needs[k]) {
-          if (gi && gi !== g && !inGrads.slice(0, k).includes(gi)) gi.dispose();
-          return;
-        }
-        if (!gi) return; // null: this input does not affect the output (a condition, an index)
-        if (owned.has(gi)) gi = detachCopy(gi);
-        owned.add(gi);
-        if (!gi) return; // null: this input does not affect the output (a condition, an index)
+        const gi = taken[k];
+        if (!gi) return;
         if (!sameShape(gi.shape, input.shape))
           throw new Error(`backward of '${node.op}': gradient for input ${k} has shape ${fmt(gi.shape)}, expected ${fmt(input.shape)}`);
         accumulate(input, gi);

@@ -16,6 +16,20 @@ describe('autograd', () => {
     expect(await values(x.grad)).toEqual([5, -1, 4]);
   });
 
+  it('passes one gradient tensor to two inputs when the first already holds a gradient', async () => {
+    // out = [c − h, c + h] with c = 2x, h = 3y: d Σ w·out / dx = 2·(w1 + w2), / dy = 3·(w2 − w1).
+    // add's rule returns the same tensor for c and h; c's gradient from sub arrives first
+    // and is summed with it, which must not dispose the tensor h still needs.
+    const x = E.requireGrad(E.tensor([1, -2]));
+    const y = E.requireGrad(E.tensor([0.5, 4]));
+    const c = E.scale(x, 2);
+    const h = E.scale(y, 3);
+    const out = E.concat([E.sub(c, h), E.add(c, h)], 0);
+    E.backward(out, E.tensor([1, 2, 3, 4]));
+    expect(await values(x.grad)).toEqual([8, 12]);
+    expect(await values(y.grad)).toEqual([6, 6]);
+  });
+
   it('accumulates into .grad across backward calls', async () => {
     const x = E.requireGrad(E.tensor([1, 2]));
     E.backward(E.sum(E.scale(x, 2)));
