@@ -1,15 +1,19 @@
 /**
  * The paper's experiments in miniature: a teacher (trained once and cached by its
  * config), then the student with each distillation method, evaluated on the same
- * validation set. Writes experiment.md, experiment.json and loss plots.
+ * validation set. Writes experiment.md, experiment.json, loss plots and report.html (the
+ * runs side by side: loss curves, mAP and per-class tables, predictions on sample images).
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { latestCheckpoint, readSidecar, writeFileAtomic } from '../engine/io/checkpoint.ts';
 import { parseConfig, presetConfig, type TrainConfig } from '../detection/train/config.ts';
-import { train } from '../detection/train/trainer.ts';
-import { linePlotPng, PALETTE } from '../detection/plot.ts';
+import { formatDuration, train } from '../detection/train/trainer.ts';
+import type { DetectionDataset } from '../detection/data/coco.ts';
+import type { Detections } from '../detection/postprocess.ts';
+import { PALETTE } from '../detection/plot.ts';
+import { buildExperimentReport, type ReportMetrics } from '../detection/report.ts';
 import { trainWithDistillation } from './train.ts';
 import { METHODS, type Method } from './distiller.ts';
 
@@ -92,13 +96,15 @@ export async function cachedTeacher(cfg: TrainConfig, cacheDir: string, log: (m:
   return r.lastCheckpoint!;
 }
 
-export interface RunResult extends ExperimentRun {
-  mAP: number;
-  mAP50: number;
-  mAP75: number;
+export interface RunResult extends ExperimentRun, ReportMetrics {
   seconds: number;
   losses: { step: number; total: number }[];
+  /** detections on the first validation images, for the report */
+  sampleDetections: Detections[];
 }
+
+/** How many validation images the experiment report shows per run. */
+const REPORT_SAMPLES = 3;
 
 export async function runExperiment(args: {
   preset: string;
@@ -108,6 +114,8 @@ export async function runExperiment(args: {
   /** reuse this teacher checkpoint instead of the cached/trained one */
   teacherCheckpoint?: string;
   log?: (m: string) => void;
+  /** a progress bar with ETA per training run (on a terminal) instead of log lines */
+  progress?: boolean;
 }): Promise<{ teacher: Record<string, unknown>; runs: RunResult[]; markdown: string }> {
   const log = args.log ?? ((m: string) => console.log(m));
   const make = EXPERIMENT_PRESETS[args.preset];
@@ -130,7 +138,10 @@ export async function runExperiment(args: {
   }
 
   const runs: RunResult[] = [];
-  for (const run of preset.runs(seeds)) {
+  const planned = preset.runs(seeds);
+  let valSet: DetectionDataset | null = null;
+  const started = performance.now();
+  for (const [k, run] of planned.entries()) {
     const name = `${run.teacher}-${run.method}${run.tap !== null ? `-tap${run.tap}` : ''}-seed${run.seed}`;
     const cfg = parseConfig({
       ...preset.student,
@@ -138,14 +149,30 @@ export async function runExperiment(args: {
       seed: run.seed,
       ...(run.method === 'none' ? {} : { distill: { method: run.method, teacher: teachers[run.teacher], ...(run.tap !== null ? { tap: run.tap } : {}) } }),
     });
-    log(`== ${name} ==`);
-    const r = await trainWithDistillation(cfg, { outDir: path.join(args.outDir, name), log, progress: false });
+    // the remaining time, from the mean wall time of the runs so far
+    const elapsed = (performance.now() - started) / 1000;
+    const eta = k > 0 ? `, about ${formatDuration((elapsed / k) * (planned.length - k))} left` : '';
+    log(`== ${name} (run ${k + 1} of ${planned.length}${eta}) ==`);
+    const r = await trainWithDistillation(cfg, { outDir: path.join(args.outDir, name), log, progress: args.progress ?? false });
     const e = r.eval!;
-    runs.push({ ...run, mAP: e.mAP, mAP50: e.mAP50, mAP75: e.mAP75, seconds: r.seconds, losses: r.losses.map((l) => ({ step: l.step, total: l.total })) });
+    runs.push({
+      ...run,
+      mAP: e.mAP,
+      mAP50: e.mAP50,
+      mAP75: e.mAP75,
+      mAP_s: e.mAP_s,
+      mAP_m: e.mAP_m,
+      mAP_l: e.mAP_l,
+      per_class: e.per_class,
+      seconds: r.seconds,
+      losses: r.losses.map((l) => ({ step: l.step, total: l.total })),
+      sampleDetections: r.evalDetections!.slice(0, REPORT_SAMPLES),
+    });
+    valSet = r.datasets.val;
     r.detector.dispose();
-    writeResults(args.outDir, teacherInfo, runs);
+    writeResults(args.outDir, teacherInfo, runs, valSet, args.preset);
   }
-  const markdown = writeResults(args.outDir, teacherInfo, runs);
+  const markdown = writeResults(args.outDir, teacherInfo, runs, valSet, args.preset);
   return { teacher: teacherInfo, runs, markdown };
 }
 
@@ -156,7 +183,9 @@ const meanStd = (v: number[]) => {
   return v.length > 1 ? `${pct(m)} ± ${(100 * s).toFixed(1)}` : pct(m);
 };
 
-function writeResults(outDir: string, teacher: Record<string, unknown>, runs: RunResult[]): string {
+const runName = (r: ExperimentRun) => `${r.teacher}-${r.method}${r.tap !== null ? `-tap${r.tap}` : ''}-seed${r.seed}`;
+
+function writeResults(outDir: string, teacher: Record<string, unknown>, runs: RunResult[], valSet: DetectionDataset | null, preset: string): string {
   const groups = new Map<string, RunResult[]>();
   for (const r of runs) {
     const key = `${r.teacher}|${r.method}|${r.tap ?? '-'}`;
@@ -172,7 +201,7 @@ function writeResults(outDir: string, teacher: Record<string, unknown>, runs: Ru
     return `- ${name}: ${i.config}, mAP ${pct(i.mAP ?? -1)}, mAP50 ${pct(i.mAP50 ?? -1)}, mAP75 ${pct(i.mAP75 ?? -1)}`;
   });
   const plotted = runs.slice(0, PALETTE.length);
-  const legend = plotted.map((r, k) => `${r.teacher}-${r.method}${r.tap !== null ? `-tap${r.tap}` : ''}-seed${r.seed}: rgb(${PALETTE[k].join(',')})`);
+  const legend = plotted.map((r, k) => `${runName(r)}: rgb(${PALETTE[k].join(',')})`);
   const markdown = [
     '# Experiment results (COCO-style AP on the synthetic validation set, %)',
     '',
@@ -183,12 +212,29 @@ function writeResults(outDir: string, teacher: Record<string, unknown>, runs: Ru
     '',
     `Loss curves (total loss, moving average): losses.png — ${legend.join('; ')}`,
     '',
+    'The same with per-class AP and predictions on validation images: report.html',
+    '',
   ].join('\n');
   writeFileAtomic(path.join(outDir, 'experiment.md'), markdown);
   writeFileAtomic(
     path.join(outDir, 'experiment.json'),
-    JSON.stringify({ teacher, runs: runs.map(({ losses: _l, ...r }) => r) }, null, 1),
+    JSON.stringify({ teacher, runs: runs.map(({ losses: _l, sampleDetections: _d, ...r }) => r) }, null, 1),
   );
-  writeFileAtomic(path.join(outDir, 'losses.png'), linePlotPng(plotted.map((r) => ({ name: r.method, x: r.losses.map((l) => l.step), y: r.losses.map((l) => l.total) }))));
+  const report = buildExperimentReport({
+    title: `Experiment '${preset}': ${runs.length} run(s)`,
+    facts: [
+      ...Object.entries(teacher).map(([name, info]) => `teacher ${name}: ${(info as { config: string }).config} (${(info as { checkpoint: string }).checkpoint})`),
+      `written ${new Date().toISOString()}; experiment.json holds the same figures`,
+    ],
+    teachers: Object.entries(teacher).map(([name, info]) => {
+      const i = info as Partial<ReportMetrics>;
+      return { name, metrics: i.mAP !== undefined && i.per_class ? (i as ReportMetrics) : null };
+    }),
+    runs: runs.map((r) => ({ name: runName(r), losses: r.losses, metrics: r, seconds: r.seconds, sampleDetections: r.sampleDetections })),
+    dataset: valSet,
+    sampleOptions: { count: REPORT_SAMPLES },
+  });
+  for (const f of report.files) writeFileAtomic(path.join(outDir, f.name), f.bytes);
+  writeFileAtomic(path.join(outDir, 'report.html'), report.html);
   return markdown;
 }

@@ -13,3 +13,8 @@ export { init, runtime, grid, GpuError, type Runtime } from './runtime.ts';
 export { Tensor, tensor, scalar, empty, scope, keep, memory, type DType, type TensorData } from './tensor.ts';
 export { backward, noGrad, detach, requireGrad, isGradEnabled, record } from './autograd.ts';
 export * from './ops/index.ts';
+// modules and optimizers, so a library user builds and trains models from this one entry
+export * from './nn/index.ts';
+export * from './optim/index.ts';
+// the safetensors format itself (no file system); files are engine/io/checkpoint.ts (Node)
+export { encodeSafetensors, decodeSafetensors, type NamedArray, type SafeDType, type DecodedSafetensors } from './io/safetensors.ts';

@@ -7,7 +7,7 @@ import { EXIT, runCli } from './cli.ts';
 
 const program = new Command()
   .name('experiment')
-  .description('Teacher, then the student with each distillation method; writes a markdown table, JSON and loss plots.')
+  .description('Teacher, then the student with each distillation method; writes a markdown table, JSON, loss plots and report.html.')
   .requiredOption('--preset <name>', `one of ${Object.keys(EXPERIMENT_PRESETS).join(', ')}`)
   .option('--seeds <n>', 'seeds per configuration (quick: 1, full: 3)', (v) => Number.parseInt(v, 10))
   .option('--json <file>', 'also write the results JSON here')
@@ -20,7 +20,7 @@ await runCli(async () => {
   const o = program.opts<{ preset: string; seeds?: number; json?: string; out?: string; teacher?: string }>();
   const outDir = o.out ?? path.join('runs', `experiment-${o.preset}`);
   const started = performance.now();
-  const r = await runExperiment({ preset: o.preset, seeds: o.seeds, outDir, teacherCheckpoint: o.teacher });
+  const r = await runExperiment({ preset: o.preset, seeds: o.seeds, outDir, teacherCheckpoint: o.teacher, progress: process.stdout.isTTY === true });
   console.log(`\n${r.markdown}`);
   console.log(`took ${((performance.now() - started) / 60000).toFixed(1)} min; results in ${outDir}/`);
   if (o.json) fs.writeFileSync(o.json, fs.readFileSync(path.join(outDir, 'experiment.json')));

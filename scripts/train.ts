@@ -31,7 +31,7 @@ await runCli(async () => {
   if (o.teacher) cfg = parseConfig({ ...cfg, name: `${cfg.name}-${o.method}`, distill: { method: o.method, teacher: o.teacher, ...(o.tap !== undefined ? { tap: o.tap } : {}) } }, 'config with --teacher');
   const outDir = o.out ?? path.join('runs', cfg.name);
   const result = await trainWithDistillation(cfg, { outDir, resume: o.resume, maxSteps: o.maxSteps, progress: o.progress && process.stdout.isTTY });
-  console.log(`trained ${result.losses.length ? result.losses[result.losses.length - 1].step + 1 : 0} steps in ${result.seconds.toFixed(0)} s (${result.imagesPerSecond.toFixed(1)} img/s); checkpoints and metrics.json in ${outDir}`);
+  console.log(`trained ${result.losses.length ? result.losses[result.losses.length - 1].step + 1 : 0} steps in ${result.seconds.toFixed(0)} s (${result.imagesPerSecond.toFixed(1)} img/s); checkpoints, metrics.json and report.html in ${outDir}`);
   if (result.eval) console.log(formatCocoSummary(result.eval));
   return EXIT.ok;
 });

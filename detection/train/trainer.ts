@@ -22,6 +22,8 @@ import { prepareDatasets, type Datasets } from './data.ts';
 import { evaluateDetector } from './evaluate.ts';
 import type { TrainConfig } from './config.ts';
 import type { CocoEvalResult } from '../eval/coco.ts';
+import type { Detections } from '../postprocess.ts';
+import { buildRunReport, type ReportMetrics } from '../report.ts';
 
 export class NonFiniteLossError extends Error {
   constructor(
@@ -79,6 +81,8 @@ export interface TrainResult {
   detector: Detector;
   losses: LossRecord[];
   eval: CocoEvalResult | null;
+  /** the detections on each validation image (dataset order) when evaluated */
+  evalDetections: Detections[] | null;
   imagesPerSecond: number;
   seconds: number;
   lastCheckpoint: string | null;
@@ -90,6 +94,15 @@ function makeOptimizer(cfg: TrainConfig, params: [string, Tensor][]): Optimizer 
   return o.type === 'sgd'
     ? new SGD(params, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay })
     : new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay, beta1: o.beta1, beta2: o.beta2 });
+}
+
+/** Seconds as "1h02m", "4m05s" or "12s" (progress lines). */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${s}s`;
 }
 
 export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
@@ -212,7 +225,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       const last = losses[losses.length - 1];
       const summary = names.map((n) => `${n} ${last[n].toFixed(4)}`).join(' ');
       if (bar) bar.update(done, { loss: last.total.toFixed(4), ips: ips.toFixed(1) });
-      else log(`${cfg.name} step ${done}/${totalSteps} lr ${lr.toExponential(2)} ${summary} | ${ips.toFixed(1)} img/s`);
+      else log(`${cfg.name} step ${done}/${totalSteps} lr ${lr.toExponential(2)} ${summary} | ${ips.toFixed(1)} img/s | ETA ${formatDuration(((maxStep - done) * cfg.train.batchSize) / ips)}`);
     }
     if (done % cfg.train.checkpointEvery === 0 || done === totalSteps) {
       await flushLosses();
@@ -231,12 +244,29 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   await flushLosses();
 
   let evalResult: CocoEvalResult | null = null;
+  let evalDetections: Detections[] | null = null;
   const finished = maxStep === totalSteps;
   if (finished && opts.evaluate !== false) {
-    log(`${cfg.name}: evaluating on ${datasets.val.records.length} validation images`);
-    evalResult = (await evaluateDetector(detector, datasets.val, { padSize, batchSize: cfg.train.batchSize })).result;
+    const numVal = datasets.val.records.length;
+    log(`${cfg.name}: evaluating on ${numVal} validation images`);
+    const evalBar = useBar ? new cliProgress.SingleBar({ format: `${cfg.name} eval [{bar}] {value}/{total} batches | ETA {eta_formatted}`, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
+    evalBar?.start(Math.ceil(numVal / cfg.train.batchSize), 0);
+    const out = await evaluateDetector(detector, datasets.val, { padSize, batchSize: cfg.train.batchSize, onBatch: (done) => evalBar?.update(done) });
+    evalBar?.stop();
+    [evalResult, evalDetections] = [out.result, out.detections];
   }
   const imagesPerSecond = trainSeconds > 0 ? ((maxStep - 0) * cfg.train.batchSize) / trainSeconds : 0;
+  const metrics: ReportMetrics | null = evalResult
+    ? {
+        mAP: evalResult.mAP,
+        mAP50: evalResult.mAP50,
+        mAP75: evalResult.mAP75,
+        mAP_s: evalResult.mAP_s,
+        mAP_m: evalResult.mAP_m,
+        mAP_l: evalResult.mAP_l,
+        per_class: evalResult.per_class,
+      }
+    : null;
   writeFileAtomic(
     path.join(opts.outDir, 'metrics.json'),
     JSON.stringify(
@@ -245,17 +275,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
         steps: maxStep,
         total_steps: totalSteps,
         loss: losses,
-        eval: evalResult
-          ? {
-              mAP: evalResult.mAP,
-              mAP50: evalResult.mAP50,
-              mAP75: evalResult.mAP75,
-              mAP_s: evalResult.mAP_s,
-              mAP_m: evalResult.mAP_m,
-              mAP_l: evalResult.mAP_l,
-              per_class: evalResult.per_class,
-            }
-          : null,
+        eval: metrics,
         images_per_s: imagesPerSecond,
         train_seconds: trainSeconds,
       },
@@ -263,6 +283,19 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       1,
     ),
   );
+  const report = buildRunReport({
+    name: cfg.name,
+    facts: [
+      `${maxStep} of ${totalSteps} steps (batch ${cfg.train.batchSize}, ${cfg.train.epochs} epoch(s) over ${datasets.train.records.length} images), ${trainSeconds.toFixed(1)} s of training, ${imagesPerSecond.toFixed(1)} images/s`,
+      `model: ${cfg.model.backbone.type} backbone (stages ${cfg.model.backbone.stageChannels.join('/')}), GFL head ${cfg.model.head.featChannels} channels × ${cfg.model.head.stackedConvs} convs; ${cfg.distill && cfg.distill.method !== 'none' ? `distilled (${cfg.distill.method}) from ${cfg.distill.teacher}` : 'no distillation'}`,
+      `written ${new Date().toISOString()}; metrics.json holds the same figures`,
+    ],
+    losses,
+    metrics,
+    samples: evalDetections ? { dataset: datasets.val, detections: evalDetections } : null,
+  });
+  for (const f of report.files) writeFileAtomic(path.join(opts.outDir, f.name), f.bytes);
+  writeFileAtomic(path.join(opts.outDir, 'report.html'), report.html);
   optimizer.dispose();
-  return { detector, losses, eval: evalResult, imagesPerSecond, seconds: trainSeconds, lastCheckpoint, datasets };
+  return { detector, losses, eval: evalResult, evalDetections, imagesPerSecond, seconds: trainSeconds, lastCheckpoint, datasets };
 }
