@@ -7,6 +7,7 @@
  */
 import { keep, scope, Tensor } from './tensor.ts';
 import { fmt, sameShape } from './shape.ts';
+import { runtime } from './runtime.ts';
 
 export type BackwardRule = (grad: Tensor, needs: readonly boolean[]) => readonly (Tensor | null)[];
 
@@ -18,6 +19,8 @@ export interface GradNode {
 }
 
 let gradEnabled = true;
+/** the op whose backward rule is running (anomaly reports name it), or null */
+let backwardOf: string | null = null;
 
 export function isGradEnabled(): boolean {
   return gradEnabled;
@@ -34,8 +37,13 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
-/** Attaches a backward rule to `out` when grad is on and some input requires grad. */
+/**
+ * Attaches a backward rule to `out` when grad is on and some input requires grad. Every
+ * op calls it, with or without a tape, so it also closes the op for the runtime (anomaly
+ * mode checks `out` there).
+ */
 export function record(op: string, inputs: readonly Tensor[], out: Tensor, backward: BackwardRule): Tensor {
+  runtime().opDone(op, [out], backwardOf);
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
     out.gradFn = { op, inputs, backward };
@@ -130,11 +138,19 @@ export function backward(root: Tensor, upstream?: Tensor, opts: BackwardOptions 
         );
       const needs = node.inputs.map((i) => i.requiresGrad);
       let inGrads: readonly (Tensor | null)[];
+      const outerBackward = backwardOf;
+      backwardOf = node.op;
       try {
         inGrads = scope(() => node.backward!(g, needs) as (Tensor | null)[]);
       } catch (e) {
         throw new Error(`backward of '${node.op}' (producing ${t}) failed: ${(e as Error).message}`, { cause: e });
+      } finally {
+        backwardOf = outerBackward;
       }
+      // A rule that launched kernels itself (conv, group norm, fused losses) has not closed
+      // them with a record: close them here, so anomaly mode checks its gradients.
+      const rt = runtime();
+      if (rt.hasUnclosedLaunches) rt.opDone(`${node.op} backward`, inGrads.filter((x): x is Tensor => x !== null));
       // A rule may pass `g` through, or return one tensor for two inputs (add): give each
       // input its own tensor before any is summed into an earlier gradient (which disposes
       // it), then free what no input took. null: the input does not affect the output.

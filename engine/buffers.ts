@@ -6,11 +6,19 @@
 
 export const STORAGE_USAGE = 0x0080 | 0x0004 | 0x0008; // STORAGE | COPY_SRC | COPY_DST
 
-/** Size classes 2^k and 1.5·2^k (at least 256 bytes): at most 33% waste. */
-export function sizeClass(bytes: number): number {
+/**
+ * Size classes 2^k and 1.5·2^k (at least 256 bytes): at most 33% waste. A request whose
+ * class would exceed `maxBytes` (the binding-size limit) while the request itself fits
+ * gets its size rounded up to whole vec4s (or 4 bytes, at the very limit), so it can
+ * still be bound.
+ */
+export function sizeClass(bytes: number, maxBytes = Infinity): number {
   const n = Math.max(256, bytes);
   const p = 2 ** Math.ceil(Math.log2(n));
-  return n <= p * 0.75 ? p * 0.75 : p;
+  const cls = n <= p * 0.75 ? p * 0.75 : p;
+  if (cls <= maxBytes || n > maxBytes) return cls;
+  const vec4s = Math.ceil(n / 16) * 16;
+  return vec4s <= maxBytes ? vec4s : Math.ceil(n / 4) * 4;
 }
 
 export interface MemoryStats {
@@ -37,12 +45,14 @@ export class BufferPool {
   bytesInUse = 0;
   bytesPooled = 0;
   buffersCreated = 0;
+  /** no size class above this (the runtime sets the binding-size limit) */
+  maxClassBytes = Infinity;
 
   constructor(private device: GPUDevice) {}
 
   /** Whether acquire(bytes) can reuse a free buffer (no allocation). */
   hasFree(bytes: number): boolean {
-    return (this.free.get(sizeClass(bytes))?.length ?? 0) > 0;
+    return (this.free.get(sizeClass(bytes, this.maxClassBytes))?.length ?? 0) > 0;
   }
 
   /** Buffers released while commands that use them wait for a submit. */
@@ -51,7 +61,7 @@ export class BufferPool {
   }
 
   acquire(bytes: number, label: string): GPUBuffer {
-    const size = sizeClass(bytes);
+    const size = sizeClass(bytes, this.maxClassBytes);
     const list = this.free.get(size);
     let buffer = list?.pop();
     if (buffer) {

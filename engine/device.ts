@@ -58,14 +58,33 @@ const WANTED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
-async function create(): Promise<GpuContext> {
-  const gpu = await getGpu();
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+/**
+ * An adapter and a device from a WebGPU entry point (navigator.gpu or Dawn's). Kept apart
+ * from getDevice() so a test can hand it an entry point without adapters. Throws
+ * NoAdapterError, with the fix, when there is no adapter or it gives no device.
+ */
+export async function openDevice(gpu: Pick<GPU, 'requestAdapter'>): Promise<{ adapter: GPUAdapter; device: GPUDevice }> {
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  } catch (e) {
+    throw new NoAdapterError(`requestAdapter() failed: ${(e as Error).message}`);
+  }
   if (!adapter) throw new NoAdapterError('requestAdapter() returned null');
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
-  const device = await adapter.requestDevice({ requiredLimits, label: 'crosskd-engine' });
-  return { gpu, adapter, device };
+  try {
+    const device = await adapter.requestDevice({ requiredLimits, label: 'crosskd-engine' });
+    return { adapter, device };
+  } catch (e) {
+    const name = adapter.info?.description || adapter.info?.device || 'the adapter';
+    throw new NoAdapterError(`${name} found, but requestDevice() failed: ${(e as Error).message}`);
+  }
+}
+
+async function create(): Promise<GpuContext> {
+  const gpu = await getGpu();
+  return { gpu, ...(await openDevice(gpu)) };
 }
 
 /** The process-wide device (created once). Throws NoAdapterError with a fix when none. */

@@ -9,7 +9,7 @@ import { add, copy, onesLike } from './ops/index.ts';
 setGradHelpers({ onesLike, addInPlaceable: (a, b) => add(a, b), copy });
 
 export { getDevice, describeAdapter, NoAdapterError, type AdapterDescription } from './device.ts';
-export { init, runtime, grid, GpuError, type Runtime } from './runtime.ts';
+export { init, runtime, grid, GpuError, AnomalyError, setAnomalyMode, anomalyMode, type Runtime, type CheckedLimits } from './runtime.ts';
 export { Tensor, tensor, scalar, empty, scope, keep, memory, type DType, type TensorData } from './tensor.ts';
 export { backward, noGrad, detach, requireGrad, isGradEnabled, record } from './autograd.ts';
 export * from './ops/index.ts';

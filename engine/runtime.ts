@@ -9,13 +9,16 @@
  *   at a readback or an explicit flush(). Uniform blocks of a batch go into one arena
  *   buffer written once per submit, bound with dynamic offsets so bind groups can be cached.
  * - Validation and out-of-memory errors are caught per batch with error scopes and raised
- *   at the next readback, naming the kernels; a lost device fails the next dispatch.
+ *   at the next readback, naming the ops and kernels; a lost device fails the next dispatch.
+ * - Anomaly mode (opt-in) checks every op's float32 output for NaN/Inf on the GPU and names
+ *   the first op that produced one at the next readback (see opDone).
  */
 // The package's "main" is a CommonJS build mislabelled as ESM; its ESM build works everywhere.
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { BufferPool, type MemoryStats } from './buffers.ts';
 import { getDevice } from './device.ts';
 import { kernelSource } from './kernelSources.ts';
+import type { Tensor } from './tensor.ts';
 
 type Scalar = 'f32' | 'u32' | 'i32';
 interface UniformField {
@@ -50,6 +53,8 @@ export type UniformValues = Record<string, number | readonly number[]>;
 export type OverrideValues = Record<string, number | boolean>;
 
 export interface DispatchArgs {
+  /** the op this launch belongs to, e.g. 'log' or 'conv2d backward (input)': errors name it */
+  op: string;
   kernel: string;
   constants?: OverrideValues;
   uniforms?: UniformValues;
@@ -65,6 +70,50 @@ export class GpuError extends Error {
     this.name = 'GpuError';
   }
 }
+
+/** Anomaly mode found an op whose output holds NaN or ±Inf. */
+export class AnomalyError extends Error {
+  constructor(
+    /** the op that produced the first non-finite value, e.g. 'log' */
+    readonly op: string,
+    /** the kernels that op (or the launches since the previous op) ran */
+    readonly kernels: readonly string[],
+    readonly kind: 'NaN' | 'Inf',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AnomalyError';
+  }
+}
+
+/** The limits the runtime checks before Dawn would fail (overridable downwards in tests). */
+export interface CheckedLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+  maxComputeWorkgroupsPerDimension: number;
+}
+
+/** What anomaly mode knows about one checked output, until the next readback. */
+interface FiniteCheck {
+  op: string;
+  /** the op whose backward rule ran this one, if any */
+  context: string | null;
+  kernels: string[];
+  tensor: string;
+}
+
+/** One recorded launch, named for error messages. */
+const launchName = (op: string, kernel: string) => (op === kernel ? `'${op}'` : `op '${op}' (kernel ${kernel})`);
+
+/** An environment variable under Node; undefined in browsers. */
+function env(name: string): string | undefined {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+}
+
+/** The op name anomaly checks are recorded under (never attributed to a user op). */
+const ANOMALY_CHECK = 'anomaly check';
+/** Workgroups of one finite check at most; its threads stride over larger tensors. */
+const FINITE_CHECK_MAX_GROUPS = 1024;
 
 function scalarOf(typeName: string | undefined, where: string): Scalar {
   if (typeName === 'f32' || typeName === 'u32' || typeName === 'i32') return typeName;
@@ -134,10 +183,24 @@ export class Runtime {
    */
   private readonly inFlight = new Set<{ commands: GPUCommandBuffer; groups: Set<GPUBindGroup>; done: Promise<void> }>();
   private pass: GPUComputePassEncoder | null = null;
-  private batchKernels = new Set<string>();
+  /** the ops and kernels recorded into the open batch, named for its error message */
+  private batchLaunches = new Set<string>();
+  /** the same for the batch submitted last (a device loss names it) */
+  private lastBatchLaunches = '';
   private pendingChecks: Promise<void>[] = [];
   private asyncErrors: string[] = [];
   private lost: GPUDeviceLostInfo | null = null;
+
+  /** limits checked before Dawn sees a launch or an allocation */
+  private checked: CheckedLimits;
+
+  // anomaly mode: one finite check per op output, flagged into one u32 read at readbacks
+  private anomaly = anomalyRequested ?? env('CROSSKD_ANOMALY') === '1';
+  private anomalyFlag: GPUBuffer | null = null;
+  /** the checks recorded since the flag was last staged for reading; index = slot */
+  private finiteChecks: FiniteCheck[] = [];
+  /** kernels launched since the last op was closed (opDone), in anomaly mode */
+  private kernelsSinceOp: string[] = [];
 
   private readonly uniformAlign: number;
   private readonly arenaSize = 1 << 20;
@@ -149,6 +212,12 @@ export class Runtime {
   constructor(readonly device: GPUDevice) {
     this.pool = new BufferPool(device);
     this.limits = device.limits;
+    this.checked = {
+      maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
+      maxBufferSize: device.limits.maxBufferSize,
+      maxComputeWorkgroupsPerDimension: device.limits.maxComputeWorkgroupsPerDimension,
+    };
+    this.pool.maxClassBytes = this.checked.maxStorageBufferBindingSize;
     this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     this.arena = device.createBuffer({
       size: this.arenaSize,
@@ -224,24 +293,53 @@ export class Runtime {
     };
   }
 
-  private pipeline(info: KernelInfo, constants: OverrideValues | undefined): GPUComputePipeline {
+  private pipeline(info: KernelInfo, constants: OverrideValues | undefined, op: string): GPUComputePipeline {
     const key = constants ? `${info.name}|${JSON.stringify(constants)}` : info.name;
     let p = this.pipelines.get(key);
     if (!p) {
       for (const c of Object.keys(constants ?? {}))
         if (!info.overrides.includes(c)) throw new Error(`kernel '${info.name}': unknown override constant '${c}'`);
-      const module = this.device.createShaderModule({ code: info.source, label: info.name });
       const consts: Record<string, number> = {};
       for (const [k, v] of Object.entries(constants ?? {})) consts[k] = typeof v === 'boolean' ? Number(v) : v;
-      p = this.device.createComputePipeline({
-        label: key,
-        layout: info.pipelineLayout,
-        compute: { module, entryPoint: 'main', constants: consts },
-      });
+      p = this.scoped(`compiling ${launchName(op, info.name)}`, () =>
+        this.device.createComputePipeline({
+          label: key,
+          layout: info.pipelineLayout,
+          compute: { module: this.device.createShaderModule({ code: info.source, label: info.name }), entryPoint: 'main', constants: consts },
+        }),
+      );
       this.pipelines.set(key, p);
       this.stats.pipelinesCompiled++;
     }
     return p;
+  }
+
+  /**
+   * Runs a creation call in its own validation scope, so an error names the op and kernel
+   * that caused it exactly (the batch's scope could only list all of its launches).
+   * Creations are cache misses, so this costs nothing in a steady training loop.
+   */
+  private scoped<T>(what: string, create: () => T, onError?: () => void): T {
+    this.device.pushErrorScope('validation');
+    const value = create();
+    this.deferCheck(
+      this.device.popErrorScope().then((err) => {
+        if (!err) return;
+        onError?.();
+        throw new GpuError(`WebGPU validation error ${what}: ${err.message}`);
+      }),
+    );
+    return value;
+  }
+
+  /**
+   * Keeps an error-scope check for the next readback or sync(). The check is marked as
+   * handled now: it may reject long before anyone awaits it, and Node would otherwise
+   * kill the process for an unhandled rejection instead of raising it at the readback.
+   */
+  private deferCheck(check: Promise<void>): void {
+    check.catch(() => {});
+    this.pendingChecks.push(check);
   }
 
   /** How many pipelines have been compiled for a kernel (all its variants). */
@@ -285,34 +383,75 @@ export class Runtime {
     return id;
   }
 
-  private bindGroup(info: KernelInfo, buffers: Record<string, GPUBuffer>): GPUBindGroup {
+  private bindGroup(info: KernelInfo, buffers: Record<string, GPUBuffer>, op: string): GPUBindGroup {
     let key = info.name;
     for (const b of info.bindings) {
       if (b.kind === 'uniform') continue;
       const buf = buffers[b.name];
-      if (!buf) throw new Error(`kernel '${info.name}': buffer '${b.name}' not given`);
-      if (buf.size > this.limits.maxStorageBufferBindingSize)
-        throw new GpuError(
-          `kernel '${info.name}': buffer '${b.name}' is ${buf.size} bytes, over this adapter's ` +
-            `maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize})`,
-        );
+      if (!buf) throw new Error(`${launchName(op, info.name)}: buffer '${b.name}' not given`);
       key += `:${this.bufferId(buf)}`;
     }
     let group = this.bindGroups.get(key);
     if (!group) {
       if (this.bindGroups.size > 8192) this.bindGroups.clear();
-      group = this.device.createBindGroup({
-        label: info.name,
-        layout: info.layout,
-        entries: info.bindings.map((b) =>
-          b.kind === 'uniform'
-            ? { binding: b.binding, resource: { buffer: this.arena, offset: 0, size: Math.max(16, info.uniformSize) } }
-            : { binding: b.binding, resource: { buffer: buffers[b.name] } },
-        ),
-      });
+      group = this.scoped(
+        `binding the buffers of ${launchName(op, info.name)}`,
+        () =>
+          this.device.createBindGroup({
+            label: info.name,
+            layout: info.layout,
+            entries: info.bindings.map((b) =>
+              b.kind === 'uniform'
+                ? { binding: b.binding, resource: { buffer: this.arena, offset: 0, size: Math.max(16, info.uniformSize) } }
+                : { binding: b.binding, resource: { buffer: buffers[b.name] } },
+            ),
+          }),
+        () => this.bindGroups.delete(key), // an invalid group must not be served again
+      );
       this.bindGroups.set(key, group);
     }
     return group;
+  }
+
+  /**
+   * Refuses storage bindings over maxStorageBufferBindingSize before Dawn would: its error
+   * would surface later, at a readback, far from the op that asked for it.
+   */
+  private checkBindingSizes(info: KernelInfo, buffers: Record<string, GPUBuffer>, op: string): void {
+    const max = this.checked.maxStorageBufferBindingSize;
+    for (const b of info.bindings) {
+      const buf = b.kind === 'uniform' ? undefined : buffers[b.name];
+      if (buf && buf.size > max)
+        throw new GpuError(
+          `${launchName(op, info.name)}: binding '${b.name}' is a ${buf.size}-byte buffer (${buf.label}), ` +
+            `over this adapter's maxStorageBufferBindingSize of ${max} bytes`,
+        );
+    }
+  }
+
+  /**
+   * Lowers the limits the runtime checks (never above the device's), so tests can
+   * exercise the size checks without gigabyte tensors. Returns a function that restores
+   * the previous limits.
+   */
+  overrideLimits(lower: Partial<CheckedLimits>): () => void {
+    const previous = { ...this.checked };
+    const device = this.limits as unknown as Record<keyof CheckedLimits, number>;
+    for (const [name, value] of Object.entries(lower) as [keyof CheckedLimits, number][]) {
+      if (!(Number.isInteger(value) && value > 0 && value <= device[name]))
+        throw new Error(`overrideLimits: ${name} must be an integer in [1, ${device[name]}] (the device's), got ${value}`);
+      this.checked[name] = value;
+    }
+    this.pool.maxClassBytes = this.checked.maxStorageBufferBindingSize;
+    return () => {
+      this.checked = previous;
+      this.pool.maxClassBytes = previous.maxStorageBufferBindingSize;
+    };
+  }
+
+  /** The limits in force (the device's unless a test lowered them). */
+  get checkedLimits(): Readonly<CheckedLimits> {
+    return this.checked;
   }
 
   /** Forget cached bind groups that name a buffer about to be destroyed. */
@@ -345,35 +484,144 @@ export class Runtime {
     return enc;
   }
 
+  /**
+   * Throws if the device was lost or reported an uncaptured error. A loss is noticed
+   * asynchronously, so at a readback the message names the ops of the last batch
+   * submitted — the work that was running or about to run when it happened.
+   */
   private checkAlive(what: string): void {
+    const ran = what === 'this readback' && this.lastBatchLaunches ? `; the last batch submitted ran ${this.lastBatchLaunches}` : '';
     if (this.lost)
-      throw new GpuError(`WebGPU device lost (${this.lost.reason}: ${this.lost.message}) before ${what}`);
+      throw new GpuError(`WebGPU device lost (${this.lost.reason}: ${this.lost.message}) before ${what}${ran}`);
     if (this.asyncErrors.length) {
       const msgs = this.asyncErrors.splice(0);
-      throw new GpuError(`WebGPU error before ${what}: ${msgs.join('; ')}`);
+      throw new GpuError(`WebGPU error before ${what}: ${msgs.join('; ')}${ran}`);
     }
   }
 
   dispatch(args: DispatchArgs): void {
-    this.checkAlive(`kernel '${args.kernel}'`);
+    const name = launchName(args.op, args.kernel);
+    this.checkAlive(name);
     const info = this.kernel(args.kernel);
     const [x, y = 1, z = 1] = args.workgroups;
-    const max = this.limits.maxComputeWorkgroupsPerDimension;
+    const max = this.checked.maxComputeWorkgroupsPerDimension;
     if (x > max || y > max || z > max)
-      throw new GpuError(`kernel '${args.kernel}': ${x}×${y}×${z} workgroups exceed ${max} per dimension (fold with grid())`);
+      throw new GpuError(`${name}: ${x}×${y}×${z} workgroups exceed ${max} per dimension (fold 1-D counts with grid())`);
     if (x === 0 || y === 0 || z === 0) return;
+    this.checkBindingSizes(info, args.buffers, args.op);
     const offset = info.uniformSize > 0 ? this.packUniforms(info, args.uniforms ?? {}) : -1;
     const pass = this.computePass(); // opens the batch's error scopes before any creation
-    const pipeline = this.pipeline(info, args.constants);
-    const group = this.bindGroup(info, args.buffers);
+    const pipeline = this.pipeline(info, args.constants, args.op);
+    const group = this.bindGroup(info, args.buffers, args.op);
     this.batchGroups.add(group);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group, offset >= 0 ? [offset] : []);
     pass.dispatchWorkgroups(x, y, z);
-    this.batchKernels.add(args.kernel);
+    this.batchLaunches.add(name);
+    if (this.anomaly && args.op !== ANOMALY_CHECK) this.kernelsSinceOp.push(args.kernel);
     if (++this.batchDispatches >= Runtime.MAX_DISPATCHES_PER_SUBMIT) this.flush();
     this.stats.dispatches++;
     this.stats.byKernel.set(args.kernel, (this.stats.byKernel.get(args.kernel) ?? 0) + 1);
+  }
+
+  // ---------------------------------------------------------------- anomaly mode
+
+  /**
+   * Anomaly mode: after every op, a small kernel scans the op's float32 outputs for NaN
+   * and ±Inf and records the first offender's slot in one u32 on the GPU; each readback
+   * (read(), sync()) reads that u32 in the same submit and throws an AnomalyError naming
+   * the op and its kernels. It costs one extra pass over each output and no extra
+   * synchronisation — a per-op readback would stall the queue after every op instead.
+   * Off by default; on with setAnomalyMode(true) or CROSSKD_ANOMALY=1.
+   */
+  setAnomalyMode(on: boolean): void {
+    this.anomaly = on;
+    if (!on) {
+      this.finiteChecks = [];
+      this.kernelsSinceOp = [];
+    }
+  }
+
+  get anomalyMode(): boolean {
+    return this.anomaly;
+  }
+
+  /**
+   * Closes an op: the kernels launched since the previous opDone belong to `op`; in
+   * anomaly mode its float32 outputs are checked. autograd's record() calls it for every
+   * op; `context` names the op whose backward rule is running, if any.
+   */
+  opDone(op: string, outputs: readonly Tensor[], context: string | null = null): void {
+    if (!this.anomaly) return;
+    const kernels = this.kernelsSinceOp.splice(0);
+    // No launch since the previous op: the outputs are views or inputs passed through,
+    // already checked where they were computed.
+    if (kernels.length === 0) return;
+    for (const t of outputs) {
+      if (t.dtype !== 'float32' || t.size === 0 || t.isDisposed) continue;
+      const slot = this.finiteChecks.length;
+      this.finiteChecks.push({ op, context, kernels, tensor: String(t) });
+      this.dispatch({
+        op: ANOMALY_CHECK,
+        kernel: 'finite_check',
+        uniforms: { n: t.size, code: 0xffffffff - 2 * slot },
+        buffers: { x: t.buffer, flag: this.flagBuffer() },
+        workgroups: grid(Math.min(FINITE_CHECK_MAX_GROUPS, Math.ceil(t.size / 256))),
+      });
+    }
+  }
+
+  /** Whether kernels ran since the last opDone (a backward rule that launched them itself). */
+  get hasUnclosedLaunches(): boolean {
+    return this.kernelsSinceOp.length > 0;
+  }
+
+  private flagBuffer(): GPUBuffer {
+    this.anomalyFlag ??= this.device.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      label: 'anomaly-flag',
+    });
+    return this.anomalyFlag;
+  }
+
+  /**
+   * Records, into the open batch, a copy of the anomaly flag to a staging buffer and then
+   * a clear of the flag; the checks recorded so far are resolved by that copy, and slots
+   * start again at 0 for the next ones (the clear orders them in the stream).
+   */
+  private stageAnomalyFlag(): { staging: GPUBuffer; checks: FiniteCheck[] } | null {
+    if (!this.anomaly || this.finiteChecks.length === 0) return null;
+    const flag = this.flagBuffer();
+    const staging = this.device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'anomaly-readback' });
+    this.copy(flag, 0, staging, 0, 4);
+    this.endPass().clearBuffer(flag);
+    return { staging, checks: this.finiteChecks.splice(0) };
+  }
+
+  private async resolveAnomalyFlag(stage: { staging: GPUBuffer; checks: FiniteCheck[] }): Promise<void> {
+    let value: number;
+    try {
+      await waitFor(stage.staging.mapAsync(GPUMapMode.READ));
+      value = new Uint32Array(stage.staging.getMappedRange(0, 4))[0];
+      stage.staging.unmap();
+    } finally {
+      stage.staging.destroy();
+    }
+    if (value === 0) return;
+    const code = 0xffffffff - value; // 2·slot + kind
+    const check = stage.checks[Math.floor(code / 2)];
+    const kind = code % 2 === 0 ? 'NaN' : 'Inf';
+    const kernels = [...new Set(check.kernels)];
+    const where = check.context ? ` in the backward of '${check.context}'` : '';
+    throw new AnomalyError(
+      check.op,
+      kernels,
+      kind,
+      `anomaly mode: op '${check.op}'${where} (kernel${kernels.length === 1 ? '' : 's'} ${kernels.join(', ')}) ` +
+        `produced ${kind} in its output ${check.tensor}; it is the first non-finite output of the ` +
+        `${stage.checks.length} op outputs checked since the previous readback`,
+    );
   }
 
   /**
@@ -384,6 +632,8 @@ export class Runtime {
    * often 4096: lavapipe crashed past it).
    */
   acquire(bytes: number, label: string): GPUBuffer {
+    if (bytes > this.checked.maxBufferSize)
+      throw new GpuError(`cannot allocate ${label}: it needs ${bytes} bytes, over this adapter's maxBufferSize of ${this.checked.maxBufferSize} bytes`);
     if (!this.pool.hasFree(bytes) && this.pool.awaitingCount >= Runtime.SUBMIT_TO_RECYCLE) this.flush();
     return this.pool.acquire(bytes, label);
   }
@@ -426,16 +676,24 @@ export class Runtime {
     this.batchDispatches = 0;
     this.stats.submits++;
     this.pool.submitted();
-    const kernels = [...this.batchKernels].join(', ');
-    this.batchKernels.clear();
+    const launches = Runtime.summarise(this.batchLaunches);
+    this.lastBatchLaunches = launches;
+    this.batchLaunches = new Set();
     const validation = this.device.popErrorScope();
     const oom = this.device.popErrorScope();
-    this.pendingChecks.push(
+    this.deferCheck(
       Promise.all([validation, oom]).then(([v, o]) => {
         const err = v ?? o;
-        if (err) throw new GpuError(`WebGPU ${v ? 'validation' : 'out-of-memory'} error in a batch running [${kernels}]: ${err.message}`);
+        if (err) throw new GpuError(`WebGPU ${v ? 'validation' : 'out-of-memory'} error in a batch running ${launches}: ${err.message}`);
       }),
     );
+  }
+
+  /** "op 'a' (kernel k), 'fill', ... and 12 more" */
+  private static summarise(launches: Set<string>, shown = 12): string {
+    const all = [...launches];
+    const more = all.length > shown ? ` and ${all.length - shown} more` : '';
+    return all.length ? all.slice(0, shown).join(', ') + more : 'no kernels (buffer copies only)';
   }
 
   /**
@@ -455,9 +713,11 @@ export class Runtime {
 
   /** Submit and wait for the GPU; throws the first error of any batch since the last sync. */
   async sync(): Promise<void> {
+    const anomaly = this.stageAnomalyFlag();
     this.flush();
     await waitFor(this.device.queue.onSubmittedWorkDone());
     await this.drainChecks();
+    if (anomaly) await this.resolveAnomalyFlag(anomaly);
   }
 
   private async drainChecks(): Promise<void> {
@@ -473,20 +733,24 @@ export class Runtime {
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.device.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
     if (size > 0) this.copy(src, 0, staging, 0, size);
+    const anomaly = this.stageAnomalyFlag();
     this.flush();
     this.stats.readbacks++;
+    let out: ArrayBuffer;
     try {
       await waitFor(staging.mapAsync(GPUMapMode.READ));
-      const out = staging.getMappedRange(0, size).slice(0, bytes);
+      out = staging.getMappedRange(0, size).slice(0, bytes);
       staging.unmap();
       await this.drainChecks();
-      return out;
     } catch (e) {
+      anomaly?.staging.destroy();
       await this.drainChecks(); // a batch error explains a failed map better than the map error
       throw e;
     } finally {
       staging.destroy();
     }
+    if (anomaly) await this.resolveAnomalyFlag(anomaly);
+    return out;
   }
 
   /** Upload bytes into a buffer not referenced by unsubmitted commands (pool guarantees it). */
@@ -529,6 +793,22 @@ async function waitFor<T>(promise: Promise<T>): Promise<T> {
 }
 
 let runtimeInstance: Runtime | null = null;
+/** setAnomalyMode() before init(): the runtime starts in that mode */
+let anomalyRequested: boolean | null = null;
+
+/**
+ * Anomaly mode on or off (see Runtime.setAnomalyMode): every op's float32 output is
+ * checked for NaN/Inf and the first offender is named at the next readback. May be called
+ * before init(). Also on with the environment variable CROSSKD_ANOMALY=1.
+ */
+export function setAnomalyMode(on: boolean): void {
+  anomalyRequested = on;
+  runtimeInstance?.setAnomalyMode(on);
+}
+
+export function anomalyMode(): boolean {
+  return runtimeInstance ? runtimeInstance.anomalyMode : (anomalyRequested ?? env('CROSSKD_ANOMALY') === '1');
+}
 
 /** Acquire the device and set up the runtime; every other call needs this first. */
 export async function init(): Promise<Runtime> {

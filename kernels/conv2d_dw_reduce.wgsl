@@ -1,6 +1,7 @@
 // Second pass of the conv2d weight gradient: adds the slices' partial sums in slice order
 // (deterministic), writing dw [Cout, Cin/groups, kh, kw] and, with HAS_BIAS, db [Cout].
 //!include conv_common
+//!include index
 
 @group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dw: array<f32>;
@@ -11,7 +12,7 @@ const WG = 64u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = flat_index(gid, nwg, WG);
   let wsize = u.cout * u.cin_g * u.kh * u.kw;
   if (i < wsize) {
     var s = 0.0;

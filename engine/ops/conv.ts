@@ -90,6 +90,10 @@ export function conv2dGeometry(x: Tensor, weight: Tensor, bias: Tensor | null | 
 
 const isPointwise = (g: ConvGeometry) => g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
 
+/** Names of the backward launches in error messages. */
+const CONV_INPUT_GRAD = 'conv2d backward (input)';
+const CONV_WEIGHT_GRAD = 'conv2d backward (weight)';
+
 /** Position blocks of WG·TM folded into workgroup x and z. */
 function positionGroups(positions: number): [number, number] {
   return grid(Math.ceil(positions / (WG * TM)));
@@ -100,12 +104,14 @@ function positionGroups(positions: number): [number, number] {
  * as a GEMM per image and group over NCHW planes (conv2d_gemm), the weight packed first.
  */
 function gemm(g: ConvGeometry, b: Tensor, weight: Tensor, bias: Tensor | null, c: Tensor, coMajor: boolean): void {
+  const op = coMajor ? CONV_INPUT_GRAD : 'conv2d';
   const plane = g.h * g.w;
   const [rows, depth] = coMajor ? [g.cin_g, g.cout_g] : [g.cout_g, g.cin_g];
   const rBlocks = Math.ceil(rows / TN);
   const [bx, bz] = positionGroups(g.n * plane);
-  const packed = packWeight(g, weight, coMajor, rBlocks);
+  const packed = packWeight(op, g, weight, coMajor, rBlocks);
   runtime().dispatch({
+    op,
     kernel: 'conv2d_gemm',
     constants: { HAS_BIAS: bias !== null },
     uniforms: {
@@ -129,10 +135,11 @@ const convUniforms = (g: ConvGeometry, extra: { c_blocks: number; splits?: numbe
  * The weight repacked for conv2d_fwd ([g][tap][ci][cout_p]) or, coMajor, conv2d_dx
  * ([g][tap][co][cin_p]): each step's 16-channel tile is then 4 consecutive vec4s.
  */
-function packWeight(g: ConvGeometry, weight: Tensor, coMajor: boolean, cBlocks: number): Tensor {
+function packWeight(op: string, g: ConvGeometry, weight: Tensor, coMajor: boolean, cBlocks: number): Tensor {
   const rows = coMajor ? g.cout_g : g.cin_g;
   const packed = empty([g.groups * g.kh * g.kw * rows * cBlocks * TN]);
   runtime().dispatch({
+    op,
     kernel: 'conv2d_pack',
     constants: { CO_MAJOR: coMajor },
     uniforms: convUniforms(g, { c_blocks: cBlocks }),
@@ -151,8 +158,9 @@ function forward(g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor | null
   }
   const cBlocks = Math.ceil(g.cout_g / TN);
   const [bx, bz] = positionGroups(g.n * g.ho * g.wo);
-  const packed = packWeight(g, weight, false, cBlocks);
+  const packed = packWeight('conv2d', g, weight, false, cBlocks);
   runtime().dispatch({
+    op: 'conv2d',
     kernel: 'conv2d_fwd',
     constants: { HAS_BIAS: bias !== null },
     uniforms: convUniforms(g, { c_blocks: cBlocks }),
@@ -175,8 +183,9 @@ function inputGrad(g: ConvGeometry, dy: Tensor, weight: Tensor): Tensor {
   const cBlocks = Math.ceil(g.cin_g / TN);
   // The residue class (0, 0) holds the most positions; every class gets that many blocks.
   const [bx, fold] = positionGroups(g.n * Math.ceil(g.h / g.sh) * Math.ceil(g.w / g.sw));
-  const packed = packWeight(g, weight, true, cBlocks);
+  const packed = packWeight(CONV_INPUT_GRAD, g, weight, true, cBlocks);
   runtime().dispatch({
+    op: CONV_INPUT_GRAD,
     kernel: 'conv2d_dx',
     uniforms: convUniforms(g, { c_blocks: cBlocks }),
     buffers: { dy: dy.buffer, weight: packed.buffer, dx: dx.buffer },
@@ -205,6 +214,7 @@ function weightGrad(g: ConvGeometry, dy: Tensor, x: Tensor, withBias: boolean): 
   const direct = splits === 1 && !withBias; // one slice, no bias: the partial sum is dw itself
   const part = direct ? dw : empty([splits * (dw.size + (withBias ? g.cout : 0))]);
   rt.dispatch({
+    op: CONV_WEIGHT_GRAD,
     kernel: 'conv2d_dw',
     constants: { HAS_BIAS: withBias },
     uniforms: convUniforms(g, { c_blocks: Math.ceil(g.cin_g / TN), splits, split_len: splitLen }),
@@ -215,6 +225,7 @@ function weightGrad(g: ConvGeometry, dy: Tensor, x: Tensor, withBias: boolean): 
     // db needs a buffer of its own even when unused: two writable bindings may not alias.
     const dbBuf = db ?? empty([1]);
     rt.dispatch({
+      op: CONV_WEIGHT_GRAD,
       kernel: 'conv2d_dw_reduce',
       constants: { HAS_BIAS: withBias },
       uniforms: convUniforms(g, { c_blocks: 0, splits, split_len: splitLen }),

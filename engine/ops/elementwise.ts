@@ -23,6 +23,7 @@ function unary(op: keyof typeof UNARY_OP, x: Tensor, a = 0, b = 0): Tensor {
   const out = empty(x.shape);
   if (x.size > 0)
     runtime().dispatch({
+      op,
       kernel: 'unary',
       constants: { OP: UNARY_OP[op] },
       uniforms: { n: x.size, a, b },
@@ -95,6 +96,7 @@ function binary(op: keyof typeof BINARY_OP, a: Tensor, b: Tensor): Tensor {
   if (out.size > 0) {
     const same = sameShape(a.shape, b.shape);
     runtime().dispatch({
+      op,
       kernel: 'binary',
       constants: { OP: BINARY_OP[op], SAME_SHAPE: same },
       uniforms: {
@@ -177,10 +179,17 @@ export function pow(x: Operand, y: Operand): Tensor {
   ]);
 }
 
+/** A 0/1 comparison: no tape record, so it closes its op for anomaly mode itself. */
+function comparison(op: 'equal' | 'greater', a: Operand, b: Operand): Tensor {
+  const out = binary(op, asTensor(a), asTensor(b));
+  runtime().opDone(op, [out]);
+  return out;
+}
+
 /** 1 where a == b else 0 (no gradient). */
-export const equal = (a: Operand, b: Operand): Tensor => binary('equal', asTensor(a), asTensor(b));
+export const equal = (a: Operand, b: Operand): Tensor => comparison('equal', a, b);
 /** 1 where a > b else 0 (no gradient). */
-export const greater = (a: Operand, b: Operand): Tensor => binary('greater', asTensor(a), asTensor(b));
+export const greater = (a: Operand, b: Operand): Tensor => comparison('greater', a, b);
 
 // ------------------------------------------------------------------ where
 
@@ -195,6 +204,7 @@ export function where(cond: Tensor, x: Operand, y: Operand): Tensor {
   const out = empty(shape);
   if (out.size > 0)
     runtime().dispatch({
+      op: 'where',
       kernel: 'where',
       uniforms: {
         n: out.size,

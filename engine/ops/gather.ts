@@ -32,6 +32,7 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
   const uniforms = { len, k, inner };
   if (out.size > 0)
     runtime().dispatch({
+      op,
       kernel: 'index_select',
       uniforms: { n: out.size, ...uniforms },
       buffers: { x: x.buffer, index: index.buffer, out: out.buffer },
@@ -68,6 +69,7 @@ export function indexAdd(values: Tensor, axis: number, index: Tensor, size: numb
     for (const [stage, n] of stages)
       if (n > 0)
         runtime().dispatch({
+          op,
           kernel: 'index_select_grad',
           constants: { STAGE: stage },
           uniforms,

@@ -184,6 +184,7 @@ function fusedLoss(l: LossLaunch, opts: LossReduceOptions): Tensor {
   });
   if (l.units > 0)
     runtime().dispatch({
+      op: l.op,
       kernel: l.kernel,
       constants: { ...l.constants, REDUCE: reduce, WEIGHTED: r.weight !== null, GRAD_A: !!saved[0], GRAD_B: !!saved[1] },
       uniforms: { ...l.uniforms, n: l.units, w_div: r.weight ? Math.max(1, lossSize / Math.max(1, r.weight.size)) : 1 },
@@ -198,6 +199,7 @@ function fusedLoss(l: LossLaunch, opts: LossReduceOptions): Tensor {
     factor = empty([1]);
     const mode = r.avgFactor === null ? (r.reduction === 'mean' ? 1 : 0) : typeof r.avgFactor === 'number' ? 1 : 2;
     runtime().dispatch({
+      op: l.op,
       kernel: 'loss_finish',
       constants: { AVG: mode },
       uniforms: {
@@ -218,6 +220,7 @@ function fusedLoss(l: LossLaunch, opts: LossReduceOptions): Tensor {
   }
   if (!saved.some((s) => s)) {
     factor?.dispose();
+    runtime().opDone(l.op, [out]); // no tape record follows: close the op here
     return out;
   }
   return recordSaved(l.op, l.diff, out, saved, factor);
@@ -247,7 +250,7 @@ function recordSaved(op: string, diff: DiffInput[], out: Tensor, saved: (Tensor 
         if (!needs[k]) return null;
         const s = saved[k];
         if (!s) throw new Error(`${op}: ${d.input} did not require grad when the loss was computed; no gradient was saved`);
-        return scaleSaved(s, g, factor, d.perLoss);
+        return scaleSaved(op, s, g, factor, d.perLoss);
       }),
   );
 }
@@ -262,13 +265,14 @@ function vec4Padded(op: string, name: string, t: Tensor): Tensor {
 }
 
 /** saved · g (one g per `perLoss` elements), or saved · g[0] · factor[0] for a scalar loss. */
-function scaleSaved(saved: Tensor, g: Tensor, factor: Tensor | null, perLoss: number): Tensor {
+function scaleSaved(op: string, saved: Tensor, g: Tensor, factor: Tensor | null, perLoss: number): Tensor {
   const dx = empty(saved.shape);
   const n4 = Math.ceil(saved.size / 4);
   vec4Padded('loss backward', 'the saved gradient', saved);
   vec4Padded('loss backward', 'the input gradient', dx);
   if (saved.size > 0)
     runtime().dispatch({
+      op: `${op} backward`,
       kernel: 'loss_grad',
       constants: { SCALAR: factor !== null },
       uniforms: { n4, g_div: perLoss },
@@ -631,13 +635,16 @@ export function integral(pred: Tensor, opts: { regMax?: number } = {}): Tensor {
   const saved = wants ? empty(pred.shape) : null;
   if (N > 0)
     runtime().dispatch({
+      op,
       kernel: 'integral',
       constants: { GRAD_A: wants, BINS: rowConstant(m) },
       uniforms: { n: N, bins: m },
       buffers: { pred: pred.buffer, out: out.buffer, grad_a: saved?.buffer ?? placeholder('grad_a') },
       workgroups: [lossGroups(N)],
     });
-  return saved ? recordSaved(op, [{ input: pred, perLoss: m }], out, [saved], null) : out;
+  if (saved) return recordSaved(op, [{ input: pred, perLoss: m }], out, [saved], null);
+  runtime().opDone(op, [out]); // no tape record follows: close the op here
+  return out;
 }
 
 // ------------------------------------------------------------------ box coding
@@ -658,6 +665,7 @@ function boxCoding(op: string, mode: 0 | 1, points: Tensor, boxes: Tensor, hi: n
   const uniforms = { n: N, hi: hi ?? [0, 0, 0, 0] };
   if (N > 0)
     runtime().dispatch({
+      op,
       kernel: 'box_coding',
       constants: { MODE: mode, CLAMP: clamp },
       uniforms,
@@ -669,6 +677,7 @@ function boxCoding(op: string, mode: 0 | 1, points: Tensor, boxes: Tensor, hi: n
     const db = needs[1] ? empty(boxes.shape) : null;
     if (N > 0)
       runtime().dispatch({
+        op: `${op} backward`,
         kernel: 'box_coding_grad',
         constants: { MODE: mode, CLAMP: clamp, GRAD_POINTS: !!dp, GRAD_BOXES: !!db },
         uniforms,

@@ -40,6 +40,7 @@ function gemm(p: Gemm): Tensor {
     for (let m0 = 0; m0 < p.m; m0 += MAX_GROUPS * TILE_M)
       for (let n0 = 0; n0 < p.n; n0 += MAX_GROUPS * TILE_N)
         rt.dispatch({
+          op: 'matmul',
           kernel: 'matmul',
           constants: { TRANS_A: p.transX, TRANS_B: p.transY },
           uniforms: {

@@ -12,6 +12,7 @@ import { elementwiseGroups, expectInt, expectMaxRank } from './util.ts';
 
 /** out[outOffset + idx·outStrides] = x[xOffset + idx·xStrides] for idx over `shape`. */
 export function stridedCopy(
+  op: string,
   x: Tensor,
   out: Tensor,
   shape: readonly number[],
@@ -23,6 +24,7 @@ export function stridedCopy(
   const n = sizeOf(shape);
   if (n === 0) return;
   runtime().dispatch({
+    op,
     kernel: 'copy_strided',
     uniforms: {
       n,
@@ -59,7 +61,7 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
   if (!sameShape(target, shape)) throw new Error(`expand: cannot expand ${x} to ${fmt(shape)}`);
   expectMaxRank('expand', 'shape', shape);
   const out = empty(shape, x.dtype);
-  stridedCopy(x, out, shape, broadcastStrides(x.shape, shape), stridesOf(shape));
+  stridedCopy('expand', x, out, shape, broadcastStrides(x.shape, shape), stridesOf(shape));
   return record('expand', [x], out, (g) => [sumToShape(g, x.shape)]);
 }
 
@@ -79,7 +81,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   const shape = d.map((a) => x.shape[a]);
   const xs = stridesOf(x.shape);
   const out = empty(shape, x.dtype);
-  stridedCopy(x, out, shape, d.map((a) => xs[a]), stridesOf(shape));
+  stridedCopy('permute', x, out, shape, d.map((a) => xs[a]), stridesOf(shape));
   const inverse = d.map((_, i) => d.indexOf(i));
   return record('permute', [x], out, (g) => [permute(g, inverse)]);
 }
@@ -105,15 +107,15 @@ export function slice(x: Tensor, starts: readonly number[], ends: readonly numbe
   const xs = stridesOf(x.shape);
   const offset = starts.reduce((acc, s, i) => acc + s * xs[i], 0);
   const out = empty(shape, x.dtype);
-  stridedCopy(x, out, shape, xs, stridesOf(shape), offset, 0);
-  return record('slice', [x], out, (g) => [padInto(g, x.shape, starts)]);
+  stridedCopy('slice', x, out, shape, xs, stridesOf(shape), offset, 0);
+  return record('slice', [x], out, (g) => [padInto('slice backward', g, x.shape, starts)]);
 }
 
 /** A zero tensor of `shape` with g written at `starts` (the adjoint of slice). */
-function padInto(g: Tensor, shape: readonly number[], starts: readonly number[]): Tensor {
+function padInto(op: string, g: Tensor, shape: readonly number[], starts: readonly number[]): Tensor {
   const out = zeros(shape);
   const os = stridesOf(shape);
-  stridedCopy(g, out, g.shape, stridesOf(g.shape), os, 0, starts.reduce((acc, s, i) => acc + s * os[i], 0));
+  stridedCopy(op, g, out, g.shape, stridesOf(g.shape), os, 0, starts.reduce((acc, s, i) => acc + s * os[i], 0));
   return out;
 }
 
@@ -134,7 +136,7 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
   let at = 0;
   for (const t of xs) {
     starts.push(at);
-    stridedCopy(t, out, t.shape, stridesOf(t.shape), os, 0, at * os[ax]);
+    stridedCopy('concat', t, out, t.shape, stridesOf(t.shape), os, 0, at * os[ax]);
     at += t.shape[ax];
   }
   return record('concat', xs, out, (g, needs) =>
@@ -158,7 +160,7 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[]): Te
   });
   const shape = x.shape.map((d, i) => d + pads[i][0] + pads[i][1]);
   const starts = pads.map((p) => p[0]);
-  const out = padInto(x, shape, starts);
+  const out = padInto('pad', x, shape, starts);
   return record('pad', [x], out, (g) =>
     [slice(g, starts, x.shape.map((d, i) => starts[i] + d))],
   );
@@ -172,6 +174,6 @@ export function upsampleNearest2x(x: Tensor): Tensor {
   const out = empty([n, c, 2 * h, 2 * w], x.dtype);
   const xs = stridesOf(x.shape);
   const viewShape = [n, c, h, 2, w, 2];
-  stridedCopy(x, out, viewShape, [xs[0], xs[1], xs[2], 0, xs[3], 0], stridesOf(viewShape));
+  stridedCopy('upsampleNearest2x', x, out, viewShape, [xs[0], xs[1], xs[2], 0, xs[3], 0], stridesOf(viewShape));
   return record('upsampleNearest2x', [x], out, (g) => [reshape(sum(reshape(g, viewShape), [3, 5]), x.shape)]);
 }

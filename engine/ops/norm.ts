@@ -99,6 +99,7 @@ export function groupNorm(
   const stats = empty([geo.uniforms.n_groups, 4]);
   const rt = runtime();
   rt.dispatch({
+    op: 'group_norm',
     kernel: 'group_norm_fwd',
     constants: { RELU: relu, VEC4: geo.vec4 },
     uniforms: { ...geo.uniforms, eps },
@@ -111,6 +112,7 @@ export function groupNorm(
     const dx = empty(x.shape);
     const psums = empty([geo.batch, geo.channels, 2]);
     rt.dispatch({
+      op: 'group_norm backward',
       kernel: 'group_norm_bwd',
       constants: { RELU: relu, VEC4: geo.vec4 },
       uniforms: { ...geo.uniforms, eps },
@@ -133,6 +135,7 @@ export function groupNorm(
       dw = empty([geo.channels]);
       db = empty([geo.channels]);
       rt.dispatch({
+        op: 'group_norm backward',
         kernel: 'group_norm_param_grad',
         uniforms: { batch: geo.batch, channels: geo.channels },
         buffers: { psums: psums.buffer, dweight: dw.buffer, dbias: db.buffer },

@@ -46,6 +46,7 @@ function launchReduce(op: 'sum' | 'max', x: Tensor, out: Tensor, l: ReduceLaunch
   const perThread = l.nRed <= 64;
   const nChunks = perThread ? 1 : Math.ceil(l.nRed / CHUNK);
   runtime().dispatch({
+    op,
     kernel: perThread ? 'reduce_rows' : 'reduce',
     constants: { OP: op === 'max' ? 1 : 0, FINISH: finish },
     uniforms: {

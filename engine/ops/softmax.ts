@@ -39,10 +39,11 @@ function planRows(op: string, x: Tensor, axis: number): RowPlan {
   return { rows: outer * inner, len: shape[ax], inner };
 }
 
-function dispatchRows(kernel: string, p: RowPlan, log: boolean, buffers: Record<string, GPUBuffer>): void {
+function dispatchRows(op: string, kernel: string, p: RowPlan, log: boolean, buffers: Record<string, GPUBuffer>): void {
   if (p.rows === 0 || p.len === 0) return;
   const perRow = p.len <= SOFTMAX_ROW_MAX_LEN;
   runtime().dispatch({
+    op,
     kernel: perRow ? `${kernel}_rows` : kernel,
     constants: { LOG: log },
     uniforms: { rows: p.rows, len: p.len, inner: p.inner },
@@ -54,11 +55,11 @@ function dispatchRows(kernel: string, p: RowPlan, log: boolean, buffers: Record<
 function forward(op: string, x: Tensor, axis: number, log: boolean): Tensor {
   const p = planRows(op, x, axis);
   const out = empty(x.shape);
-  dispatchRows('softmax', p, log, { x: x.buffer, out: out.buffer });
+  dispatchRows(op, 'softmax', p, log, { x: x.buffer, out: out.buffer });
   // g is the gradient of out; the kernel needs only g and out (y), not x
   return record(op, [x], out, (g) => {
     const dx = empty(x.shape);
-    dispatchRows('softmax_grad', p, log, { g: g.buffer, y: out.buffer, dx: dx.buffer });
+    dispatchRows(`${op} backward`, 'softmax_grad', p, log, { g: g.buffer, y: out.buffer, dx: dx.buffer });
     return [dx];
   });
 }

@@ -116,12 +116,15 @@ export class SGD extends Optimizer {
   protected update(name: string, p: Tensor, g: Tensor, gradScale: Tensor): void {
     const hadSlot = this.slots.get(name)?.has('momentum_buffer') ?? false;
     const velocity = this.slot(name, 'momentum_buffer', p);
+    const op = `sgd update of '${name}'`;
     runtime().dispatch({
+      op,
       kernel: 'sgd',
       uniforms: { n: p.size, first: hadSlot ? 0 : 1, lr: this.lr, momentum: this.momentum, weight_decay: this.weightDecay },
       buffers: { param: p.buffer, grad: g.buffer, velocity: velocity.buffer, grad_scale: gradScale.buffer },
       workgroups: elementwiseGroups(p.size),
     });
+    runtime().opDone(op, [p]);
   }
 }
 
@@ -150,7 +153,9 @@ export class AdamW extends Optimizer {
   }
   protected update(name: string, p: Tensor, g: Tensor, gradScale: Tensor): void {
     const t = this.stepCount;
+    const op = `adamw update of '${name}'`;
     runtime().dispatch({
+      op,
       kernel: 'adamw',
       uniforms: {
         n: p.size,
@@ -171,5 +176,6 @@ export class AdamW extends Optimizer {
       },
       workgroups: elementwiseGroups(p.size),
     });
+    runtime().opDone(op, [p]);
   }
 }

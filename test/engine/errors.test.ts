@@ -48,8 +48,8 @@ describe('bad input gives a clear error', () => {
   it('rejects dispatches over the per-dimension workgroup limit', () => {
     const t = E.zeros([4]);
     expect(() =>
-      E.runtime().dispatch({ kernel: 'unary', uniforms: { n: 4, a: 0, b: 0 }, buffers: { x: t.buffer, out: t.buffer }, workgroups: [70000] }),
-    ).toThrow(/kernel 'unary': 70000×1×1 workgroups exceed 65535 per dimension/);
+      E.runtime().dispatch({ op: 'neg', kernel: 'unary', uniforms: { n: 4, a: 0, b: 0 }, buffers: { x: t.buffer, out: t.buffer }, workgroups: [70000] }),
+    ).toThrow(/op 'neg' \(kernel unary\): 70000×1×1 workgroups exceed 65535 per dimension/);
   });
 
   it('folds large launches into two dimensions', async () => {
