@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
 import { NoAdapterError } from '../engine/device.ts';
 import { latestCheckpoint, loadWeights, readSidecar, type CheckpointSidecar } from '../engine/io/checkpoint.ts';
 import { Detector, fpnStrides } from '../detection/detector.ts';
@@ -18,11 +19,14 @@ export const EXIT = {
   usage: 2,
   /** no WebGPU adapter */
   noAdapter: 3,
-  /** training stopped on a non-finite loss */
+  /** training stopped on a non-finite loss (or anomaly mode found a non-finite op output) */
   nonFinite: 4,
   /** WebGPU validation error or device loss */
   gpu: 5,
 } as const;
+
+/** Errors (by name: their classes live in the trainer, the runtime and checkpoint I/O) of exit code 4. */
+const NON_FINITE_ERRORS = new Set(['NonFiniteLossError', 'AnomalyError', 'NonFiniteCheckpointError']);
 
 /** Runs main; maps known errors to exit codes with a one-line message. */
 export async function runCli(main: () => Promise<number | void>): Promise<never> {
@@ -32,13 +36,32 @@ export async function runCli(main: () => Promise<number | void>): Promise<never>
   } catch (e) {
     const err = e as Error;
     if (err instanceof NoAdapterError) code = EXIT.noAdapter;
-    else if (err.name === 'NonFiniteLossError') code = EXIT.nonFinite;
+    else if (NON_FINITE_ERRORS.has(err.name)) code = EXIT.nonFinite;
     else if (err.name === 'GpuError') code = EXIT.gpu;
     else code = EXIT.usage;
     console.error(`error: ${err.message}`);
     if (process.env.CROSSKD_DEBUG) console.error(err.stack);
   }
   process.exit(code);
+}
+
+/**
+ * Parses the command line inside runCli: an unknown option or a bad value exits with
+ * EXIT.usage (commander on its own would exit with 1, the code of a failed check).
+ */
+export function parseArgs<T extends object>(program: Command): T {
+  program.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+  program.parse();
+  return program.opts<T>();
+}
+
+/** An option parser for integers ≥ min: `--steps abc` is an error, not NaN. */
+export function intArg(min: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got '${value}'.`);
+    return n;
+  };
 }
 
 export function readJsonFile(file: string, what: string): unknown {

@@ -9,18 +9,17 @@ import { Command } from 'commander';
 import { presetConfig, parseConfig } from '../detection/train/config.ts';
 import { train, type TrainResult } from '../detection/train/trainer.ts';
 import { trainWithDistillation } from '../crosskd/train.ts';
-import { EXIT, runCli } from './cli.ts';
+import { EXIT, intArg, parseArgs, runCli } from './cli.ts';
 
 const program = new Command()
   .name('demo')
   .description('Train a teacher, a student and a CrossKD student on synthetic data and compare them.')
   .option('--out <dir>', 'output folder', 'runs/demo')
-  .option('--epochs <n>', 'epochs per model (default: the demo presets)', (v) => Number.parseInt(v, 10))
+  .option('--epochs <n>', 'epochs per model (default: the demo presets)', intArg(1))
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments, 3 no WebGPU adapter, 4 non-finite loss, 5 GPU error.');
 
 await runCli(async () => {
-  program.parse();
-  const o = program.opts<{ out: string; epochs?: number }>();
+  const o = parseArgs<{ out: string; epochs?: number }>(program);
   const withEpochs = <T extends ReturnType<typeof presetConfig>>(cfg: T): T =>
     o.epochs ? ({ ...cfg, train: { ...cfg.train, epochs: o.epochs, lrStepEpochs: cfg.train.lrStepEpochs.filter((e) => e < o.epochs!) } } as T) : cfg;
   const teacherCfg = withEpochs(presetConfig('demo-teacher'));

@@ -4,7 +4,7 @@
 // Here gt indices are 0-based and the two special values are negative named constants,
 // so `gtIndex[p] >= 0` reads "prior p is a positive".
 
-import { boxCount } from '../boxes.ts';
+import { boxCount, validateBoxes } from '../boxes.ts';
 
 /** The prior is a negative: trained towards background. */
 export const BACKGROUND = -1;
@@ -72,6 +72,9 @@ export function checkAssignInput(input: AssignInput, who: string): { numPriors: 
   if (input.validFlags && input.validFlags.length !== numPriors) {
     throw new Error(`${who}: ${input.validFlags.length} valid flags for ${numPriors} priors`);
   }
+  // NaN or inverted gt boxes would silently get no positives (every IoU test fails);
+  // zero-area boxes pass and get none either, as in mmdetection.
+  validateBoxes(input.gtBoxes, { what: `${who}: gt boxes` });
   return { numPriors, numGts };
 }
 

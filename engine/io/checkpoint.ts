@@ -18,10 +18,26 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   fs.renameSync(tmp, file);
 }
 
-async function toArrays(named: Iterable<[string, Tensor]>): Promise<Map<string, NamedArray>> {
+/** A checkpoint was not written because a tensor in it holds NaN or ±Inf. */
+export class NonFiniteCheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NonFiniteCheckpointError';
+  }
+}
+
+/**
+ * Reads tensors back for writing. With `finiteFor`, a float tensor holding NaN or ±Inf
+ * is an error naming it: a checkpoint is only ever a good one to resume from.
+ */
+async function toArrays(named: Iterable<[string, Tensor]>, finiteFor?: string): Promise<Map<string, NamedArray>> {
   const out = new Map<string, NamedArray>();
   for (const [name, t] of named) {
     const data = await t.data();
+    if (finiteFor && data instanceof Float32Array) {
+      const bad = data.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw new NonFiniteCheckpointError(`${finiteFor} not written: '${name}' holds ${data[bad]} at element ${bad}`);
+    }
     out.set(name, { dtype: t.dtype === 'float32' ? 'F32' : t.dtype === 'int32' ? 'I32' : 'U32', shape: [...t.shape], data });
   }
   return out;
@@ -86,15 +102,25 @@ export interface SaveCheckpointArgs<C, L> {
 
 const pad = (step: number) => String(step).padStart(7, '0');
 
+/**
+ * Writes weights, optimizer slots and the sidecar. Everything is read back and checked
+ * to be finite before the first file is written, so a failed save leaves no files.
+ */
 export async function saveCheckpoint<C, L>(args: SaveCheckpointArgs<C, L>): Promise<string> {
   fs.mkdirSync(args.dir, { recursive: true });
   const base = path.join(args.dir, `checkpoint-${pad(args.step)}`);
-  await saveWeights(args.model, `${base}.safetensors`, { step: String(args.step) });
-  let optimizer: CheckpointSidecar['optimizer'] = null;
+  const what = `checkpoint of step ${args.step}`;
+  const weights = await toArrays(args.model.namedParameters(), what);
+  let slotArrays: Map<string, NamedArray> | null = null;
   if (args.optimizer) {
     const slots: [string, Tensor][] = [];
     for (const [param, perParam] of args.optimizer.state().slots) for (const [slot, t] of perParam) slots.push([`${param}::${slot}`, t]);
-    writeFileAtomic(`${base}.optim.safetensors`, encodeSafetensors(await toArrays(slots)));
+    slotArrays = await toArrays(slots, what);
+  }
+  writeFileAtomic(`${base}.safetensors`, encodeSafetensors(weights, { step: String(args.step) }));
+  let optimizer: CheckpointSidecar['optimizer'] = null;
+  if (args.optimizer && slotArrays) {
+    writeFileAtomic(`${base}.optim.safetensors`, encodeSafetensors(slotArrays));
     optimizer = { file: path.basename(`${base}.optim.safetensors`), step: args.optimizer.stepCount, lr: args.optimizer.lr };
   }
   const sidecar: CheckpointSidecar<C, L> = {
