@@ -2,10 +2,11 @@
  * Loss curves as PNG, without a plotting dependency: a white canvas, a light grid with the
  * y value of each grid line and the first and last x written beside the axes (draw.ts's
  * pixel font), one polyline per series (colours listed in PALETTE so reports can give a
- * legend). Values are smoothed by a moving average so the trend is readable.
+ * legend). Values are smoothed by a moving average so the trend is readable. Histograms
+ * (e.g. of target conflict) as grouped bars on a log scale.
  */
 import { encode } from 'fast-png';
-import { drawText, GLYPH_HEIGHT, textWidth } from './draw.ts';
+import { drawText, fillRect, GLYPH_HEIGHT, textWidth } from './draw.ts';
 
 export const PALETTE: readonly [number, number, number][] = [
   [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
@@ -92,4 +93,80 @@ export function renderLinePlot(series: readonly Series[], width = 640, height = 
 
 export function linePlotPng(series: readonly Series[], width = 640, height = 360, smooth = 10): Uint8Array {
   return encode({ width, height, data: renderLinePlot(series, width, height, smooth), channels: 3, depth: 8 });
+}
+
+/** A histogram series: the share of items per bin, bins evenly covering [0, 1]. */
+export interface HistogramSeries {
+  name: string;
+  values: readonly number[];
+}
+
+/**
+ * RGB pixels of grouped histogram bars over [0, 1] on a log10 y axis (decade grid lines
+ * labelled in percent, so small tails stay visible next to a large first bin), one colour
+ * per series (PALETTE order, with a legend), and an optional vertical marker line (e.g.
+ * the conflict threshold 0.5). Zero values draw no bar.
+ */
+export function renderHistogramPlot(series: readonly HistogramSeries[], opts: { width?: number; height?: number; marker?: number } = {}): Uint8Array {
+  const width = opts.width ?? 640;
+  const height = opts.height ?? 360;
+  if (series.length === 0) throw new Error('renderHistogramPlot: no series');
+  const bins = series[0].values.length;
+  if (bins === 0 || series.some((s) => s.values.length !== bins))
+    throw new Error(`renderHistogramPlot: every series needs the same number (> 0) of bins, got ${series.map((s) => s.values.length).join(', ')}`);
+  for (const s of series)
+    for (const v of s.values) if (!(v >= 0 && v <= 1)) throw new Error(`renderHistogramPlot: series '${s.name}' has the value ${v}; values are shares in [0, 1]`);
+  const px = new Uint8Array(width * height * 3).fill(255);
+  const canvas = { width, height, data: px };
+  const positive = series.flatMap((s) => s.values.filter((v) => v > 0));
+  // decades from below the smallest nonzero share (down to 1e-6) up to 100%
+  // the axis ends a decade below the smallest share, so its bar still shows
+  const lowDecade = Math.max(-6, Math.ceil(Math.log10(Math.min(1, ...positive))) - 1);
+  const decades = Array.from({ length: -lowDecade + 1 }, (_, k) => -k);
+  const percent = (d: number) => `${tickLabel(100 * 10 ** d)}%`;
+  const textH = GLYPH_HEIGHT * LABEL_SCALE;
+  const left = 12 + Math.max(...decades.map((d) => textWidth(percent(d), LABEL_SCALE)));
+  const legendH = series.length * (textH + 4);
+  const [right, top, bottom] = [16, 16 + legendH, 16 + textH];
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  if (plotW < bins * series.length || plotH < 10) throw new Error(`renderHistogramPlot: ${width}×${height} is too small for ${bins} bins × ${series.length} series`);
+  const sy = (v: number) => top + Math.min(1, Math.log10(v) / lowDecade) * plotH;
+  for (const d of decades) {
+    const y = Math.round(sy(10 ** d));
+    fillRect(canvas, left, y, width - right, y + 1, [225, 225, 225]);
+    drawText(canvas, left - 6 - textWidth(percent(d), LABEL_SCALE), y - textH / 2, percent(d), TEXT_COLOR, LABEL_SCALE);
+  }
+  const binW = plotW / bins;
+  const barW = Math.max(1, Math.floor((binW - 2) / series.length));
+  series.forEach((s, k) => {
+    const color = PALETTE[k % PALETTE.length];
+    s.values.forEach((v, b) => {
+      if (v <= 0) return;
+      const x0 = Math.round(left + b * binW + 1 + k * barW);
+      fillRect(canvas, x0, Math.round(sy(v)), x0 + barW, height - bottom, color);
+    });
+    const ly = 8 + k * (textH + 4);
+    fillRect(canvas, left, ly, left + textH, ly + textH, color);
+    drawText(canvas, left + textH + 6, ly, s.name, TEXT_COLOR, LABEL_SCALE);
+  });
+  fillRect(canvas, left, height - bottom, width - right, height - bottom + 1, AXIS_COLOR);
+  fillRect(canvas, left, top, left + 1, height - bottom, AXIS_COLOR);
+  const xTicks = [0, ...(opts.marker !== undefined ? [opts.marker] : []), 1];
+  for (const t of xTicks) {
+    const x = Math.round(left + t * plotW);
+    const label = tickLabel(t);
+    drawText(canvas, Math.min(Math.max(x - textWidth(label, LABEL_SCALE) / 2, left), width - right - textWidth(label, LABEL_SCALE)), height - bottom + 4, label, TEXT_COLOR, LABEL_SCALE);
+  }
+  if (opts.marker !== undefined) {
+    const x = Math.round(left + opts.marker * plotW);
+    for (let y = top; y < height - bottom; y += 6) fillRect(canvas, x, y, x + 1, y + 3, AXIS_COLOR);
+  }
+  return px;
+}
+
+export function histogramPlotPng(series: readonly HistogramSeries[], opts: { width?: number; height?: number; marker?: number } = {}): Uint8Array {
+  const width = opts.width ?? 640;
+  const height = opts.height ?? 360;
+  return encode({ width, height, data: renderHistogramPlot(series, { ...opts, width, height }), channels: 3, depth: 8 });
 }
