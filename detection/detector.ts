@@ -29,6 +29,21 @@ export interface DetectorConfig {
   seed: number;
 }
 
+/**
+ * Checkpoint prefix of the modules trained with a detector that are not part of it
+ * (CrossKD's adapter: `distill.adapter.cls.weight`, ...). They are saved with the detector
+ * so that a run resumes exactly; a detector without them (inference, a teacher) skips
+ * those tensors on load.
+ */
+export const TRAINING_ONLY_PREFIX = 'distill.';
+
+/** Named modules under one prefix. */
+class ModuleGroup extends Module {
+  add<M extends Module>(name: string, m: M): M {
+    return this.child(name, m);
+  }
+}
+
 /** Strides of the FPN outputs: the backbone gives 8, 16, 32; extra levels double on. */
 export function fpnStrides(numOuts: number): number[] {
   return Array.from({ length: numOuts }, (_, i) => 8 * 2 ** i);
@@ -49,6 +64,24 @@ export class Detector extends Module {
     this.bboxHead = this.child('bbox_head', buildHead(cfg.head, { numClasses: cfg.numClasses, inChannels: cfg.neck.outChannels, numLevels: cfg.neck.numOuts }, seeds));
     this.strides = fpnStrides(cfg.neck.numOuts);
     this.priorGenerator = priorGeneratorFor(headType(cfg.head), this.strides, cfg.anchors);
+  }
+
+  private trainingOnly: ModuleGroup | null = null;
+
+  /**
+   * Registers a module trained along with the detector but not used by its forward (e.g.
+   * CrossKD's adapter): its parameters join the detector's (optimizer, clipping,
+   * checkpoints, under TRAINING_ONLY_PREFIX + name). Attach before creating the optimizer.
+   */
+  attachTrainingModule<M extends Module>(name: string, m: M): M {
+    this.trainingOnly ??= this.child(TRAINING_ONLY_PREFIX.slice(0, -1), new ModuleGroup());
+    return this.trainingOnly.add(name, m);
+  }
+
+  /** As Module's (strict), except that training-only tensors this detector has no module for are skipped. */
+  override loadStateDict(values: Map<string, { shape: readonly number[]; data: Float32Array }>, copyInto: (p: Tensor, data: Float32Array) => void): void {
+    const own = new Set(this.namedParameters().map(([name]) => name));
+    super.loadStateDict(new Map([...values].filter(([name]) => !name.startsWith(TRAINING_ONLY_PREFIX) || own.has(name))), copyInto);
   }
 
   /** The anchors of an anchor-based head (GFL, ATSS, RetinaNet); FCOS has points only. */

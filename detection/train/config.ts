@@ -80,6 +80,12 @@ export const DistillSchema = z.strictObject({
   teacher: z.string().min(1),
   /** CrossKD tap index: 0 = FPN output, i = after tower block i */
   tap: z.number().int().min(0).optional(),
+  /**
+   * CrossKD between heads of different widths: a trainable 1×1 conv maps the student's
+   * tapped feature to the teacher's channels (saved in the student's checkpoints under
+   * `distill.adapter.`); without it a width mismatch is an error
+   */
+  adapter: z.boolean().optional(),
   /** over CROSSKD.md §4's defaults of the teacher's head type; center: ATSS's centerness KD */
   weights: z.strictObject({ cls: z.number().min(0), reg: z.number().min(0), T: z.number().positive(), pkd: z.number().min(0), center: z.number().min(0) }).partial().optional(),
 });
