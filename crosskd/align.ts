@@ -21,7 +21,13 @@ export function channelStats(x: Tensor, who = 'channelStats'): ChannelStats {
   if (count < 2) throw new Error(`${who}: the unbiased std needs at least 2 values per channel, got N·H·W = ${count}`);
   const mean = E.mean(x, AXES, true);
   const d = E.sub(x, mean);
-  const std = E.sqrt(E.scale(E.sum(E.mul(d, d), AXES, true), 1 / (count - 1)));
+  const variance = E.scale(E.sum(E.mul(d, d), AXES, true), 1 / (count - 1));
+  // A constant channel (a ReLU channel dead over the whole batch: likely on a 1×1 level,
+  // and in RetinaNet's norm-free towers) has variance 0, where sqrt has no derivative and
+  // the chain rule gives 0·∞ = NaN. torch's std backward masks std = 0 to a zero gradient;
+  // so do we: sqrt only where the variance is positive, 0 elsewhere.
+  const positive = E.noGrad(() => E.greater(variance, 0));
+  const std = E.where(positive, E.sqrt(E.where(positive, variance, 1)), 0);
   return { mean, std };
 }
 

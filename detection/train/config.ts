@@ -145,6 +145,19 @@ export const STUDENT_BACKBONE = { type: 'resnet' as const, stemChannels: 16, sta
 /** The other family, for heterogeneous pairs. */
 export const PLAIN_BACKBONE = { type: 'plain' as const, stemChannels: 32, stageChannels: [32, 64, 96, 128] as [number, number, number, number], depths: [1, 2, 2, 2] as [number, number, number, number], gnGroups: 8 };
 
+/**
+ * The other heads at the presets' scale (CrossKD on ATSS, RetinaNet and FCOS), with the
+ * presets' halving of mmdetection's prior sizes for 128-px images (GFL: octave scale 4, not 8).
+ */
+const OTHER_HEADS = {
+  /** ATSS: GFL's anchors */
+  atss: { head: { type: 'atss' as const, featChannels: 32, stackedConvs: 4, gnGroups: 8 }, anchors: { octaveBaseScale: 4 } },
+  /** RetinaNet: 9 anchors of 2·stride·2^(0, 1/3, 2/3) (mmdetection's 4 halved), towers without norm */
+  retina: { head: { type: 'retina' as const, featChannels: 32, stackedConvs: 4 }, anchors: { octaveBaseScale: 2 } },
+  /** FCOS: points; regress ranges split at 4·stride (mmdetection's 8·stride halved) */
+  fcos: { head: { type: 'fcos' as const, featChannels: 32, stackedConvs: 4, gnGroups: 8, regressRanges: [[-1, 32], [32, 64], [64, 128], [128, 1e8]] as [number, number][] } },
+};
+
 const trainDefaults = {
   batchSize: 8,
   optimizer: { type: 'sgd' as const, lr: 0.01, momentum: 0.9, weightDecay: 1e-4 },
@@ -157,13 +170,20 @@ const trainDefaults = {
   flipProb: 0.5,
 };
 
-function preset(name: string, backbone: typeof TEACHER_BACKBONE | typeof STUDENT_BACKBONE | typeof PLAIN_BACKBONE, epochs: number, numTrain: number, numVal: number): TrainConfig {
+function preset(
+  name: string,
+  backbone: typeof TEACHER_BACKBONE | typeof STUDENT_BACKBONE | typeof PLAIN_BACKBONE,
+  epochs: number,
+  numTrain: number,
+  numVal: number,
+  headType?: keyof typeof OTHER_HEADS,
+): TrainConfig {
   return parseConfig(
     {
       name,
       seed: 0,
       numClasses: 8,
-      model: { backbone, neck, head, anchors: { octaveBaseScale: 4 } },
+      model: { backbone, neck, ...(headType ? OTHER_HEADS[headType] : { head, anchors: { octaveBaseScale: 4 } }) },
       data: syntheticData(numTrain, numVal),
       train: { ...trainDefaults, epochs, lrStepEpochs: [Math.round(epochs * 0.67), Math.round(epochs * 0.92)] },
     },
@@ -178,6 +198,13 @@ export const PRESETS: Record<string, () => TrainConfig> = {
   'quick-student': () => preset('quick-student', STUDENT_BACKBONE, 12, 1600, 200),
   /** a plain (VGG-style) teacher for heterogeneous pairs */
   'quick-plain-teacher': () => preset('quick-plain-teacher', PLAIN_BACKBONE, 12, 1600, 200),
+  /** the other heads, teacher and student at the quick schedule (one name per head: quick-<head>-teacher|student) */
+  'quick-atss-teacher': () => preset('quick-atss-teacher', TEACHER_BACKBONE, 12, 1600, 200, 'atss'),
+  'quick-atss-student': () => preset('quick-atss-student', STUDENT_BACKBONE, 12, 1600, 200, 'atss'),
+  'quick-retina-teacher': () => preset('quick-retina-teacher', TEACHER_BACKBONE, 12, 1600, 200, 'retina'),
+  'quick-retina-student': () => preset('quick-retina-student', STUDENT_BACKBONE, 12, 1600, 200, 'retina'),
+  'quick-fcos-teacher': () => preset('quick-fcos-teacher', TEACHER_BACKBONE, 12, 1600, 200, 'fcos'),
+  'quick-fcos-student': () => preset('quick-fcos-student', STUDENT_BACKBONE, 12, 1600, 200, 'fcos'),
   /** the demo's short schedule */
   'demo-teacher': () => preset('demo-teacher', TEACHER_BACKBONE, 3, 800, 100),
   'demo-student': () => preset('demo-student', STUDENT_BACKBONE, 3, 800, 100),

@@ -1,5 +1,5 @@
 /**
- * The training loop: seeded data order, ATSS targets on the CPU, forward/backward/update
+ * The training loop: seeded data order, the head's targets on the CPU, forward/backward/update
  * on the GPU inside one scope per step, loss scalars read back every `logEvery` steps
  * (never inside a step), atomic checkpoints every `checkpointEvery` steps, resumable to
  * the same losses, and a final COCO evaluation.
@@ -15,9 +15,9 @@ import { SGD, AdamW, clipGradNorm, learningRate, type Optimizer } from '../../en
 import { latestCheckpoint, loadOptimizerState, loadWeights, readSidecar, saveCheckpoint, writeFileAtomic } from '../../engine/io/checkpoint.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { Detector, type DetectorConfig } from '../detector.ts';
-import { DetectionLoader, featmapSizesFor, validPriorFlags, type DetectionBatch, type LoaderState } from '../data/loader.ts';
-import { buildAtssTargets, type DenseTargets } from '../heads/gflTargets.ts';
-import type { HeadOutputs } from '../heads/gfl.ts';
+import { DetectionLoader, type DetectionBatch, type LoaderState } from '../data/loader.ts';
+import type { DenseTargets } from '../heads/gflTargets.ts';
+import type { HeadOutputs } from '../heads/dense.ts';
 import { prepareDatasets, type Datasets } from './data.ts';
 import { evaluateDetector } from './evaluate.ts';
 import type { TrainConfig } from './config.ts';
@@ -146,8 +146,6 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   fs.mkdirSync(opts.outDir, { recursive: true });
 
   const loader = new DetectionLoader(datasets.train, { batchSize: cfg.train.batchSize, seed: cfg.seed, flipProb: cfg.train.flipProb, padSize }, loaderState);
-  const priors = detector.priors(padSize[0], padSize[1]);
-  const featmaps = featmapSizesFor(padSize, detector.strides);
 
   // loss scalars of the steps since the last readback, one [terms] tensor per step
   let pending: { step: number; lr: number; values: Tensor; names: string[] }[] = [];
@@ -182,19 +180,12 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     const batch = loader.next();
     const lr = learningRate(schedule, step);
     optimizer.lr = lr;
-    const flags = validPriorFlags(batch, detector.anchorGenerator, featmaps);
-    const targets = buildAtssTargets(
-      priors,
-      detector.strides,
-      batch.gtBoxes.map((b, i) => ({ gtBoxes: b, gtLabels: batch.gtLabels[i], validFlags: flags[i] })),
-      cfg.numClasses,
-    );
+    const targets = detector.buildTargets(batch);
     const { values, names } = E.scope(() => {
       const images = E.tensor(batch.images, batch.shape);
       const outputs = detector.forward(images, { keepFeats: extraLoss !== undefined });
-      const det = detector.bboxHead.loss(outputs, targets);
-      const terms: Record<string, Tensor> = { qfl: det.qfl, giou: det.giou, dfl: det.dfl };
-      let total = det.total;
+      const { total: detTotal, ...terms } = detector.bboxHead.loss(outputs, targets);
+      let total = detTotal;
       if (extraLoss) {
         const extra = extraLoss({ step, images, batch, outputs, targets });
         for (const [k, v] of Object.entries(extra)) {
