@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { FULL_TIMING, QUICK_TIMING, formatTable, measure, type Row, type TimingOptions } from './harness.ts';
 import { loadTfjs, setupNavigatorGpu, type TfjsInfo } from './tfjs.ts';
 import { workloads } from './workloads/index.ts';
+import { EXIT } from '../scripts/cli.ts';
 
 const program = new Command()
   .name('npm run bench --')
@@ -20,6 +21,9 @@ const program = new Command()
   .option('--iterations <n>', 'timed iterations per side (median is reported)', (v) => Number.parseInt(v, 10))
   .option('--no-tfjs', 'measure our engine only')
   .option('--markdown', 'print the table as Markdown (for bench/RESULTS.md)')
+  .addHelpText('after', '\nExit codes: 0 ok, 1 a measurement failed, 2 bad arguments, 3 no WebGPU adapter.')
+  // commander's own argument errors exit with 2 like the other scripts (its default is 1)
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage))
   .parse();
 
 const opts = program.opts<{ json?: string; quick?: boolean; filter?: string; iterations?: number; tfjs: boolean; markdown?: boolean }>();
@@ -45,7 +49,10 @@ function packageVersion(name: string): string | null {
 async function main(): Promise<number> {
   const timing: TimingOptions = { ...(opts.quick ? QUICK_TIMING : FULL_TIMING) };
   if (opts.iterations !== undefined) {
-    if (!Number.isInteger(opts.iterations) || opts.iterations < 1) throw new Error('--iterations must be a positive integer');
+    if (!Number.isInteger(opts.iterations) || opts.iterations < 1) {
+      console.error(`bench: --iterations must be a positive integer, got ${opts.iterations}`);
+      return EXIT.usage;
+    }
     timing.iterations = opts.iterations;
   }
   const filter = opts.filter?.toLowerCase();
@@ -63,7 +70,7 @@ async function main(): Promise<number> {
   } catch (e) {
     if (e instanceof E.NoAdapterError) {
       console.error(e.message);
-      return 1;
+      return EXIT.noAdapter;
     }
     throw e;
   }

@@ -78,7 +78,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     .name('build')
     .description('Build the package: Node ES modules, the browser bundle and type declarations (what package.json exports).')
     .option('--out <dir>', 'output folder', path.join(root, 'dist'))
-    .addHelpText('after', '\nExit codes: 0 ok, 2 the build failed (the message says where).')
+    .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments or the build failed (the message says where).')
     .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
   await runCli(async () => {
     program.parse();

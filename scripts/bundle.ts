@@ -52,8 +52,21 @@ export async function bundleEngine(outfile: string, entry = path.join(root, 'eng
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const i = process.argv.indexOf('--out');
-  const out = i > 0 ? process.argv[i + 1] : path.join(root, 'dist/engine.browser.js');
-  await bundleEngine(out);
-  console.log(`wrote ${out} (${(fs.statSync(out).size / 1024).toFixed(0)} KiB, ${Object.keys(collectKernelSources()).length} kernels inlined)`);
+  // loaded here, not at the top: importers of bundleEngine need neither
+  const { Command } = await import('commander');
+  const { EXIT, runCli } = await import('./cli.ts');
+  const program = new Command()
+    .name('bundle')
+    .description('The engine for browsers: one ES module (esbuild) with every kernel of kernels/ inlined.')
+    .option('--out <file>', 'output file', path.join(root, 'dist/engine.browser.js'))
+    .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments or the bundle failed (the message says why).')
+    // commander's own argument errors exit with 2 like the other scripts (its default is 1)
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+  await runCli(async () => {
+    program.parse();
+    const out = program.opts<{ out: string }>().out;
+    await bundleEngine(out);
+    console.log(`wrote ${out} (${(fs.statSync(out).size / 1024).toFixed(0)} KiB, ${Object.keys(collectKernelSources()).length} kernels inlined)`);
+    return EXIT.ok;
+  });
 }

@@ -1,16 +1,20 @@
 /**
  * `npm run doctor [-- --json]`: which WebGPU adapter this machine gives the engine — vendor,
  * architecture, device, description, software or hardware, limits and features — with
- * the Node and `webgpu` package versions. Exits 1 with NoAdapterError's fix when none.
+ * the Node and `webgpu` package versions. Exits 3 (EXIT.noAdapter) with NoAdapterError's fix when none.
  */
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { describeAdapter, init, NoAdapterError } from '../engine/index.ts';
+import { EXIT } from './cli.ts';
 
 const opts = new Command()
   .name('npm run doctor --')
   .description('Print the WebGPU adapter the engine runs on, its limits and features.')
   .option('--json', 'machine-readable output')
+  .addHelpText('after', '\nExit codes: 0 an adapter is usable, 2 bad arguments, 3 no WebGPU adapter (the message says how to get one).')
+  // commander's own argument errors exit with 2 like the other scripts (its default is 1)
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage))
   .parse()
   .opts<{ json?: boolean }>();
 
@@ -30,7 +34,7 @@ async function main(): Promise<number> {
     if (!(e instanceof NoAdapterError)) throw e;
     if (opts.json) console.log(JSON.stringify({ ok: false, error: e.message, ...versions }, null, 2));
     else console.error(e.message);
-    return 1;
+    return EXIT.noAdapter;
   }
   const a = await describeAdapter();
   if (opts.json) {

@@ -13,7 +13,9 @@ const program = new Command()
   .option('--json <file>', 'also write the results JSON here')
   .option('--out <dir>', 'output folder (default runs/experiment-<preset>)')
   .option('--teacher <sidecar>', 'use this teacher checkpoint instead of the cached one')
-  .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments, 3 no WebGPU adapter, 4 non-finite loss, 5 GPU error.');
+  .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments, 3 no WebGPU adapter, 4 non-finite loss, 5 GPU error.')
+  // commander's own argument errors exit with 2 like ours (its default is 1)
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
 
 await runCli(async () => {
   program.parse();

@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { describeAdapter, init, NoAdapterError } from '../engine/index.ts';
+import { EXIT } from './cli.ts';
 import { fmtNum } from '../engine/checks/compare.ts';
 import { gradcheckAll, type GradcheckResult } from '../engine/checks/gradcheck.ts';
 import { allSpecs, specById } from '../engine/checks/registry.ts';
@@ -20,6 +21,9 @@ const opts = new Command()
   .option('--op <id...>', 'only these op ids')
   .option('--json <file>', 'also write the results as JSON to FILE')
   .option('--verbose', 'print per-array errors of every case, not only of failures')
+  .addHelpText('after', '\nExit codes: 0 ok, 1 a check failed, 2 bad arguments or input files, 3 no WebGPU adapter.')
+  // commander's own argument errors exit with 2 like the other scripts (its default is 1)
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage))
   .parse()
   .opts<{ op?: string[]; json?: string; verbose?: boolean }>();
 
@@ -44,7 +48,7 @@ async function main(): Promise<number> {
       specs = opts.op.map(specById);
     } catch (e) {
       console.error((e as Error).message);
-      return 2;
+      return EXIT.usage;
     }
   }
   try {
@@ -52,7 +56,7 @@ async function main(): Promise<number> {
   } catch (e) {
     if (e instanceof NoAdapterError) {
       console.error(e.message);
-      return 1;
+      return EXIT.noAdapter;
     }
     throw e;
   }
@@ -88,7 +92,7 @@ async function main(): Promise<number> {
     writeFileSync(opts.json, `${JSON.stringify({ adapter, results: out }, null, 2)}\n`);
   }
   console.log(`${passed} passed, ${failed} failed`);
-  return failed > 0 ? 1 : 0;
+  return failed > 0 ? EXIT.failed : EXIT.ok;
 }
 
 main().then(

@@ -2,11 +2,12 @@
  * `npm run parity -- FILE...`: runs op case files (the format of shared OPCASES.md) through
  * the engine and checks every output and gradient with the OPCASES.md pass rule. One line
  * per case with its worst ratio err/(tol·max|ref|), then `N passed, M failed`; exits 1
- * when any case fails or a file cannot be read.
+ * when any case fails or a file cannot be read, 3 when there is no WebGPU adapter.
  */
 import { Command } from 'commander';
 import { init, NoAdapterError } from '../engine/index.ts';
 import { runParityFiles } from '../engine/checks/parity.ts';
+import { EXIT } from './cli.ts';
 
 const program = new Command()
   .name('npm run parity --')
@@ -16,6 +17,9 @@ const program = new Command()
       'null gradients must come out exactly zero or absent.',
   )
   .argument('<files...>', 'case files (JSON)')
+  .addHelpText('after', '\nExit codes: 0 every case passed, 1 a case failed or a file could not be read, 2 bad arguments, 3 no WebGPU adapter.')
+  // commander's own argument errors exit with 2 like the other scripts (its default is 1)
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage))
   .parse();
 
 async function main(files: string[]): Promise<number> {
@@ -24,12 +28,12 @@ async function main(files: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof NoAdapterError) {
       console.error(e.message);
-      return 1;
+      return EXIT.noAdapter;
     }
     throw e;
   }
   const { failed } = await runParityFiles(files);
-  return failed > 0 ? 1 : 0;
+  return failed > 0 ? EXIT.failed : EXIT.ok;
 }
 
 main(program.args).then(

@@ -105,15 +105,32 @@ export type DistillConfig = z.infer<typeof DistillSchema>;
 export type TrainConfig = z.infer<typeof ConfigSchema>;
 export type ModelConfig = z.infer<typeof ModelSchema>;
 
+const jsonPath = (path: readonly PropertyKey[]) => (path.length ? path.map(String).join('.') : '(root)');
+
+/**
+ * One line per problem of a failed parse: the unknown keys of each object and every
+ * missing or mistyped value, each with its JSON path. For a union (data: a synthetic set or COCO
+ * folders) the problems of the branch the value comes closest to (fewest problems),
+ * rather than zod's bare "Invalid input" for the union as a whole.
+ */
+export function configProblems(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
+  const out: string[] = [];
+  for (const issue of issues) {
+    const at = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') out.push(`${jsonPath(at)}: ${issue.message} (${issue.keys.map((key) => jsonPath([...at, key])).join(', ')})`);
+    else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      const branches = issue.errors.map((branch) => configProblems(branch, at));
+      out.push(...branches.reduce((best, b) => (b.length < best.length ? b : best)));
+    } else out.push(`${jsonPath(at)}: ${issue.message}`);
+  }
+  return out;
+}
+
 /** Validates a config; the error lists every problem with its JSON path. */
 export function parseConfig(value: unknown, source = 'config'): TrainConfig {
   const result = ConfigSchema.safeParse(value);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => {
-      const path = i.path.length ? i.path.join('.') : '(root)';
-      const keys = i.code === 'unrecognized_keys' ? ` (${(i as { keys: string[] }).keys.map((k) => `${path === '(root)' ? '' : `${path}.`}${k}`).join(', ')})` : '';
-      return `  ${path}: ${i.message}${keys}`;
-    });
+    const lines = configProblems(result.error.issues).map((line) => `  ${line}`);
     throw new Error(`${source} is not a valid training config:\n${lines.join('\n')}`);
   }
   const cfg = result.data;
