@@ -126,6 +126,12 @@ export async function main(): Promise<number> {
 });
 
 describe("the README's library example", () => {
+  it('is examples/api.ts, word for word', () => {
+    const example = fs.readFileSync(path.join(ROOT, 'examples', 'api.ts'), 'utf8');
+    const code = example.slice(example.indexOf('import {')).trimEnd();
+    expect(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')).toContain(`\`\`\`ts\n${code}\n\`\`\``);
+  });
+
   it('runs (examples/api.ts): eight CrossKD steps on a head PyTorch wrote, the loss going down', async () => {
     const r = await run('npx', ['tsx', '--conditions=crosskd-source', 'examples/api.ts'], ROOT);
     expect(r.stderr).not.toMatch(/Error/);
