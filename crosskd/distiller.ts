@@ -6,16 +6,14 @@
  * - crosskd: the KD losses on the cross-head predictions (student features → teacher head);
  * - crosskd+pkd.
  * The teacher runs without the tape, frozen and in eval mode; it is never in the
- * optimizer nor in the student's checkpoints.
+ * optimizer nor in the student's checkpoints. No Node imports here: the web page
+ * distils in the browser with the same code (loading a teacher from a file is in train.ts).
  */
-import * as path from 'node:path';
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { loadWeights, readSidecar } from '../engine/io/checkpoint.ts';
-import { Detector } from '../detection/detector.ts';
+import type { Detector } from '../detection/detector.ts';
 import { GFLHead } from '../detection/heads/gfl.ts';
-import { detectorConfig, type ExtraLossContext } from '../detection/train/trainer.ts';
-import type { TrainConfig } from '../detection/train/config.ts';
+import type { ExtraLossContext } from '../detection/train/step.ts';
 import { checkCrossHeadCompatible, crossHeadForward } from './crossHead.ts';
 import { KD_WEIGHTS, headKdLosses, pkdLoss, type KdWeights, type PredictionMaps } from './losses.ts';
 
@@ -28,19 +26,6 @@ export interface DistillOptions {
   tap?: number;
   /** KD weights over CROSSKD.md §4's defaults for the teacher's head type */
   weights?: Partial<KdWeights> & { pkd?: number };
-}
-
-/** Loads a frozen teacher from a checkpoint sidecar (config and weights must agree). */
-export function loadTeacher(sidecarFile: string): Detector {
-  const sidecar = readSidecar<TrainConfig, unknown>(sidecarFile);
-  const teacher = new Detector(detectorConfig(sidecar.config));
-  try {
-    loadWeights(teacher, path.join(path.dirname(sidecarFile), sidecar.weights));
-  } catch (e) {
-    teacher.dispose();
-    throw new Error(`teacher checkpoint does not match its config: ${(e as Error).message}`);
-  }
-  return teacher.freeze().eval();
 }
 
 /**

@@ -3,10 +3,25 @@
  * the teacher checkpoint and the tap. The teacher is loaded and checked against the
  * student before the first step.
  */
-import type { Detector } from '../detection/detector.ts';
+import * as path from 'node:path';
+import { loadWeights, readSidecar } from '../engine/io/checkpoint.ts';
+import { Detector } from '../detection/detector.ts';
 import type { TrainConfig } from '../detection/train/config.ts';
-import { train, type TrainOptions, type TrainResult } from '../detection/train/trainer.ts';
-import { distillationLoss, loadTeacher } from './distiller.ts';
+import { detectorConfig, train, type TrainOptions, type TrainResult } from '../detection/train/trainer.ts';
+import { distillationLoss } from './distiller.ts';
+
+/** Loads a frozen teacher from a checkpoint sidecar (config and weights must agree). */
+export function loadTeacher(sidecarFile: string): Detector {
+  const sidecar = readSidecar<TrainConfig, unknown>(sidecarFile);
+  const teacher = new Detector(detectorConfig(sidecar.config));
+  try {
+    loadWeights(teacher, path.join(path.dirname(sidecarFile), sidecar.weights));
+  } catch (e) {
+    teacher.dispose();
+    throw new Error(`teacher checkpoint does not match its config: ${(e as Error).message}`);
+  }
+  return teacher.freeze().eval();
+}
 
 export async function trainWithDistillation(cfg: TrainConfig, opts: Omit<TrainOptions, 'setupExtraLoss'>): Promise<TrainResult> {
   const d = cfg.distill;

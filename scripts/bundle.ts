@@ -35,8 +35,12 @@ const kernelSourcesPlugin: esbuild.Plugin = {
   },
 };
 
-export async function bundleEngine(outfile: string, entry = path.join(root, 'engine/browser.ts')): Promise<void> {
-  await esbuild.build({
+/**
+ * esbuild options for one browser ES module from `entry`, kernels inlined. The entry must
+ * import engine/browser.ts (which registers the kernels) before using the engine.
+ */
+export function browserBuildOptions(entry: string, outfile: string) {
+  return {
     entryPoints: [entry],
     outfile,
     bundle: true,
@@ -48,7 +52,11 @@ export async function bundleEngine(outfile: string, entry = path.join(root, 'eng
     external: ['webgpu'],
     plugins: [kernelSourcesPlugin],
     logLevel: 'warning',
-  });
+  } satisfies esbuild.BuildOptions;
+}
+
+export async function bundleEngine(outfile: string, entry = path.join(root, 'engine/browser.ts')): Promise<void> {
+  await esbuild.build(browserBuildOptions(entry, outfile));
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

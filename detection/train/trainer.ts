@@ -11,19 +11,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import cliProgress from 'cli-progress';
 import * as E from '../../engine/index.ts';
-import { SGD, AdamW, clipGradNorm, learningRate, type Optimizer } from '../../engine/optim/index.ts';
+import { learningRate } from '../../engine/optim/index.ts';
 import { latestCheckpoint, loadOptimizerState, loadWeights, readSidecar, saveCheckpoint, writeFileAtomic } from '../../engine/io/checkpoint.ts';
 import type { Tensor } from '../../engine/tensor.ts';
-import { Detector, type DetectorConfig } from '../detector.ts';
-import { DetectionLoader, type DetectionBatch, type LoaderState } from '../data/loader.ts';
-import type { DenseTargets } from '../heads/gflTargets.ts';
-import type { HeadOutputs } from '../heads/dense.ts';
+import { Detector } from '../detector.ts';
+import { DetectionLoader, type LoaderState } from '../data/loader.ts';
 import { prepareDatasets, type Datasets } from './data.ts';
 import { evaluateDetector } from './evaluate.ts';
 import type { TrainConfig } from './config.ts';
 import type { CocoEvalResult } from '../eval/coco.ts';
 import type { Detections } from '../postprocess.ts';
 import { buildRunReport, type ReportMetrics } from '../report.ts';
+import { detectorConfig, lrSchedule, makeOptimizer, trainStep, type ExtraLoss } from './step.ts';
+
+export { detectorConfig, type ExtraLossContext } from './step.ts';
 
 export class NonFiniteLossError extends Error {
   constructor(
@@ -40,18 +41,6 @@ export class NonFiniteLossError extends Error {
   }
 }
 
-export function detectorConfig(cfg: TrainConfig): DetectorConfig {
-  return { numClasses: cfg.numClasses, seed: cfg.seed, ...cfg.model };
-}
-
-export interface ExtraLossContext {
-  step: number;
-  images: Tensor;
-  batch: DetectionBatch;
-  outputs: HeadOutputs & { fpn: Tensor[] };
-  targets: DenseTargets;
-}
-
 export interface TrainOptions {
   outDir: string;
   resume?: boolean;
@@ -62,7 +51,7 @@ export interface TrainOptions {
    * Called once the model exists, before any step (so bad pairings fail early): returns
    * more loss terms per step (distillation), added to the detection loss.
    */
-  setupExtraLoss?: (detector: Detector) => ((ctx: ExtraLossContext) => Record<string, Tensor>) | undefined;
+  setupExtraLoss?: (detector: Detector) => ExtraLoss | undefined;
   /** extra data stored in checkpoints (e.g. the teacher's checkpoint path) */
   checkpointExtra?: Record<string, unknown>;
   log?: (msg: string) => void;
@@ -89,13 +78,6 @@ export interface TrainResult {
   datasets: Datasets;
 }
 
-function makeOptimizer(cfg: TrainConfig, params: [string, Tensor][]): Optimizer {
-  const o = cfg.train.optimizer;
-  return o.type === 'sgd'
-    ? new SGD(params, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay })
-    : new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay, beta1: o.beta1, beta2: o.beta2 });
-}
-
 /** Seconds as "1h02m", "4m05s" or "12s" (progress lines). */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';
@@ -115,13 +97,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   const optimizer = makeOptimizer(cfg, detector.trainableParameters());
   const stepsPerEpoch = Math.ceil(datasets.train.records.length / cfg.train.batchSize);
   const totalSteps = stepsPerEpoch * cfg.train.epochs;
-  const schedule = {
-    baseLr: cfg.train.optimizer.lr,
-    warmupIters: cfg.train.warmupIters,
-    warmupRatio: cfg.train.warmupRatio,
-    steps: cfg.train.lrStepEpochs.map((e) => e * stepsPerEpoch),
-    gamma: cfg.train.gamma,
-  };
+  const schedule = lrSchedule(cfg, stepsPerEpoch);
 
   let startStep = 0;
   let loaderState: LoaderState | undefined;
@@ -179,27 +155,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   for (let step = startStep; step < maxStep; step++) {
     const batch = loader.next();
     const lr = learningRate(schedule, step);
-    optimizer.lr = lr;
-    const targets = detector.buildTargets(batch);
-    const { values, names } = E.scope(() => {
-      const images = E.tensor(batch.images, batch.shape);
-      const outputs = detector.forward(images, { keepFeats: extraLoss !== undefined });
-      const { total: detTotal, ...terms } = detector.bboxHead.loss(outputs, targets);
-      let total = detTotal;
-      if (extraLoss) {
-        const extra = extraLoss({ step, images, batch, outputs, targets });
-        for (const [k, v] of Object.entries(extra)) {
-          terms[k] = v;
-          total = E.add(total, v);
-        }
-      }
-      E.backward(total);
-      const clip = cfg.train.clipGradNorm ? clipGradNorm(detector.trainableParameters().map(([, p]) => p), cfg.train.clipGradNorm) : null;
-      optimizer.step(clip?.factor);
-      optimizer.zeroGrad();
-      const all = { ...terms, total };
-      return { values: E.concat(Object.values(all).map((t) => E.reshape(t, [1])), 0), names: Object.keys(all) };
-    });
+    const { values, names } = trainStep({ detector, optimizer, batch, step, lr, clipGradNorm: cfg.train.clipGradNorm, extraLoss });
     pending.push({ step, lr, values, names });
     // Submit the step (its released buffers become reusable) and keep the CPU at most a
     // step or two ahead of the GPU.
