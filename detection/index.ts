@@ -28,6 +28,7 @@ export * from './data/coco.ts';
 export * from './data/synthetic.ts';
 // both draw.ts and synthetic.ts name their colour type Rgb: the drawing one is exported
 export type { Rgb } from './draw.ts';
+export type { Rgb as SyntheticRgb } from './data/synthetic.ts';
 export * from './data/loader.ts';
 export * from './data/node.ts';
 export {
@@ -41,6 +42,9 @@ export {
   type CocoEvalResult,
   type CocoDetection,
   type CocoDataset as CocoEvalDataset,
+  type CocoImage,
+  type CocoAnnotation,
+  type CocoCategory,
 } from './eval/coco.ts';
 export * from './train/config.ts';
 export * from './train/data.ts';

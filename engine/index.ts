@@ -12,6 +12,12 @@ export { getDevice, describeAdapter, NoAdapterError, type AdapterDescription } f
 export { init, runtime, grid, GpuError, AnomalyError, setAnomalyMode, anomalyMode, type Runtime, type CheckedLimits } from './runtime.ts';
 export { Tensor, tensor, scalar, empty, scope, keep, memory, type DType, type TensorData } from './tensor.ts';
 export { backward, noGrad, detach, requireGrad, isGradEnabled, record } from './autograd.ts';
+// types that the functions above take or return
+export type { GradNode, BackwardRule, BackwardOptions } from './autograd.ts';
+export type { BufferPool, MemoryStats } from './buffers.ts';
+export type { KernelInfo, DispatchArgs, RuntimeStats, UniformValues, OverrideValues } from './runtime.ts';
+export type { Storage, Returned } from './tensor.ts';
+export type { Operand } from './ops/elementwise.ts';
 export * from './ops/index.ts';
 // modules and optimizers, so a library user builds and trains models from this one entry
 export * from './nn/index.ts';

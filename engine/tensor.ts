@@ -16,7 +16,7 @@ type TypedArrayOf<D extends DType> = D extends 'float32' ? Float32Array : D exte
 export type TensorData = Float32Array | Int32Array | Uint32Array;
 
 /** A GPU buffer shared by a tensor and its reshaped views. */
-class Storage {
+export class Storage {
   refs = 1;
   constructor(readonly buffer: GPUBuffer, readonly bytes: number) {}
 }
@@ -143,7 +143,8 @@ export function scalar(value: number): Tensor {
 
 // ------------------------------------------------------------------ scopes
 
-type Returned = Tensor | readonly Returned[] | { readonly [k: string]: Returned } | void | number | string | boolean | null | undefined;
+/** What a scope() callback may return: its tensors (also inside arrays and plain objects) survive the scope. */
+export type Returned = Tensor | readonly Returned[] | { readonly [k: string]: Returned } | void | number | string | boolean | null | undefined;
 
 function collect(value: unknown, into: Set<Tensor>): void {
   if (value instanceof Tensor) into.add(value);

@@ -74,7 +74,7 @@ class DownSample extends Module {
 }
 
 /** conv–GN–ReLU, the unit of the plain family. */
-class ConvGnRelu extends Module {
+export class ConvGnRelu extends Module {
   readonly conv: Conv2d;
   readonly gn: GroupNorm;
   constructor(cin: number, cout: number, stride: number, gnGroups: number, seeds: InitSeeds) {

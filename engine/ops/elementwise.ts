@@ -113,7 +113,8 @@ function binary(op: keyof typeof BINARY_OP, a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
-type Operand = Tensor | number;
+/** A tensor, or a number used as a scalar. */
+export type Operand = Tensor | number;
 
 export function add(x: Operand, y: Operand): Tensor {
   if (typeof y === 'number' && typeof x !== 'number') return affine(x, 1, y);
