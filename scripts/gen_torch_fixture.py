@@ -30,6 +30,7 @@ except ImportError:  # the python3 on PATH (e.g. a pyenv shim) may lack torch; D
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
     raise
 
+import argparse
 import json
 import struct
 
@@ -193,6 +194,13 @@ def rel_err(a, ref):
 
 
 def main():
+    parser = argparse.ArgumentParser(
+        description="Write a PyTorch-built GFL head (mmdetection names), its input and float64 outputs as safetensors.",
+        epilog="Exit codes: 0 ok, 1 a check of the written files failed, 2 bad arguments.",
+    )
+    parser.add_argument("--out-dir", default=OUT_DIR, help=f"output folder (default {os.path.relpath(OUT_DIR, ROOT)})")
+    out_dir = parser.parse_args().out_dir
+
     gen = torch.Generator().manual_seed(SEED)
     model = Detector(CONFIG)
     randomize(model, gen)
@@ -212,9 +220,9 @@ def main():
         cls64, reg64 = head64([x.double() for x in inputs])
     f32_error = max(rel_err(a, b) for a, b in zip(cls32 + reg32, cls64 + reg64))
 
-    os.makedirs(OUT_DIR, exist_ok=True)
-    weights_file = os.path.join(OUT_DIR, "gfl_head_torch.safetensors")
-    io_file = os.path.join(OUT_DIR, "gfl_head_torch_io.safetensors")
+    os.makedirs(out_dir, exist_ok=True)
+    weights_file = os.path.join(out_dir, "gfl_head_torch.safetensors")
+    io_file = os.path.join(out_dir, "gfl_head_torch_io.safetensors")
     metadata = {
         "format": "pt",
         "generator": "scripts/gen_torch_fixture.py",
