@@ -12,7 +12,9 @@ import { decode as decodePng } from 'fast-png';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { presetConfig } from '../../detection/train/config.ts';
-import { buildRunReport, escapeHtml } from '../../detection/report.ts';
+import { buildExperimentReport, buildRunReport, escapeHtml, groundTruthPanel, predictionPanel, type ReportMetrics } from '../../detection/report.ts';
+import { inMemoryCocoDataset } from '../../detection/data/coco.ts';
+import { classColor } from '../../detection/draw.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -115,5 +117,64 @@ describe('report pages', () => {
     expect(r.html).toContain('a &amp; b');
     expect(r.html).toContain('Not evaluated');
     expect(r.files.map((f) => f.name)).toEqual(['losses.png', 'lr.png']);
+  });
+
+  /** Two 32×24 grey images; image 1 has a 'b' box at (4, 6)–(20, 18), image 2 none. */
+  const dataset = () =>
+    inMemoryCocoDataset(
+      {
+        images: [
+          { id: 1, file_name: 'one.png', width: 32, height: 24 },
+          { id: 2, file_name: 'two.png', width: 32, height: 24 },
+        ],
+        annotations: [{ id: 1, image_id: 1, category_id: 2, bbox: [4, 6, 16, 12], area: 192, iscrowd: 0 }],
+        categories: [
+          { id: 1, name: 'a' },
+          { id: 2, name: 'b' },
+        ],
+      },
+      [0, 1].map(() => ({ width: 32, height: 24, data: new Uint8Array(32 * 24 * 3).fill(128) })),
+    );
+  const pixel = (png: Uint8Array, x: number, y: number) => {
+    const img = decodePng(png);
+    const o = img.channels * (y * img.width + x);
+    return [img.data[o], img.data[o + 1], img.data[o + 2]];
+  };
+
+  it('draw the ground truth and the predictions above the threshold, enlarged, in class colours', () => {
+    const ds = dataset();
+    // enlarged 8× (to 256 px on the longer side): the box's top-left corner is pixel (32, 48)
+    const gt = groundTruthPanel(ds, 0);
+    expect(decodePng(gt.png).width).toBe(256);
+    expect(pixel(gt.png, 32 + 1, 48 + 30)).toEqual([...classColor(1)]);
+    expect(pixel(gt.png, 100, 100)).toEqual([128, 128, 128]);
+    const dets = { bboxes: Float64Array.of(8, 4, 24, 20, 0, 0, 10, 10), scores: Float64Array.of(0.9, 0.1), labels: Int32Array.of(0, 1) };
+    const pred = predictionPanel(ds, 0, dets, { scoreThr: 0.3 });
+    expect(pred.caption).toBe('1 prediction(s) with score ≥ 0.3 (best 0.90)');
+    expect(pixel(pred.png, 64 + 1, 32 + 60)).toEqual([...classColor(0)]);
+    // the 0.1 detection is not drawn: the image is untouched there
+    expect(pixel(pred.png, 1, 60)).toEqual([128, 128, 128]);
+  });
+
+  it('of an experiment: one mAP table with the teacher and every run, per-class AP per run, every run on every sample image', () => {
+    const metrics = (v: number): ReportMetrics => ({ mAP: v, mAP50: v + 0.1, mAP75: v / 2, mAP_s: -1, mAP_m: v, mAP_l: v, per_class: { a: v, b: -1 } });
+    const none = { bboxes: new Float64Array(0), scores: new Float64Array(0), labels: new Int32Array(0) };
+    const r = buildExperimentReport({
+      title: 'Experiment <smoke>',
+      facts: [],
+      teachers: [{ name: 'teacher', metrics: metrics(0.5) }],
+      runs: [
+        { name: 'teacher-none-seed0', losses: [{ step: 0, total: 3 }, { step: 1, total: 2 }], metrics: metrics(0.25), seconds: 12, sampleDetections: [none, none] },
+        { name: 'teacher-crosskd-tap3-seed0', losses: [{ step: 0, total: 3 }, { step: 1, total: 1.5 }], metrics: metrics(0.3), seconds: 14, sampleDetections: [none, none] },
+      ],
+      dataset: dataset(),
+      sampleOptions: { count: 2 },
+    });
+    expect(r.html).toContain('<h1>Experiment &lt;smoke&gt;</h1>');
+    expect(r.html).toContain('<tr><td>teacher teacher</td><td>0.500</td><td>0.600</td><td>0.250</td><td>–</td><td>0.500</td><td>0.500</td></tr>');
+    expect(r.html).toContain('<tr><td>teacher-crosskd-tap3-seed0</td><td>0.300</td><td>0.400</td><td>0.150</td><td>–</td><td>0.300</td><td>0.300</td></tr>');
+    expect(r.html).toContain('<tr><td>a</td><td>0.500</td><td>0.250</td><td>0.300</td></tr>');
+    expect(r.files.map((f) => f.name)).toEqual(['losses.png', 'sample-0-gt.png', 'sample-0-run0.png', 'sample-0-run1.png', 'sample-1-gt.png', 'sample-1-run0.png', 'sample-1-run1.png']);
+    expect(r.html.match(/<img /g)).toHaveLength(7);
   });
 });
