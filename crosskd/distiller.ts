@@ -10,12 +10,13 @@
  * distils in the browser with the same code (loading a teacher from a file is in train.ts).
  */
 import * as E from '../engine/index.ts';
+import { InitSeeds } from '../engine/nn/index.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { Detector } from '../detection/detector.ts';
 import { GFLHead } from '../detection/heads/gfl.ts';
 import type { ExtraLossContext } from '../detection/train/step.ts';
-import { checkCrossHeadCompatible, crossHeadForward } from './crossHead.ts';
-import { KD_WEIGHTS, headKdLosses, pkdLoss, type KdWeights, type PredictionMaps } from './losses.ts';
+import { CrossHeadAdapter, checkCrossHeadCompatible, crossHeadForward } from './crossHead.ts';
+import { KD_WEIGHTS, crossTypeMimicLosses, headKdLosses, pkdLoss, type KdWeights, type PredictionMaps } from './losses.ts';
 
 export const METHODS = ['none', 'pred_mimic', 'pkd', 'crosskd', 'crosskd+pkd'] as const;
 export type Method = (typeof METHODS)[number];
@@ -26,6 +27,12 @@ export interface DistillOptions {
   tap?: number;
   /** KD weights over CROSSKD.md §4's defaults for the teacher's head type */
   weights?: Partial<KdWeights> & { pkd?: number };
+  /**
+   * crosskd between heads of different widths: a trainable 1×1 conv per tower maps the
+   * student's tapped feature to the teacher's channels. It is attached to the student
+   * (Detector.attachTrainingModule, as `distill.adapter`), so it is optimised and saved with it.
+   */
+  adapter?: boolean;
 }
 
 /**
@@ -41,10 +48,21 @@ export function distillationLoss(student: Detector, teacher: Detector | null, op
   const tap = opts.tap ?? teacherHead.defaultTap;
   const weights = { ...KD_WEIGHTS[teacherHead.type], ...opts.weights };
   const pkdWeight = opts.weights?.pkd ?? 1;
-  if (opts.method.startsWith('crosskd')) checkCrossHeadCompatible(student.bboxHead, teacherHead, tap);
-  if (opts.method === 'pred_mimic') checkMimicCompatible(student, teacher);
+  const crossHead = opts.method === 'crosskd' || opts.method === 'crosskd+pkd';
+  if (opts.adapter && !crossHead)
+    throw new Error(`distill.adapter bridges the cross-head path of crosskd and crosskd+pkd; method '${opts.method}' has none (remove adapter)`);
+  if (crossHead) checkCrossHeadCompatible(student.bboxHead, teacherHead, tap, { adapter: opts.adapter });
+  if (opts.method.includes('pkd') && student.neck.cfg.outChannels !== teacher.neck.cfg.outChannels)
+    throw new Error(
+      `pkd compares FPN maps channel by channel: the student's have ${student.neck.cfg.outChannels} channels, the teacher's ${teacher.neck.cfg.outChannels} (distill.adapter bridges only the cross-head path)`,
+    );
+  const mimic = opts.method === 'pred_mimic' ? checkMimicCompatible(student, teacher) : null;
   if (student.strides.join() !== teacher.strides.join())
     throw new Error(`distillation: student strides [${student.strides}] differ from the teacher's [${teacher.strides}]`);
+  // seeded apart from the student's own init stream
+  const adapter = opts.adapter
+    ? student.attachTrainingModule('adapter', new CrossHeadAdapter(student.bboxHead.tapChannels(tap), teacherHead.tapChannels(tap), new InitSeeds(student.cfg.seed + 0x61646170)))
+    : undefined;
 
   return (ctx) => {
     const t = E.noGrad(() => teacher.forward(ctx.images, { keepFeats: true }));
@@ -55,8 +73,18 @@ export function distillationLoss(student: Detector, teacher: Detector | null, op
     const [n, , h, w] = ctx.images.shape;
     const kdContext = { targets: teacher.buildTargets(ctx.batch), priors: teacherHead.type === 'gfl' ? undefined : teacher.priorTensors(n, h, w) };
     const kd = (pred: PredictionMaps) => headKdLosses(teacherHead, pred, t, kdContext, weights);
-    if (opts.method === 'pred_mimic') Object.assign(terms, kd(ctx.outputs));
-    if (opts.method === 'crosskd' || opts.method === 'crosskd+pkd') Object.assign(terms, kd(crossHeadForward(ctx.outputs, t, teacherHead, tap)));
+    if (mimic === 'same head') Object.assign(terms, kd(ctx.outputs));
+    if (mimic === 'across heads')
+      Object.assign(
+        terms,
+        crossTypeMimicLosses(
+          { head: student.bboxHead, outputs: ctx.outputs, priors: student.priorTensors(n, h, w) },
+          { head: teacherHead, outputs: t, priors: kdContext.priors! },
+          kdContext.targets,
+          weights,
+        ),
+      );
+    if (opts.method === 'crosskd' || opts.method === 'crosskd+pkd') Object.assign(terms, kd(crossHeadForward(ctx.outputs, t, teacherHead, tap, adapter)));
     if (opts.method === 'pkd' || opts.method === 'crosskd+pkd') terms.pkd = pkdLoss(ctx.outputs.fpn, t.fpn, pkdWeight);
     return terms;
   };
@@ -64,17 +92,30 @@ export function distillationLoss(student: Detector, teacher: Detector | null, op
 
 /**
  * Prediction mimicking compares the student's own predictions with the teacher's prior by
- * prior: same head type, classes, priors (and GFL's bins).
+ * prior: the same head type, classes, priors (and GFL's bins) — or, across head types, a
+ * student with one prior per location whose predictions stand for each of the teacher's
+ * priors there (crossTypeMimicLosses), for a box-regressing teacher.
  */
-function checkMimicCompatible(student: Detector, teacher: Detector): void {
+function checkMimicCompatible(student: Detector, teacher: Detector): 'same head' | 'across heads' {
   const [s, t] = [student.bboxHead, teacher.bboxHead];
-  if (s.type !== t.type)
-    throw new Error(`pred_mimic: the student's head is '${s.type}', the teacher's '${t.type}'; mimicking needs the same head type (crosskd reads any teacher head)`);
   if (s.numClasses !== t.numClasses) throw new Error(`pred_mimic: student has ${s.numClasses} classes, teacher ${t.numClasses}`);
+  if (s.type !== t.type) {
+    if (t.type === 'gfl')
+      throw new Error(`pred_mimic: a GFL teacher's KD compares box distributions, which the student's '${s.type}' head does not predict; mimicking it needs a GFL student (crosskd reads any teacher head)`);
+    // ATSS and FCOS predict centerness
+    if (t.type === 'atss' && s.type !== 'atss' && s.type !== 'fcos')
+      throw new Error(`pred_mimic: an ATSS teacher's KD includes centerness, which the student's '${s.type}' head does not predict (crosskd reads any teacher head)`);
+    if (s.priorsPerLocation !== 1)
+      throw new Error(
+        `pred_mimic across head types maps each student location onto the teacher's priors there; the student's '${s.type}' head has ${s.priorsPerLocation} priors per location`,
+      );
+    return 'across heads';
+  }
   if (s instanceof GFLHead && t instanceof GFLHead && s.cfg.regMax !== t.cfg.regMax)
     throw new Error(`pred_mimic: student reg_max ${s.cfg.regMax}, teacher ${t.cfg.regMax}`);
   const side = Math.max(student.sizeDivisor, teacher.sizeDivisor);
   const [sp, tp] = [student.priors(side, side).priors, teacher.priors(side, side).priors];
   if (sp.length !== tp.length || sp.some((v, i) => v !== tp[i]))
     throw new Error('pred_mimic: the student and the teacher have different priors (anchor scales); mimicking compares them prior by prior');
+  return 'same head';
 }

@@ -33,7 +33,7 @@ export async function trainWithDistillation(cfg: TrainConfig, opts: Omit<TrainOp
       checkpointExtra: { ...opts.checkpointExtra, teacher: d.teacher, method: d.method },
       setupExtraLoss: (student) => {
         teacher = loadTeacher(d.teacher);
-        return distillationLoss(student, teacher, { method: d.method, tap: d.tap, weights: d.weights });
+        return distillationLoss(student, teacher, { method: d.method, tap: d.tap, weights: d.weights, adapter: d.adapter });
       },
     });
   } finally {
