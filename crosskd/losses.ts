@@ -128,7 +128,26 @@ export function headKdLosses(head: DenseHead, pred: PredictionMaps, teacher: Pre
  * and divide by N_pos; FCOS takes every point and divides by Σ centerness targets.
  */
 export function boxKdLosses(head: DenseHead, pred: PredictionMaps, teacher: PredictionMaps, t: DenseTargets, priors: PriorTensors, w: KdWeights): Record<string, Tensor> {
-  const cls = head.flattenPerPrior(pred.cls);
+  return boxKdFromRows(
+    head,
+    { cls: head.flattenPerPrior(pred.cls), boxes: head.decodeBoxes(pred.reg, priors), centerness: pred.centerness && E.reshape(head.flattenPerPrior(pred.centerness), [-1]) },
+    teacher,
+    t,
+    priors,
+    w,
+  );
+}
+
+/** A prediction as rows of the teacher head's priors: class logits [rows, C], boxes in pixels [rows, 4], centerness logits [rows]. */
+export interface PredictionRows {
+  cls: Tensor;
+  boxes: Tensor;
+  centerness?: Tensor;
+}
+
+/** boxKdLosses on a prediction already flattened and decoded in `head`'s priors. */
+export function boxKdFromRows(head: DenseHead, pred: PredictionRows, teacher: PredictionMaps, t: DenseTargets, priors: PriorTensors, w: KdWeights): Record<string, Tensor> {
+  const cls = pred.cls;
   const rows = cls.shape[0];
   if (t.labelWeights.length !== rows) throw new Error(`boxKdLosses: ${t.labelWeights.length} label weights for ${rows} priors`);
   const fcos = head.type === 'fcos';
@@ -146,20 +165,53 @@ export function boxKdLosses(head: DenseHead, pred: PredictionMaps, teacher: Pred
     };
   });
   const kdCls = E.kdQualityFocalLoss(cls, softTarget, { beta: 1, weight: valid, reduction: 'mean', avgFactor: norm });
-  const boxes = head.decodeBoxes(pred.reg, priors);
   const boxLoss = fcos ? E.iouLoss : E.giouLoss;
-  const kdReg = boxLoss(boxes, teacherBoxes, { weight: regWeight, reduction: 'mean', avgFactor: norm });
+  const kdReg = boxLoss(pred.boxes, teacherBoxes, { weight: regWeight, reduction: 'mean', avgFactor: norm });
   const terms: Record<string, Tensor> = { kdCls: E.scale(kdCls, w.cls), kdReg: E.scale(kdReg, w.reg) };
   if (head.type === 'atss') {
     if (!pred.centerness || !teacher.centerness) throw new Error('boxKdLosses: ATSS predictions without centerness maps');
     if (t.numPos > 0) {
       const posIndex = E.tensor(t.posIndex, [t.numPos], 'int32');
-      const atPositives = (maps: readonly Tensor[]) => E.indexSelect(E.reshape(head.flattenPerPrior(maps), [-1]), 0, posIndex);
-      const target = E.noGrad(() => E.sigmoid(atPositives(teacher.centerness!.map((x) => E.detach(x)))));
-      terms.kdCenter = E.scale(bceWithLogits(atPositives(pred.centerness), target, { reduction: 'mean', avgFactor: t.avgFactor }), w.center);
+      const target = E.noGrad(() => E.sigmoid(E.indexSelect(E.reshape(head.flattenPerPrior(teacher.centerness!.map((x) => E.detach(x))), [-1]), 0, posIndex)));
+      terms.kdCenter = E.scale(bceWithLogits(E.indexSelect(pred.centerness, 0, posIndex), target, { reduction: 'mean', avgFactor: t.avgFactor }), w.center);
     } else terms.kdCenter = E.zeros([]);
   }
   return terms;
+}
+
+/**
+ * Rows per location [R, K] (or [R]) → rows per prior [R·A, K]: each row repeated for the A
+ * priors of its location, anchor fastest (the order of the heads' flattening).
+ */
+export function repeatPerPrior(x: Tensor, priorsPerLocation: number): Tensor {
+  const A = priorsPerLocation;
+  if (x.rank !== 1 && x.rank !== 2) throw new Error(`repeatPerPrior: expected rows [R] or [R, K], got [${x.shape}]`);
+  if (A === 1) return x;
+  const [R, K] = x.rank === 1 ? [x.shape[0], 1] : x.shape;
+  return E.reshape(E.expand(E.reshape(x, [R, 1, K]), [R, A, K]), x.rank === 1 ? [R * A] : [R * A, K]);
+}
+
+/**
+ * Prediction mimicking across head types (e.g. a RetinaNet teacher for a GFL student): the
+ * teacher head's KD (boxKdFromRows: its priors, label weights and normaliser, as CrossKD's
+ * cross-head predictions get) applied to the student's own predictions, each location's
+ * class logits and decoded box standing for every one of the teacher's priors there.
+ * Needs a student with one prior per location on the same grid, and a box-regressing
+ * teacher (GFL's KD compares distributions, which other heads do not have; ATSS's
+ * centerness KD needs a student centerness).
+ */
+export function crossTypeMimicLosses(
+  student: { head: DenseHead; outputs: PredictionMaps; priors: PriorTensors },
+  teacher: { head: DenseHead; outputs: PredictionMaps; priors: PriorTensors },
+  t: DenseTargets,
+  w: KdWeights,
+): Record<string, Tensor> {
+  const A = teacher.head.priorsPerLocation;
+  const perPrior = (x: Tensor) => repeatPerPrior(x, A);
+  const cls = perPrior(student.head.flattenPerPrior(student.outputs.cls));
+  const boxes = perPrior(student.head.decodeBoxes(student.outputs.reg, student.priors));
+  const centerness = student.outputs.centerness && perPrior(E.reshape(student.head.flattenPerPrior(student.outputs.centerness), [-1]));
+  return boxKdFromRows(teacher.head, { cls, boxes, centerness }, teacher.outputs, t, teacher.priors, w);
 }
 
 /** PKD: Σ over levels of MSE(norm(student), norm(teacher)) / 2, times weight. */
