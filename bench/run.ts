@@ -2,7 +2,7 @@
  * `npm run bench [-- --quick] [--filter TEXT] [--json FILE]`: every workload of
  * bench/workloads on our engine and on TF.js's WebGPU backend, same process, same adapter.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname } from 'node:path';
@@ -11,6 +11,7 @@ import { FULL_TIMING, QUICK_TIMING, formatTable, measure, type Row, type TimingO
 import { loadTfjs, setupNavigatorGpu, type TfjsInfo } from './tfjs.ts';
 import { workloads } from './workloads/index.ts';
 import { EXIT } from '../scripts/cli.ts';
+import { writeFileAtomic } from '../engine/io/checkpoint.ts';
 
 const program = new Command()
   .name('npm run bench --')
@@ -136,7 +137,7 @@ async function main(): Promise<number> {
 
   if (opts.json) {
     mkdirSync(dirname(opts.json), { recursive: true });
-    writeFileSync(opts.json, `${JSON.stringify({ header, rows }, null, 2)}\n`);
+    writeFileAtomic(opts.json, `${JSON.stringify({ header, rows }, null, 2)}\n`);
     console.log(`\nwrote ${opts.json}`);
   }
   const failed = rows.filter((r) => r.ours_ms === null);

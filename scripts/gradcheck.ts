@@ -4,10 +4,10 @@
  * the reference's vjp against finite differences. Prints a table and `N passed, M failed`;
  * exits 1 when a case fails.
  */
-import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { describeAdapter, init, NoAdapterError } from '../engine/index.ts';
 import { EXIT } from './cli.ts';
+import { writeFileAtomic } from '../engine/io/checkpoint.ts';
 import { fmtNum } from '../engine/checks/compare.ts';
 import { gradcheckAll, type GradcheckResult } from '../engine/checks/gradcheck.ts';
 import { allSpecs, specById } from '../engine/checks/registry.ts';
@@ -89,7 +89,7 @@ async function main(): Promise<number> {
       tol,
       ...(error ? { error } : {}),
     }));
-    writeFileSync(opts.json, `${JSON.stringify({ adapter, results: out }, null, 2)}\n`);
+    writeFileAtomic(opts.json, `${JSON.stringify({ adapter, results: out }, null, 2)}\n`);
   }
   console.log(`${passed} passed, ${failed} failed`);
   return failed > 0 ? EXIT.failed : EXIT.ok;

@@ -12,6 +12,7 @@ import { encode as encodePng } from 'fast-png';
 import { CocoDataset, CocoError, decodePng, parseCocoText } from './coco.ts';
 import { generateImage, resolveSyntheticConfig, splitConfigs, syntheticCategories, syntheticInfo } from './synthetic.ts';
 import type { CocoAnnotationJson, CocoImageJson, CocoJson } from './coco.ts';
+import { writeFileAtomic } from '../../engine/io/checkpoint.ts';
 import type { SplitConfig, SyntheticConfig } from './synthetic.ts';
 
 export const ANNOTATIONS_FILE = 'annotations.json';
@@ -49,9 +50,10 @@ export function writeCocoDataset(dir: string, config: SyntheticConfig, onImage?:
     annotations,
     categories: syntheticCategories(cfg),
   };
-  // Written last: a folder with annotations.json holds a complete dataset.
+  // Written last and atomically: a folder with annotations.json holds a complete dataset,
+  // even if the process was killed while writing it.
   const annotationsFile = join(dir, ANNOTATIONS_FILE);
-  writeFileSync(annotationsFile, JSON.stringify(coco));
+  writeFileAtomic(annotationsFile, JSON.stringify(coco));
   return { dir, annotationsFile, numImages: images.length, numAnnotations: annotations.length };
 }
 
