@@ -66,6 +66,7 @@ export class BufferPool {
     let buffer = list?.pop();
     if (buffer) {
       this.bytesPooled -= size;
+      buffer.label = label; // WebGPU errors name buffers by label: the current tensor's, not the first one's
     } else {
       buffer = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
       this.owned.add(buffer);

@@ -110,6 +110,9 @@ function env(name: string): string | undefined {
   return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
 }
 
+/** How errors found at a readback or sync() name the moment. */
+const READBACK = 'this readback';
+
 /** The op name anomaly checks are recorded under (never attributed to a user op). */
 const ANOMALY_CHECK = 'anomaly check';
 /** Workgroups of one finite check at most; its threads stride over larger tensors. */
@@ -490,7 +493,7 @@ export class Runtime {
    * submitted — the work that was running or about to run when it happened.
    */
   private checkAlive(what: string): void {
-    const ran = what === 'this readback' && this.lastBatchLaunches ? `; the last batch submitted ran ${this.lastBatchLaunches}` : '';
+    const ran = what === READBACK && this.lastBatchLaunches ? `; the last batch submitted ran ${this.lastBatchLaunches}` : '';
     if (this.lost)
       throw new GpuError(`WebGPU device lost (${this.lost.reason}: ${this.lost.message}) before ${what}${ran}`);
     if (this.asyncErrors.length) {
@@ -724,12 +727,12 @@ export class Runtime {
     const checks = this.pendingChecks.splice(0);
     const results = await Promise.allSettled(checks);
     for (const r of results) if (r.status === 'rejected') throw r.reason;
-    this.checkAlive('this readback');
+    this.checkAlive(READBACK);
   }
 
   /** Read bytes back to the CPU (the only way to the CPU). */
   async read(src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-    this.checkAlive('a readback');
+    this.checkAlive(READBACK);
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.device.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
     if (size > 0) this.copy(src, 0, staging, 0, size);

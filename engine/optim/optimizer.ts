@@ -116,7 +116,7 @@ export class SGD extends Optimizer {
   protected update(name: string, p: Tensor, g: Tensor, gradScale: Tensor): void {
     const hadSlot = this.slots.get(name)?.has('momentum_buffer') ?? false;
     const velocity = this.slot(name, 'momentum_buffer', p);
-    const op = `sgd update of '${name}'`;
+    const op = `sgd update (${name})`;
     runtime().dispatch({
       op,
       kernel: 'sgd',
@@ -153,7 +153,7 @@ export class AdamW extends Optimizer {
   }
   protected update(name: string, p: Tensor, g: Tensor, gradScale: Tensor): void {
     const t = this.stepCount;
-    const op = `adamw update of '${name}'`;
+    const op = `adamw update (${name})`;
     runtime().dispatch({
       op,
       kernel: 'adamw',
