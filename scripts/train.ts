@@ -4,7 +4,8 @@ import { Command } from 'commander';
 import { parseConfig, presetConfig, PRESETS } from '../detection/train/config.ts';
 import { trainWithDistillation } from '../crosskd/train.ts';
 import { formatCocoSummary } from '../detection/eval/coco.ts';
-import { EXIT, readJsonFile, runCli } from './cli.ts';
+import { setAnomalyMode } from '../engine/runtime.ts';
+import { EXIT, intArg, parseArgs, readJsonFile, runCli } from './cli.ts';
 
 const program = new Command()
   .name('train')
@@ -13,16 +14,17 @@ const program = new Command()
   .option('--config <file>', 'a JSON training config (see detection/train/config.ts)')
   .option('--out <dir>', 'output folder for checkpoints and metrics (default runs/<name>)')
   .option('--resume', 'continue from the newest checkpoint in --out')
-  .option('--max-steps <n>', 'stop after n steps of this run (it can be resumed)', (v) => Number.parseInt(v, 10))
+  .option('--max-steps <n>', 'stop after n steps of this run (it can be resumed)', intArg(1))
   .option('--no-progress', 'log lines instead of a progress bar')
   .option('--teacher <sidecar>', 'distil from this teacher checkpoint (checkpoint-*.json)')
   .option('--method <method>', 'distillation method: none, pred_mimic, pkd, crosskd, crosskd+pkd', 'crosskd')
-  .option('--tap <i>', 'CrossKD tap index (0 = FPN output)', (v) => Number.parseInt(v, 10))
+  .option('--tap <i>', 'CrossKD tap index (0 = FPN output)', intArg(0))
+  .option('--anomaly', 'check every op output for NaN/Inf and name the first op that made one (slower; also CROSSKD_ANOMALY=1)')
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments/config/data, 3 no WebGPU adapter, 4 non-finite loss, 5 GPU error.');
 
 await runCli(async () => {
-  program.parse();
-  const o = program.opts<{ preset?: string; config?: string; out?: string; resume?: boolean; maxSteps?: number; progress: boolean; teacher?: string; method: string; tap?: number }>();
+  const o = parseArgs<{ preset?: string; config?: string; out?: string; resume?: boolean; maxSteps?: number; progress: boolean; teacher?: string; method: string; tap?: number; anomaly?: boolean }>(program);
+  if (o.anomaly) setAnomalyMode(true);
   if (!o.preset === !o.config) {
     console.error('error: give exactly one of --preset NAME or --config FILE');
     return EXIT.usage;

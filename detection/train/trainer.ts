@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import cliProgress from 'cli-progress';
 import * as E from '../../engine/index.ts';
 import { learningRate } from '../../engine/optim/index.ts';
-import { latestCheckpoint, loadOptimizerState, loadWeights, readSidecar, saveCheckpoint, writeFileAtomic } from '../../engine/io/checkpoint.ts';
+import { latestCheckpoint, loadOptimizerState, loadWeights, NonFiniteCheckpointError, readSidecar, saveCheckpoint, writeFileAtomic } from '../../engine/io/checkpoint.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { Detector } from '../detector.ts';
 import { DetectionLoader, type LoaderState } from '../data/loader.ts';
@@ -34,12 +34,15 @@ export class NonFiniteLossError extends Error {
     readonly lastCheckpoint: string | null,
   ) {
     super(
-      `non-finite loss at step ${step}: term '${term}' = ${value}; ` +
-        (lastCheckpoint ? `last good checkpoint: ${lastCheckpoint}` : 'no checkpoint was written before it'),
+      `non-finite loss in training step ${step + 1} (loss record step ${step}): term '${term}' = ${value}; ` +
+        lastGood(lastCheckpoint),
     );
     this.name = 'NonFiniteLossError';
   }
 }
+
+const lastGood = (checkpoint: string | null) =>
+  checkpoint ? `last good checkpoint: ${checkpoint} (resume with --resume)` : 'no checkpoint was written before it';
 
 export interface TrainOptions {
   outDir: string;
@@ -58,6 +61,8 @@ export interface TrainOptions {
   /** progress bar on a TTY; plain log lines otherwise */
   progress?: boolean;
   datasets?: Datasets;
+  /** called after each step is submitted, with the number of steps done (soak sampling) */
+  onStep?: (done: number) => void | Promise<void>;
 }
 
 export interface LossRecord {
@@ -117,6 +122,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     losses = (sidecar.extra.losses as LossRecord[]) ?? [];
     trainSeconds = (sidecar.extra.trainSeconds as number) ?? 0;
     lastCheckpoint = sidecarFile;
+    // temporary files of writes a killed run left unfinished (never a checkpoint: the
+    // sidecar of a checkpoint is renamed into place last)
+    for (const f of fs.readdirSync(opts.outDir)) if (/\.tmp-\d+$/.test(f)) fs.rmSync(path.join(opts.outDir, f));
     log(`resumed from ${sidecarFile} at step ${startStep}`);
   }
   fs.mkdirSync(opts.outDir, { recursive: true });
@@ -127,7 +135,15 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   let pending: { step: number; lr: number; values: Tensor; names: string[] }[] = [];
   const flushLosses = async () => {
     for (const p of pending) {
-      const values = await p.values.data();
+      let values: E.TensorData;
+      try {
+        values = await p.values.data();
+      } catch (e) {
+        // anomaly mode names the op; add where the run stands
+        if (e instanceof E.AnomalyError)
+          e.message += ` (raised reading the losses of training step ${p.step + 1}; ${lastGood(lastCheckpoint)})`;
+        throw e;
+      }
       p.values.dispose();
       const record: LossRecord = { step: p.step, lr: p.lr };
       p.names.forEach((name, i) => {
@@ -184,8 +200,12 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
         config: cfg,
         loader: loader.state,
         extra: { losses, trainSeconds, ...opts.checkpointExtra },
+      }).catch((e: Error) => {
+        if (e instanceof NonFiniteCheckpointError) e.message += `; ${lastGood(lastCheckpoint)}`;
+        throw e;
       });
     }
+    await opts.onStep?.(done);
   }
   bar?.stop();
   await flushLosses();
