@@ -14,86 +14,223 @@ import type { DetectionDataset } from '../detection/data/coco.ts';
 import type { Detections } from '../detection/postprocess.ts';
 import { PALETTE } from '../detection/plot.ts';
 import { buildExperimentReport, type ReportMetrics } from '../detection/report.ts';
+import type { HeadType } from '../detection/heads/index.ts';
 import { trainWithDistillation } from './train.ts';
 import { METHODS, type Method } from './distiller.ts';
 
 export interface ExperimentRun {
   method: Method;
-  head: 'gfl';
+  /** the student's head type */
+  head: HeadType;
+  /** the student's configuration (a key of the preset's `students`) */
+  student: string;
+  /** the CrossKD tap index (null for the methods without a cross-head path) */
   tap: number | null;
   seed: number;
-  teacher: string;
+  /** the teacher (a key of the preset's `teachers`); null for the baseline */
+  teacher: string | null;
 }
 
 export interface ExperimentPreset {
-  teacher: TrainConfig;
-  /** other teachers by name (heterogeneous pair) */
-  extraTeachers?: Record<string, TrainConfig>;
-  student: TrainConfig;
+  /** what the preset compares (the heading of experiment.md) */
+  title: string;
+  /** teachers by name, each trained once and cached by its config */
+  teachers: Record<string, TrainConfig>;
+  /** students by name: a config and schedule each run starts from */
+  students: Record<string, TrainConfig>;
   runs: (seeds: number) => ExperimentRun[];
   defaultSeeds: number;
 }
 
-function studentSchedule(epochs: number, stepAt: number[]): TrainConfig {
-  const s = presetConfig('quick-student');
-  return parseConfig({ ...s, name: 'exp-student', train: { ...s.train, epochs, lrStepEpochs: stepAt } });
+/**
+ * Schedules (one step = a batch of 8 images of 128²; 1600 training images = 200 steps per
+ * epoch). `quick` must finish in under 30 minutes on a 2-core lavapipe machine alone, from
+ * an empty cache. There a GFL student step takes ~0.5 s and a teacher training step ~1 s;
+ * distillation steps cost 1.2× (prediction mimicking) to 1.9× (CrossKD) a student step
+ * (measured on the same machine under load), taken as 0.85–1.05 s (STEP_SECONDS); an
+ * evaluation ~10 s, generating the data ~40 s. So quick = a teacher of 3 epochs (600
+ * steps, ~10 min) and five students of one epoch (200 steps each, ~14 min in all):
+ * ~26 min (experimentPlan prints the estimate). The other small presets reuse quick's
+ * cached GFL teacher.
+ */
+const QUICK_TEACHER_EPOCHS = { epochs: 3, lrStepEpochs: [2] };
+const QUICK_STUDENT_EPOCHS = { epochs: 1, lrStepEpochs: [] as number[], warmupIters: 50 };
+/** full: the presets' 12-epoch schedule (steps at 8 and 11) for teachers and students */
+const FULL_EPOCHS = { epochs: 12, lrStepEpochs: [8, 11] };
+
+/** A training preset with another schedule (the architecture and data unchanged). */
+function withSchedule(preset: string, schedule: Partial<TrainConfig['train']>, name = preset): TrainConfig {
+  const c = presetConfig(preset);
+  return parseConfig({ ...c, name, train: { ...c.train, ...schedule } }, `experiment config '${name}'`);
 }
 
-const methodRuns = (seeds: number, teacher = 'teacher'): ExperimentRun[] =>
-  Array.from({ length: seeds }, (_, seed) =>
-    METHODS.map((method) => ({ method, head: 'gfl' as const, tap: method.startsWith('crosskd') ? 3 : null, seed, teacher })),
-  ).flat();
+const CROSS_HEAD_METHODS: readonly Method[] = ['crosskd', 'crosskd+pkd'];
+
+/** One run per seed of each (teacher, student, method, tap) given. */
+function runsOver(seeds: number, specs: readonly Omit<ExperimentRun, 'seed' | 'head'>[], heads: Record<string, HeadType>): ExperimentRun[] {
+  return Array.from({ length: seeds }, (_, seed) => specs.map((r) => ({ ...r, head: heads[r.student], seed }))).flat();
+}
+
+/** The five methods of the comparison (baseline, prediction mimicking, PKD, CrossKD, CrossKD + PKD) at tap 3. */
+const methodComparison = (teacher: string, student: string) =>
+  METHODS.map((method) => ({ method, student, teacher: method === 'none' ? null : teacher, tap: CROSS_HEAD_METHODS.includes(method) ? 3 : null }));
+/** CrossKD at every tap i = 0…4 (0 = the FPN output). */
+const tapAblation = (teacher: string, student: string) => [0, 1, 2, 3, 4].map((tap) => ({ method: 'crosskd' as const, student, teacher, tap }));
+/** Baseline and CrossKD of a head type with a teacher of the same type, at the head's default tap (3; FCOS 2). */
+const sameHead = (head: 'atss' | 'retina' | 'fcos') => [
+  { method: 'none' as const, student: head, teacher: null, tap: null },
+  { method: 'crosskd' as const, student: head, teacher: head, tap: head === 'fcos' ? 2 : 3 },
+];
+
+type Schedules = { teacher: Partial<TrainConfig['train']>; student: Partial<TrainConfig['train']> };
+const OTHER_HEADS = ['atss', 'retina', 'fcos'] as const;
+
+/** Teachers and students of every experiment, at a schedule. */
+function configs(s: Schedules) {
+  const teachers: Record<string, TrainConfig> = {
+    gfl: withSchedule('quick-teacher', s.teacher),
+    plain: withSchedule('quick-plain-teacher', s.teacher),
+  };
+  const students: Record<string, TrainConfig> = { gfl: withSchedule('quick-student', s.student, 'exp-student') };
+  for (const h of OTHER_HEADS) {
+    teachers[h] = withSchedule(`quick-${h}-teacher`, s.teacher);
+    students[h] = withSchedule(`quick-${h}-student`, s.student, `exp-${h}-student`);
+  }
+  return { teachers, students };
+}
+
+const headsOf = (students: Record<string, TrainConfig>): Record<string, HeadType> =>
+  Object.fromEntries(Object.entries(students).map(([k, c]) => [k, c.model.head.type ?? 'gfl']));
+
+/** A preset over some of the experiments: only the teachers and students its runs use are kept. */
+function preset(title: string, s: Schedules, specs: readonly Omit<ExperimentRun, 'seed' | 'head'>[], defaultSeeds: number): ExperimentPreset {
+  const all = configs(s);
+  const pick = <T>(rec: Record<string, T>, keys: (string | null)[]) => Object.fromEntries(Object.entries(rec).filter(([k]) => keys.includes(k)));
+  const teachers = pick(all.teachers, specs.map((r) => r.teacher));
+  const students = pick(all.students, specs.map((r) => r.student));
+  return { title, teachers, students, runs: (seeds) => runsOver(seeds, specs, headsOf(students)), defaultSeeds };
+}
+
+const QUICK: Schedules = { teacher: QUICK_TEACHER_EPOCHS, student: QUICK_STUDENT_EPOCHS };
+const FULL: Schedules = { teacher: FULL_EPOCHS, student: FULL_EPOCHS };
+
+/** The experiments of CROSSKD.md §6 in miniature (issue 5 item 6). */
+const EXPERIMENTS = {
+  methods: methodComparison('gfl', 'gfl'),
+  taps: tapAblation('gfl', 'gfl'),
+  /**
+   * direct mimicking vs CrossKD with a teacher whose assigner (RetinaNet's max-IoU) differs
+   * from the GFL student's (ATSS), beside the same-assigner GFL teacher
+   */
+  conflict: [
+    { method: 'none' as const, student: 'gfl', teacher: null, tap: null },
+    ...(['gfl', 'retina'] as const).flatMap((teacher) => [
+      { method: 'pred_mimic' as const, student: 'gfl', teacher, tap: null },
+      { method: 'crosskd' as const, student: 'gfl', teacher, tap: 3 },
+    ]),
+  ],
+  /** a teacher of the other backbone family (plain VGG-style vs the student's ResNet) */
+  hetero: [
+    { method: 'none' as const, student: 'gfl', teacher: null, tap: null },
+    { method: 'pred_mimic' as const, student: 'gfl', teacher: 'plain', tap: null },
+    { method: 'crosskd' as const, student: 'gfl', teacher: 'plain', tap: 3 },
+  ],
+  heads: OTHER_HEADS.flatMap(sameHead),
+};
+
+/** Runs that appear in several experiments are trained once. */
+function unique<T>(specs: T[]): T[] {
+  const seen = new Set<string>();
+  return specs.filter((r) => {
+    const key = JSON.stringify(r);
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+}
 
 export const EXPERIMENT_PRESETS: Record<string, () => ExperimentPreset> = {
   /** seconds-long, for tests: the tiny configs, baseline and CrossKD */
-  smoke: () => ({
-    teacher: { ...presetConfig('tiny'), name: 'tiny-teacher', seed: 5 },
-    student: presetConfig('tiny'),
-    runs: (seeds) => methodRuns(seeds).filter((r) => r.method === 'none' || r.method === 'crosskd'),
-    defaultSeeds: 1,
-  }),
-  /** the method comparison on GFL, one seed, a short student schedule (< 30 min with a cached teacher) */
-  quick: () => ({
-    teacher: presetConfig('quick-teacher'),
-    student: studentSchedule(3, [2]),
-    runs: (seeds) => methodRuns(seeds),
-    defaultSeeds: 1,
-  }),
-  /** methods, the tap ablation i = 0…4 and a heterogeneous (plain-backbone) teacher, over seeds */
-  full: () => ({
-    teacher: presetConfig('quick-teacher'),
-    extraTeachers: { plain: presetConfig('quick-plain-teacher') },
-    student: studentSchedule(12, [8, 11]),
-    runs: (seeds) => [
-      ...methodRuns(seeds),
-      ...Array.from({ length: seeds }, (_, seed) =>
-        [0, 1, 2, 4].map((tap) => ({ method: 'crosskd' as const, head: 'gfl' as const, tap, seed, teacher: 'teacher' })),
-      ).flat(),
-      ...Array.from({ length: seeds }, (_, seed) =>
-        (['none', 'pred_mimic', 'crosskd'] as const).map((method) => ({ method, head: 'gfl' as const, tap: method === 'crosskd' ? 3 : null, seed, teacher: 'plain' })),
-      ).flat(),
-    ],
-    defaultSeeds: 3,
-  }),
+  smoke: () => {
+    const tiny = presetConfig('tiny');
+    return {
+      title: 'smoke test (tiny configs)',
+      teachers: { gfl: { ...tiny, name: 'tiny-teacher', seed: 5 } },
+      students: { gfl: tiny },
+      runs: (seeds) => runsOver(seeds, methodComparison('gfl', 'gfl').filter((r) => r.method === 'none' || r.method === 'crosskd'), { gfl: 'gfl' }),
+      defaultSeeds: 1,
+    };
+  },
+  /** the method comparison on GFL: ~26 min from an empty cache (see the schedules above) */
+  quick: () => preset('method comparison on GFL (quick schedule)', QUICK, EXPERIMENTS.methods, 1),
+  /** CrossKD at taps 0…4: ~18 min with quick's teacher cached, ~28 min without */
+  taps: () => preset('tap-index ablation on GFL (quick schedule)', QUICK, EXPERIMENTS.taps, 1),
+  /** RetinaNet teacher → GFL student vs a GFL teacher: ~25 min with quick's teacher cached */
+  conflict: () => preset('conflicting teacher: RetinaNet (max-IoU) vs GFL (ATSS) teacher, GFL student (quick schedule)', QUICK, EXPERIMENTS.conflict, 1),
+  /** plain-backbone teacher → ResNet student: ~19 min */
+  hetero: () => preset('heterogeneous backbones: plain teacher, ResNet student (quick schedule)', QUICK, EXPERIMENTS.hetero, 1),
+  /** CrossKD on ATSS, RetinaNet and FCOS: ~50 min (three teachers; RetinaNet's steps are ~20% slower) */
+  heads: () => preset('CrossKD on ATSS, RetinaNet and FCOS (quick schedule)', QUICK, EXPERIMENTS.heads, 1),
+  /** every experiment at the 12-epoch schedule, 3 seeds (mean ± std): ~35 h on 2 cores */
+  full: () => preset('all experiments (12-epoch schedule)', FULL, unique(Object.values(EXPERIMENTS).flat()), 3),
 };
 
 const configKey = (cfg: TrainConfig) => createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 12);
 
+const teacherDir = (cfg: TrainConfig, cacheDir: string) => path.join(cacheDir, `${cfg.name}-${configKey(cfg)}`);
+
+/** The finished teacher checkpoint of cfg in the cache (trained and evaluated), or null. */
+export function findCachedTeacher(cfg: TrainConfig, cacheDir: string): string | null {
+  const dir = teacherDir(cfg, cacheDir);
+  const latest = latestCheckpoint(dir);
+  if (!latest || !fs.existsSync(path.join(dir, 'metrics.json'))) return null;
+  const metrics = JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8'));
+  return metrics.steps === metrics.total_steps && metrics.eval ? latest : null;
+}
+
 /** A finished teacher checkpoint for cfg: reused from the cache, or trained into it. */
 export async function cachedTeacher(cfg: TrainConfig, cacheDir: string, log: (m: string) => void): Promise<string> {
-  const dir = path.join(cacheDir, `${cfg.name}-${configKey(cfg)}`);
-  const latest = latestCheckpoint(dir);
-  if (latest && fs.existsSync(path.join(dir, 'metrics.json'))) {
-    const metrics = JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8'));
-    if (metrics.steps === metrics.total_steps && metrics.eval) {
-      log(`reusing teacher ${latest}`);
-      return latest;
-    }
+  const cached = findCachedTeacher(cfg, cacheDir);
+  if (cached) {
+    log(`reusing teacher ${cached}`);
+    return cached;
   }
+  const dir = teacherDir(cfg, cacheDir);
   log(`training teacher '${cfg.name}' into ${dir}`);
-  const r = await train(cfg, { outDir: dir, log, resume: latest !== null });
+  const r = await train(cfg, { outDir: dir, log, resume: latestCheckpoint(dir) !== null });
   r.detector.dispose();
   return r.lastCheckpoint!;
+}
+
+/**
+ * Seconds per training step (batch 8, 128²) measured on a 2-core machine with lavapipe
+ * alone, for the plan's estimate: a teacher, and a student per method (distillation adds
+ * the teacher's forward and the KD terms).
+ */
+export const STEP_SECONDS: Record<Method | 'teacher', number> = { teacher: 1.0, none: 0.5, pred_mimic: 0.85, pkd: 0.85, crosskd: 1.0, 'crosskd+pkd': 1.05 };
+/** Seconds to evaluate one run on the 200 validation images (same machine). */
+export const EVAL_SECONDS = 10;
+
+export interface ExperimentPlan {
+  /** teachers to train (not in the cache) and their steps */
+  teachers: { name: string; steps: number }[];
+  runs: { name: string; method: Method; steps: number }[];
+  /** estimated wall time on the measured machine (STEP_SECONDS, EVAL_SECONDS) */
+  seconds: number;
+}
+
+function stepsOf(cfg: TrainConfig): number {
+  if (!('synthetic' in cfg.data)) throw new Error(`experiment config '${cfg.name}': plans cover synthetic data only`);
+  return Math.ceil(cfg.data.synthetic.numTrain / cfg.train.batchSize) * cfg.train.epochs;
+}
+
+/** What a preset will train, and about how long that takes (teachers already cached cost nothing). */
+export function experimentPlan(preset: ExperimentPreset, seeds: number, cacheDir: string, skipTeachers: readonly string[] = []): ExperimentPlan {
+  const teachers = Object.entries(preset.teachers)
+    .filter(([name, cfg]) => !skipTeachers.includes(name) && findCachedTeacher(cfg, cacheDir) === null)
+    .map(([name, cfg]) => ({ name, steps: stepsOf(cfg) }));
+  const runs = preset.runs(seeds).map((r) => ({ name: runName(r), method: r.method, steps: stepsOf(preset.students[r.student]) }));
+  const seconds =
+    teachers.reduce((a, t) => a + t.steps * STEP_SECONDS.teacher + EVAL_SECONDS, 0) + runs.reduce((a, r) => a + r.steps * STEP_SECONDS[r.method] + EVAL_SECONDS, 0);
+  return { teachers, runs, seconds };
 }
 
 export interface RunResult extends ExperimentRun, ReportMetrics {
@@ -111,7 +248,7 @@ export async function runExperiment(args: {
   seeds?: number;
   outDir: string;
   cacheDir?: string;
-  /** reuse this teacher checkpoint instead of the cached/trained one */
+  /** use this checkpoint as the preset's GFL teacher ('gfl') instead of the cached/trained one */
   teacherCheckpoint?: string;
   log?: (m: string) => void;
   /** a progress bar with ETA per training run (on a terminal) instead of log lines */
@@ -125,11 +262,18 @@ export async function runExperiment(args: {
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds must be a positive integer, got ${seeds}`);
   const cacheDir = args.cacheDir ?? '.cache/teachers';
   fs.mkdirSync(args.outDir, { recursive: true });
+  const plan = experimentPlan(preset, seeds, cacheDir, args.teacherCheckpoint ? ['gfl'] : []);
+  log(
+    `plan: ${plan.teachers.map((t) => `teacher ${t.name} ${t.steps} steps`).join(', ') || 'teachers cached'}; ` +
+      `${plan.runs.length} student runs of ${[...new Set(plan.runs.map((r) => r.steps))].join('/')} steps; ` +
+      `about ${formatDuration(plan.seconds)} on a 2-core lavapipe machine alone`,
+  );
 
-  const teachers: Record<string, string> = {
-    teacher: args.teacherCheckpoint ?? (await cachedTeacher(preset.teacher, cacheDir, log)),
-  };
-  for (const [name, cfg] of Object.entries(preset.extraTeachers ?? {})) teachers[name] = await cachedTeacher(cfg, cacheDir, log);
+  if (args.teacherCheckpoint && !preset.teachers.gfl)
+    throw new Error(`--teacher replaces the GFL teacher, which preset '${args.preset}' does not use (its teachers: ${Object.keys(preset.teachers).join(', ')})`);
+  const teachers: Record<string, string> = {};
+  for (const [name, cfg] of Object.entries(preset.teachers))
+    teachers[name] = name === 'gfl' && args.teacherCheckpoint ? args.teacherCheckpoint : await cachedTeacher(cfg, cacheDir, log);
   const teacherInfo: Record<string, unknown> = {};
   for (const [name, file] of Object.entries(teachers)) {
     const metricsFile = path.join(path.dirname(file), 'metrics.json');
@@ -142,12 +286,12 @@ export async function runExperiment(args: {
   let valSet: DetectionDataset | null = null;
   const started = performance.now();
   for (const [k, run] of planned.entries()) {
-    const name = `${run.teacher}-${run.method}${run.tap !== null ? `-tap${run.tap}` : ''}-seed${run.seed}`;
+    const name = runName(run);
     const cfg = parseConfig({
-      ...preset.student,
+      ...preset.students[run.student],
       name,
       seed: run.seed,
-      ...(run.method === 'none' ? {} : { distill: { method: run.method, teacher: teachers[run.teacher], ...(run.tap !== null ? { tap: run.tap } : {}) } }),
+      ...(run.teacher === null ? {} : { distill: { method: run.method, teacher: teachers[run.teacher], ...(run.tap !== null ? { tap: run.tap } : {}) } }),
     });
     // the remaining time, from the mean wall time of the runs so far
     const elapsed = (performance.now() - started) / 1000;
@@ -170,9 +314,9 @@ export async function runExperiment(args: {
     });
     valSet = r.datasets.val;
     r.detector.dispose();
-    writeResults(args.outDir, teacherInfo, runs, valSet, args.preset);
+    writeResults(args.outDir, preset.title, teacherInfo, runs, valSet, args.preset);
   }
-  const markdown = writeResults(args.outDir, teacherInfo, runs, valSet, args.preset);
+  const markdown = writeResults(args.outDir, preset.title, teacherInfo, runs, valSet, args.preset);
   return { teacher: teacherInfo, runs, markdown };
 }
 
@@ -183,19 +327,29 @@ const meanStd = (v: number[]) => {
   return v.length > 1 ? `${pct(m)} ± ${(100 * s).toFixed(1)}` : pct(m);
 };
 
-const runName = (r: ExperimentRun) => `${r.teacher}-${r.method}${r.tap !== null ? `-tap${r.tap}` : ''}-seed${r.seed}`;
+/** A run's folder name: `baseline-<student>-seed<k>` or `<teacher>-to-<student>-<method>[-tap<i>]-seed<k>`. */
+const runName = (r: ExperimentRun) =>
+  r.teacher === null ? `baseline-${r.student}-seed${r.seed}` : `${r.teacher}-to-${r.student}-${r.method}${r.tap !== null ? `-tap${r.tap}` : ''}-seed${r.seed}`;
 
-function writeResults(outDir: string, teacher: Record<string, unknown>, runs: RunResult[], valSet: DetectionDataset | null, preset: string): string {
-  const groups = new Map<string, RunResult[]>();
+/** The markdown table of the runs: one row per configuration, its seeds as mean ± sample std. */
+export function resultsTable(runs: readonly (ExperimentRun & { mAP: number; mAP50: number; mAP75: number; seconds: number })[]): string[] {
+  const groups = new Map<string, (typeof runs)[number][]>();
   for (const r of runs) {
-    const key = `${r.teacher}|${r.method}|${r.tap ?? '-'}`;
+    const key = `${r.teacher ?? '–'}|${r.student} (${r.head})|${r.method}|${r.tap ?? '–'}`;
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
-  const lines = ['| teacher | method | tap | seeds | mAP | mAP50 | mAP75 | train s |', '|---|---|---|---|---|---|---|---|'];
+  const lines = ['| teacher | student | method | tap | seeds | mAP | mAP50 | mAP75 | train s |', '|---|---|---|---|---|---|---|---|---|'];
   for (const [key, rs] of groups) {
-    const [t, method, tap] = key.split('|');
-    lines.push(`| ${t} | ${method} | ${tap} | ${rs.length} | ${meanStd(rs.map((r) => r.mAP))} | ${meanStd(rs.map((r) => r.mAP50))} | ${meanStd(rs.map((r) => r.mAP75))} | ${(rs.reduce((a, r) => a + r.seconds, 0) / rs.length).toFixed(0)} |`);
+    const [t, student, method, tap] = key.split('|');
+    lines.push(
+      `| ${t} | ${student} | ${method} | ${tap} | ${rs.length} | ${meanStd(rs.map((r) => r.mAP))} | ${meanStd(rs.map((r) => r.mAP50))} | ${meanStd(rs.map((r) => r.mAP75))} | ${(rs.reduce((a, r) => a + r.seconds, 0) / rs.length).toFixed(0)} |`,
+    );
   }
+  return lines;
+}
+
+function writeResults(outDir: string, title: string, teacher: Record<string, unknown>, runs: RunResult[], valSet: DetectionDataset | null, preset: string): string {
+  const lines = resultsTable(runs);
   const tLines = Object.entries(teacher).map(([name, info]) => {
     const i = info as { config: string; mAP?: number; mAP50?: number; mAP75?: number };
     return `- ${name}: ${i.config}, mAP ${pct(i.mAP ?? -1)}, mAP50 ${pct(i.mAP50 ?? -1)}, mAP75 ${pct(i.mAP75 ?? -1)}`;
@@ -203,7 +357,9 @@ function writeResults(outDir: string, teacher: Record<string, unknown>, runs: Ru
   const plotted = runs.slice(0, PALETTE.length);
   const legend = plotted.map((r, k) => `${runName(r)}: rgb(${PALETTE[k].join(',')})`);
   const markdown = [
-    '# Experiment results (COCO-style AP on the synthetic validation set, %)',
+    `# Experiment '${preset}': ${title}`,
+    '',
+    'COCO-style AP on the synthetic validation set, %; several seeds: mean ± std.',
     '',
     'Teachers:',
     ...tLines,

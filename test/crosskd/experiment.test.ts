@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { decode } from 'fast-png';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
-import { runExperiment } from '../../crosskd/experiment.ts';
+import { EVAL_SECONDS, EXPERIMENT_PRESETS, STEP_SECONDS, experimentPlan, resultsTable, runExperiment } from '../../crosskd/experiment.ts';
 
 beforeAll(async () => {
   await E.init();
@@ -20,7 +20,10 @@ describe('experiment runner', () => {
     const json = JSON.parse(fs.readFileSync(path.join(out, 'experiment.json'), 'utf8'));
     expect(Object.keys(json)).toEqual(['teacher', 'runs']);
     for (const run of json.runs) for (const k of ['method', 'head', 'tap', 'seed', 'mAP', 'mAP50', 'mAP75']) expect(run).toHaveProperty(k);
-    expect(fs.readFileSync(path.join(out, 'experiment.md'), 'utf8')).toMatch(/\| teacher \| crosskd \| 3 \| 1 \|/);
+    expect(json.runs.map((x: { teacher: string | null; tap: number | null }) => [x.teacher, x.tap])).toEqual([[null, null], ['gfl', 3]]);
+    const md = fs.readFileSync(path.join(out, 'experiment.md'), 'utf8');
+    expect(md).toMatch(/^\| – \| gfl \(gfl\) \| none \| – \| 1 \| \d+\.\d \|/m);
+    expect(md).toMatch(/^\| gfl \| gfl \(gfl\) \| crosskd \| 3 \| 1 \| \d+\.\d \|/m);
     const png = decode(fs.readFileSync(path.join(out, 'losses.png')));
     expect([png.width, png.height]).toEqual([640, 360]);
     // a second run reuses the cached teacher
@@ -29,8 +32,69 @@ describe('experiment runner', () => {
     expect(again.some((m) => m.startsWith('reusing teacher'))).toBe(true);
   });
 
+  it('tabulates the seeds of a configuration as mean ± sample std', () => {
+    const run = { method: 'crosskd' as const, head: 'gfl' as const, student: 'gfl', teacher: 'gfl', tap: 3 };
+    const rows = resultsTable([
+      { ...run, seed: 0, mAP: 0.3, mAP50: 0.5, mAP75: 0.25, seconds: 100 },
+      { ...run, seed: 1, mAP: 0.34, mAP50: 0.5, mAP75: 0.35, seconds: 120 },
+      { ...run, method: 'none', teacher: null, tap: null, seed: 0, mAP: 0.2, mAP50: 0.4, mAP75: 0.1, seconds: 50 },
+    ]);
+    // mean 32.0, std √((2² + 2²) / 1) = 2.8; 50.0 ± 0.0; 30.0 ± 7.1; 110 s
+    expect(rows.slice(2)).toEqual(['| gfl | gfl (gfl) | crosskd | 3 | 2 | 32.0 ± 2.8 | 50.0 ± 0.0 | 30.0 ± 7.1 | 110 |', '| – | gfl (gfl) | none | – | 1 | 20.0 | 40.0 | 10.0 | 50 |']);
+  });
+
   it('rejects an unknown preset and a bad seed count', async () => {
-    await expect(runExperiment({ preset: 'medium', outDir: os.tmpdir() })).rejects.toThrow(/unknown experiment preset 'medium' \(known: smoke, quick, full\)/);
+    await expect(runExperiment({ preset: 'medium', outDir: os.tmpdir() })).rejects.toThrow(/unknown experiment preset 'medium' \(known: smoke, quick, taps, conflict, hetero, heads, full\)/);
     await expect(runExperiment({ preset: 'smoke', seeds: 0, outDir: os.tmpdir() })).rejects.toThrow(/--seeds must be a positive integer, got 0/);
+  });
+
+  it('rejects --teacher for a preset without a GFL teacher', async () => {
+    await expect(runExperiment({ preset: 'heads', teacherCheckpoint: 'x.json', outDir: os.tmpdir() })).rejects.toThrow(
+      /--teacher replaces the GFL teacher, which preset 'heads' does not use \(its teachers: atss, retina, fcos\)/,
+    );
+  });
+});
+
+describe('experiment presets', () => {
+  const empty = () => fs.mkdtempSync(path.join(os.tmpdir(), 'crosskd-nocache-'));
+  const specs = (name: string, seeds = 1) => EXPERIMENT_PRESETS[name]().runs(seeds).map((r) => `${r.teacher ?? '-'}>${r.student}(${r.head}):${r.method}@${r.tap ?? '-'}#${r.seed}`);
+
+  it('quick: the five methods on GFL; a 3-epoch teacher and 1-epoch students, planned under 30 minutes', () => {
+    expect(specs('quick')).toEqual(['->gfl(gfl):none@-#0', 'gfl>gfl(gfl):pred_mimic@-#0', 'gfl>gfl(gfl):pkd@-#0', 'gfl>gfl(gfl):crosskd@3#0', 'gfl>gfl(gfl):crosskd+pkd@3#0']);
+    const preset = EXPERIMENT_PRESETS.quick();
+    const plan = experimentPlan(preset, 1, empty());
+    // 1600 images / batch 8 = 200 steps per epoch
+    expect(plan.teachers).toEqual([{ name: 'gfl', steps: 600 }]);
+    expect(plan.runs.map((r) => r.steps)).toEqual([200, 200, 200, 200, 200]);
+    const perStudentStep = STEP_SECONDS.none + STEP_SECONDS.pred_mimic + STEP_SECONDS.pkd + STEP_SECONDS.crosskd + STEP_SECONDS['crosskd+pkd'];
+    expect(plan.seconds).toBeCloseTo(600 * STEP_SECONDS.teacher + 200 * perStudentStep + 6 * EVAL_SECONDS, 6);
+    expect(plan.seconds).toBeLessThan(30 * 60);
+    // a teacher given on the command line is not trained
+    expect(experimentPlan(preset, 1, empty(), ['gfl']).teachers).toEqual([]);
+  });
+
+  it('taps, conflict, hetero and heads cover the other experiments of CROSSKD.md §6', () => {
+    expect(specs('taps')).toEqual([0, 1, 2, 3, 4].map((i) => `gfl>gfl(gfl):crosskd@${i}#0`));
+    expect(specs('conflict')).toEqual([
+      '->gfl(gfl):none@-#0', 'gfl>gfl(gfl):pred_mimic@-#0', 'gfl>gfl(gfl):crosskd@3#0', 'retina>gfl(gfl):pred_mimic@-#0', 'retina>gfl(gfl):crosskd@3#0',
+    ]);
+    expect(Object.keys(EXPERIMENT_PRESETS.conflict().teachers)).toEqual(['gfl', 'retina']);
+    expect(specs('hetero')).toEqual(['->gfl(gfl):none@-#0', 'plain>gfl(gfl):pred_mimic@-#0', 'plain>gfl(gfl):crosskd@3#0']);
+    expect(EXPERIMENT_PRESETS.hetero().teachers.plain.model.backbone.type).toBe('plain');
+    expect(specs('heads')).toEqual([
+      '->atss(atss):none@-#0', 'atss>atss(atss):crosskd@3#0',
+      '->retina(retina):none@-#0', 'retina>retina(retina):crosskd@3#0',
+      '->fcos(fcos):none@-#0', 'fcos>fcos(fcos):crosskd@2#0',
+    ]);
+  });
+
+  it('full: every experiment once per seed (runs shared by two experiments trained once), at 12 epochs', () => {
+    const full = specs('full', 2);
+    expect(new Set(full).size).toBe(full.length);
+    for (const name of ['quick', 'taps', 'conflict', 'hetero', 'heads'])
+      for (const seed of [0, 1]) for (const r of specs(name)) expect(full).toContain(r.replace('#0', `#${seed}`));
+    const preset = EXPERIMENT_PRESETS.full();
+    expect(preset.defaultSeeds).toBe(3);
+    for (const cfg of [...Object.values(preset.teachers), ...Object.values(preset.students)]) expect(cfg.train.epochs).toBe(12);
   });
 });
