@@ -15,11 +15,12 @@
  *
  * The core (locationConflicts, conflictStats, mergeConflictStats, oneHotTargets, anchorMax) is plain
  * arithmetic on arrays, with no Node or GPU code, so a web page can reuse it.
- * `measureTargetConflict` runs a teacher over a dataset on the GPU.
+ * `batchConflicts` runs a teacher on one batch on the GPU (the web page maps one image with
+ * it), `measureTargetConflict` over a whole dataset.
  */
 import * as E from '../engine/index.ts';
 import type { Detector } from '../detection/detector.ts';
-import { DetectionLoader } from '../detection/data/loader.ts';
+import { DetectionLoader, type DetectionBatch } from '../detection/data/loader.ts';
 import type { DetectionDataset } from '../detection/data/coco.ts';
 import { flattenLevels } from '../detection/heads/common.ts';
 import { oneHot } from '../detection/heads/dense.ts';
@@ -172,12 +173,8 @@ export interface MeasureConflictArgs {
   onBatch?: (done: number, total: number) => void;
 }
 
-/**
- * Target conflict of a teacher with the student's assigner over a whole dataset (no
- * flips, dataset order). Locations are the student's priors, one per feature-map cell.
- */
-export async function measureTargetConflict(args: MeasureConflictArgs): Promise<ConflictStats> {
-  const { teacher, student, dataset } = args;
+/** Refuses a pair whose locations do not coincide (classes, strides, one prior per location). */
+function checkConflictPair(teacher: Detector, student: Detector): void {
   const C = student.bboxHead.numClasses;
   if (teacher.bboxHead.numClasses !== C) throw new Error(`measureTargetConflict: the teacher has ${teacher.bboxHead.numClasses} classes, the student ${C}`);
   if (teacher.strides.join() !== student.strides.join())
@@ -186,27 +183,54 @@ export async function measureTargetConflict(args: MeasureConflictArgs): Promise<
     throw new Error(
       `measureTargetConflict: the student's '${student.bboxHead.type}' head has ${student.bboxHead.priorsPerLocation} priors per location; this analysis needs one (GFL, ATSS, FCOS students)`,
     );
+}
+
+export interface BatchConflicts {
+  /** per location, image by image in the student's prior order: the difference, NaN where the location takes no part */
+  perLocation: Float32Array;
+  /** 1 at the student's assigned positives */
+  positive: Uint8Array;
+}
+
+/**
+ * The per-location differences of one batch: the teacher's scores against the targets the
+ * student's head assigns (its own assigner on its priors). The web page maps them per image.
+ */
+export async function batchConflicts(teacher: Detector, student: Detector, batch: DetectionBatch): Promise<BatchConflicts> {
+  checkConflictPair(teacher, student);
+  const C = student.bboxHead.numClasses;
+  const targets = student.buildTargets(batch);
+  const scoresTensor = E.scope(() =>
+    E.noGrad(() => {
+      const out = teacher.forward(E.tensor(batch.images, batch.shape));
+      return E.sigmoid(flattenLevels(out.cls));
+    }),
+  );
+  const raw = await scoresTensor.data();
+  scoresTensor.dispose();
+  const perLocation = raw.length / targets.labels.length;
+  if (!Number.isInteger(perLocation) || perLocation % C)
+    throw new Error(`measureTargetConflict: the teacher gives ${raw.length} scores for ${targets.labels.length} student locations of ${C} classes`);
+  const scores = anchorMax(raw, perLocation / C, C);
+  return {
+    perLocation: locationConflicts(scores, oneHotTargets(targets.labels, C), C, targets.labelWeights),
+    positive: Uint8Array.from(targets.labels, (l) => (l < C ? 1 : 0)),
+  };
+}
+
+/**
+ * Target conflict of a teacher with the student's assigner over a whole dataset (no
+ * flips, dataset order). Locations are the student's priors, one per feature-map cell.
+ */
+export async function measureTargetConflict(args: MeasureConflictArgs): Promise<ConflictStats> {
+  const { teacher, student, dataset } = args;
+  checkConflictPair(teacher, student);
   const loader = new DetectionLoader(dataset, { batchSize: args.batchSize, shuffle: false, flipProb: 0, padSize: args.padSize });
   let total: ConflictStats | null = null;
   const batches = loader.batchesPerEpoch;
   for (let b = 0; b < batches; b++) {
-    const batch = loader.next();
-    const targets = student.buildTargets(batch);
-    const scoresTensor = E.scope(() =>
-      E.noGrad(() => {
-        const out = teacher.forward(E.tensor(batch.images, batch.shape));
-        return E.sigmoid(flattenLevels(out.cls));
-      }),
-    );
-    const raw = await scoresTensor.data();
-    scoresTensor.dispose();
-    const perLocation = raw.length / targets.labels.length;
-    if (!Number.isInteger(perLocation) || perLocation % C)
-      throw new Error(`measureTargetConflict: the teacher gives ${raw.length} scores for ${targets.labels.length} student locations of ${C} classes`);
-    const scores = anchorMax(raw, perLocation / C, C);
-    const conflicts = locationConflicts(scores, oneHotTargets(targets.labels, C), C, targets.labelWeights);
-    const positive = Uint8Array.from(targets.labels, (l) => (l < C ? 1 : 0));
-    const stats = conflictStats(conflicts, positive, { threshold: args.threshold, bins: args.bins });
+    const { perLocation, positive } = await batchConflicts(teacher, student, loader.next());
+    const stats = conflictStats(perLocation, positive, { threshold: args.threshold, bins: args.bins });
     total = total ? mergeConflictStats(total, stats) : stats;
     args.onBatch?.(b + 1, batches);
   }

@@ -4,7 +4,10 @@
 #   2. installs the npm dependencies: `npm ci` (or `npm install` without a lockfile),
 #      skipped when node_modules already matches package-lock.json;
 #   3. makes a WebGPU adapter available: scripts/setup-webgpu.sh (Mesa's lavapipe from
-#      bookworm-backports when no adapter exists; needs root, otherwise it says what to run).
+#      bookworm-backports when no adapter exists; needs root, otherwise it says what to run);
+#   4. installs Debian's Chromium (/usr/bin/chromium) when it is missing: the tests of the
+#      web page and of report.html drive it headless (playwright-core); needs root on
+#      Debian/Ubuntu, otherwise it says what to run.
 # Idempotent and quiet when everything is in place.
 #
 # Usage: bash scripts/setup.sh      (npm run setup)
@@ -68,3 +71,27 @@ fi
 # ---------------------------------------------------------------- WebGPU adapter
 
 bash scripts/setup-webgpu.sh
+
+# ---------------------------------------------------------------- Chromium
+
+CHROMIUM=/usr/bin/chromium
+if [ ! -x "$CHROMIUM" ]; then
+  ID='' ID_LIKE=''
+  # shellcheck disable=SC1091
+  [ -r /etc/os-release ] && . /etc/os-release
+  case "$ID ${ID_LIKE:-}" in
+    *debian* | *ubuntu*) ;;
+    *) die "$CHROMIUM is missing (the web page and report tests drive it headless) and this is not Debian/Ubuntu.
+Install Chromium with your package manager and make it available as $CHROMIUM, then rerun." ;;
+  esac
+  if [ "$(id -u)" -ne 0 ]; then
+    die "$CHROMIUM is missing (the web page and report tests drive it headless); installing it needs root. Run:
+  sudo apt-get update && sudo apt-get install -y chromium"
+  fi
+  say "installing Chromium for the browser tests: apt-get update; apt-get install -y chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium >/dev/null
+  [ -x "$CHROMIUM" ] || die "apt-get installed chromium, but $CHROMIUM is not there"
+  say "installed $("$CHROMIUM" --version 2>/dev/null | head -1)"
+fi
