@@ -3,19 +3,25 @@
  * config), then the student with each distillation method, evaluated on the same
  * validation set. Writes experiment.md, experiment.json, loss plots and report.html (the
  * runs side by side: loss curves, mAP and per-class tables, predictions on sample images).
+ * Each teacher's target conflict with its students' assigners is measured first and
+ * reported with the teacher.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as E from '../engine/index.ts';
 import { latestCheckpoint, readSidecar, writeFileAtomic } from '../engine/io/checkpoint.ts';
+import { Detector } from '../detection/detector.ts';
+import { prepareDatasets } from '../detection/train/data.ts';
 import { parseConfig, presetConfig, type TrainConfig } from '../detection/train/config.ts';
-import { formatDuration, train } from '../detection/train/trainer.ts';
+import { detectorConfig, formatDuration, train } from '../detection/train/trainer.ts';
 import type { DetectionDataset } from '../detection/data/coco.ts';
 import type { Detections } from '../detection/postprocess.ts';
 import { PALETTE } from '../detection/plot.ts';
 import { buildExperimentReport, type ReportMetrics } from '../detection/report.ts';
 import type { HeadType } from '../detection/heads/index.ts';
-import { trainWithDistillation } from './train.ts';
+import { loadTeacher, trainWithDistillation } from './train.ts';
+import { measureTargetConflict } from './conflict.ts';
 import { METHODS, type Method } from './distiller.ts';
 
 export interface ExperimentRun {
@@ -233,6 +239,41 @@ export function experimentPlan(preset: ExperimentPreset, seeds: number, cacheDir
   return { teachers, runs, seconds };
 }
 
+/** Target conflict of a teacher with one student's assigner (shares of the validation set's locations). */
+export interface TeacherConflict {
+  share: number;
+  positives: number;
+  negatives: number;
+}
+
+/**
+ * Target conflict (conflict.ts) of each teacher with the assigner of every student it
+ * teaches in the preset, on that student's validation set: how much direct mimicking would
+ * fight the student's own targets. Students with several priors per location are skipped.
+ */
+async function teacherConflicts(preset: ExperimentPreset, seeds: number, teachers: Record<string, string>, log: (m: string) => void): Promise<Record<string, Record<string, TeacherConflict>>> {
+  await E.init();
+  const out: Record<string, Record<string, TeacherConflict>> = {};
+  const pairs = new Set(preset.runs(seeds).flatMap((r) => (r.teacher === null ? [] : [`${r.teacher}|${r.student}`])));
+  for (const pair of pairs) {
+    const [t, s] = pair.split('|');
+    const studentCfg = preset.students[s];
+    const student = new Detector(detectorConfig(studentCfg));
+    const teacher = loadTeacher(teachers[t]);
+    try {
+      if (student.bboxHead.priorsPerLocation !== 1) continue;
+      const { val, padSize } = prepareDatasets(studentCfg, Math.max(student.sizeDivisor, teacher.sizeDivisor), log);
+      const stats = await measureTargetConflict({ teacher, student, dataset: val, padSize, batchSize: studentCfg.train.batchSize });
+      (out[t] ??= {})[s] = { share: stats.all.share, positives: stats.positives.share, negatives: stats.negatives.share };
+      log(`target conflict of teacher ${t} with student ${s}'s assigner: ${(100 * stats.all.share).toFixed(2)}% of locations (positives ${(100 * stats.positives.share).toFixed(1)}%, negatives ${(100 * stats.negatives.share).toFixed(2)}%)`);
+    } finally {
+      student.dispose();
+      teacher.dispose();
+    }
+  }
+  return out;
+}
+
 export interface RunResult extends ExperimentRun, ReportMetrics {
   seconds: number;
   losses: { step: number; total: number }[];
@@ -280,6 +321,7 @@ export async function runExperiment(args: {
     const metrics = fs.existsSync(metricsFile) ? JSON.parse(fs.readFileSync(metricsFile, 'utf8')) : null;
     teacherInfo[name] = { checkpoint: file, config: readSidecar<TrainConfig, unknown>(file).config.name, ...(metrics?.eval ?? {}) };
   }
+  for (const [name, conflict] of Object.entries(await teacherConflicts(preset, seeds, teachers, log))) Object.assign(teacherInfo[name] as object, { conflict });
 
   const runs: RunResult[] = [];
   const planned = preset.runs(seeds);
@@ -351,8 +393,11 @@ export function resultsTable(runs: readonly (ExperimentRun & { mAP: number; mAP5
 function writeResults(outDir: string, title: string, teacher: Record<string, unknown>, runs: RunResult[], valSet: DetectionDataset | null, preset: string): string {
   const lines = resultsTable(runs);
   const tLines = Object.entries(teacher).map(([name, info]) => {
-    const i = info as { config: string; mAP?: number; mAP50?: number; mAP75?: number };
-    return `- ${name}: ${i.config}, mAP ${pct(i.mAP ?? -1)}, mAP50 ${pct(i.mAP50 ?? -1)}, mAP75 ${pct(i.mAP75 ?? -1)}`;
+    const i = info as { config: string; mAP?: number; mAP50?: number; mAP75?: number; conflict?: Record<string, TeacherConflict> };
+    const conflicts = Object.entries(i.conflict ?? {}).map(
+      ([s, c]) => `; target conflict with the ${s} student's assigner ${(100 * c.share).toFixed(2)}% of locations (positives ${(100 * c.positives).toFixed(1)}%, negatives ${(100 * c.negatives).toFixed(2)}%)`,
+    );
+    return `- ${name}: ${i.config}, mAP ${pct(i.mAP ?? -1)}, mAP50 ${pct(i.mAP50 ?? -1)}, mAP75 ${pct(i.mAP75 ?? -1)}${conflicts.join('')}`;
   });
   const plotted = runs.slice(0, PALETTE.length);
   const legend = plotted.map((r, k) => `${runName(r)}: rgb(${PALETTE[k].join(',')})`);

@@ -21,7 +21,12 @@ describe('experiment runner', () => {
     expect(Object.keys(json)).toEqual(['teacher', 'runs']);
     for (const run of json.runs) for (const k of ['method', 'head', 'tap', 'seed', 'mAP', 'mAP50', 'mAP75']) expect(run).toHaveProperty(k);
     expect(json.runs.map((x: { teacher: string | null; tap: number | null }) => [x.teacher, x.tap])).toEqual([[null, null], ['gfl', 3]]);
+    // the teacher's target conflict with the student's assigner, measured before the runs
+    const conflict = json.teacher.gfl.conflict.gfl;
+    for (const k of ['share', 'positives', 'negatives']) expect(conflict[k]).toBeGreaterThanOrEqual(0);
+    expect(conflict.share).toBeLessThanOrEqual(Math.max(conflict.positives, conflict.negatives));
     const md = fs.readFileSync(path.join(out, 'experiment.md'), 'utf8');
+    expect(md).toMatch(/^- gfl: tiny-teacher, mAP .*; target conflict with the gfl student's assigner \d+\.\d\d% of locations \(positives \d+\.\d%, negatives \d+\.\d\d%\)$/m);
     expect(md).toMatch(/^\| – \| gfl \(gfl\) \| none \| – \| 1 \| \d+\.\d \|/m);
     expect(md).toMatch(/^\| gfl \| gfl \(gfl\) \| crosskd \| 3 \| 1 \| \d+\.\d \|/m);
     const png = decode(fs.readFileSync(path.join(out, 'losses.png')));
