@@ -12,7 +12,7 @@ import { PALETTE } from '../detection/plot.ts';
 import { CONFLICT_THRESHOLD } from '../crosskd/conflict.ts';
 import { DEFAULT_SETTINGS, parseSettings, SETTING_NAMES, webConfig, type WebSettings } from './settings.ts';
 import { conflictMap, evaluate, generateData, predictImages, trainLive, type PageData } from './session.ts';
-import { conflictPicture, detectionsPicture, drawLossChart, groundTruthPicture, heatColor, paint } from './render.ts';
+import { conflictPicture, detectionsPicture, DRAW_MAX, DRAW_SCORE_THR, drawLossChart, groundTruthPicture, heatColor, paint } from './render.ts';
 
 type ModelKey = 'teacher' | 'student' | 'crosskd';
 const MODELS: { key: ModelKey; title: string }[] = [
@@ -133,6 +133,10 @@ async function drawPreviews(detector: Detector): Promise<void> {
   });
 }
 
+function drawCaptions(): void {
+  text('previews-caption', `Detections of the model in training on validation images (the best ${DRAW_MAX} scoring ≥ ${DRAW_SCORE_THR}), redrawn as it learns:`);
+}
+
 function buildThumbs(): void {
   const holder = $('thumbs');
   holder.innerHTML = '';
@@ -172,7 +176,7 @@ async function drawChosen(): Promise<void> {
     const [dets] = await predictImages(t.detector, data, [chosen]);
     const pic = detectionsPicture(src, dets, classNames, scale);
     paint($<HTMLCanvasElement>(`col-${m.key}`), pic.img);
-    text(`cap-${m.key}`, `${m.title}: ${pic.drawn} detection(s) with score ≥ 0.3`);
+    text(`cap-${m.key}`, `${m.title}: ${pic.drawn} detection(s) drawn`);
   }
   document.querySelectorAll('#thumbs canvas').forEach((c) => c.classList.toggle('chosen', (c as HTMLElement).dataset.index === String(chosen)));
   await drawConflict();
@@ -248,6 +252,7 @@ async function run(s: WebSettings): Promise<void> {
   text('steps-total', String(state.totalSteps));
   text('model-steps', String(s.steps));
   drawLegend();
+  drawCaptions();
 
   setPhase('generating', `generating ${s.images} training and ${s.valImages} validation images of ${s.size}×${s.size} px…`);
   await nextFrame();

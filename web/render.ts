@@ -21,12 +21,28 @@ export function paint(canvas: HTMLCanvasElement, img: RgbImage): void {
   canvas.getContext('2d')!.putImageData(new ImageData(rgba, img.width, img.height), 0, 0);
 }
 
-const scaled = (dets: Detections, f: number): Detections => ({ ...dets, bboxes: Float64Array.from(dets.bboxes, (v) => v * f) });
+/** Which detections the page draws: the best DRAW_MAX scoring at least DRAW_SCORE_THR. */
+export const DRAW_SCORE_THR = 0.05;
+export const DRAW_MAX = 8;
 
-/** The image enlarged `scale` times with the detections scoring ≥ scoreThr drawn. */
-export function detectionsPicture(src: RgbImage, dets: Detections, classNames: readonly string[], scale: number, scoreThr = 0.3): { img: RgbImage; drawn: number } {
+/** The best `max` detections (scores descending), boxes scaled by `f`. */
+function best(dets: Detections, max: number, f: number): Detections {
+  const order = Array.from(dets.scores.keys()).sort((a, b) => dets.scores[b] - dets.scores[a]).slice(0, max);
+  return {
+    scores: Float64Array.from(order, (i) => dets.scores[i]),
+    labels: Int32Array.from(order, (i) => dets.labels[i]),
+    bboxes: Float64Array.from(order.flatMap((i) => [0, 1, 2, 3].map((k) => dets.bboxes[4 * i + k] * f))),
+  };
+}
+
+/**
+ * The image enlarged `scale` times with its best detections drawn (a model a few steps
+ * into training scores far below the usual 0.3, hence the low threshold: the boxes show
+ * what it has learned so far, their scores how sure it is).
+ */
+export function detectionsPicture(src: RgbImage, dets: Detections, classNames: readonly string[], scale: number): { img: RgbImage; drawn: number } {
   const img = upscale(src, scale);
-  const drawn = drawDetections(img, scaled(dets, scale), { classNames, scoreThr, thickness: Math.max(1, Math.round(scale / 2)) });
+  const drawn = drawDetections(img, best(dets, DRAW_MAX, scale), { classNames, scoreThr: DRAW_SCORE_THR, thickness: Math.max(1, Math.round(scale / 2)) });
   return { img, drawn: drawn.length };
 }
 
