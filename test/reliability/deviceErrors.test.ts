@@ -35,7 +35,7 @@ describe('a training script that loses its device', () => {
     const out = path.join(root, 'run');
     // the device is destroyed inside the fifth step (index 4), after checkpoint-0000004
     const run = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
-      execFile('npx', ['tsx', 'test/reliability/fixtures/trainLosingDevice.ts', configFile, out, '4'], { cwd: ROOT, timeout: 120_000 }, (err, _stdout, stderr) =>
+      execFile(process.execPath, ['--import', 'tsx', 'test/reliability/fixtures/trainLosingDevice.ts', configFile, out, '4'], { cwd: ROOT, timeout: 120_000 }, (err, _stdout, stderr) =>
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stderr }),
       ),
     );

@@ -35,7 +35,8 @@ const cfg = {
 const configFile = path.join(root, 'config.json');
 
 function startTrain(out: string, ...extra: string[]): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
-  const child = spawn('npx', ['tsx', 'scripts/train.ts', '--config', configFile, '--out', out, '--no-progress', ...extra], { cwd: ROOT, detached: true });
+  // one Node process (tsx as a loader), so SIGKILL reaches the trainer itself
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/train.ts', '--config', configFile, '--out', out, '--no-progress', ...extra], { cwd: ROOT });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
@@ -71,10 +72,10 @@ describe('kill -9 mid-training, then --resume', () => {
     expect(reference.map((l) => l.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     const out = path.join(root, 'killed');
 
-    // 1. run until the first checkpoint exists, then SIGKILL the whole process group (npx, tsx, node)
+    // 1. run until the first checkpoint exists, then SIGKILL it
     const first = startTrain(out);
     await waitForFile(path.join(out, 'checkpoint-0000002.json'), first.done, 60_000);
-    process.kill(-first.child.pid!, 'SIGKILL');
+    first.child.kill('SIGKILL');
     const killed = await first.done;
     expect(killed.signal).toBe('SIGKILL');
     expect(fs.existsSync(path.join(out, 'metrics.json'))).toBe(false); // it did not finish

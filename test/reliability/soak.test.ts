@@ -33,8 +33,8 @@ describe('npm run soak', () => {
     const json = path.join(root, 'soak.json');
     const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
       execFile(
-        'npx',
-        ['tsx', 'scripts/soak.ts', '--steps', '60', '--every', '10', '--warmup', '20', '--batch-size', '1', '--json', json],
+        process.execPath,
+        ['--import', 'tsx', 'scripts/soak.ts', '--steps', '60', '--every', '10', '--warmup', '20', '--batch-size', '1', '--json', json],
         { cwd: ROOT, timeout: 300_000 },
         (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
       ),
