@@ -1,4 +1,4 @@
-/** npm run eval -- --checkpoint FILE --data DIR [--batch-size N] [--json FILE] */
+/** npm run eval -- --checkpoint FILE --data DIR [--batch-size N] [--json FILE] [--confusion] */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../engine/io/checkpoint.ts';
 import { loadCocoDir } from '../detection/data/node.ts';
 import { evaluateDetector } from '../detection/train/evaluate.ts';
 import { formatCocoSummary } from '../detection/eval/coco.ts';
+import { classConfusion, formatConfusion } from '../detection/eval/confusion.ts';
 import { EXIT, loadDetector, resolveCheckpoint, runCli } from './cli.ts';
 
 const program = new Command()
@@ -16,13 +17,14 @@ const program = new Command()
   .requiredOption('--data <dir>', 'COCO-format dataset folder: annotations.json and images/')
   .option('--batch-size <n>', "images per inference batch (default: the config's training batch size)")
   .option('--json <file>', 'also write the results as JSON to FILE')
+  .option('--confusion', 'also print the class confusion: per object, the class of the best detection of any class at IoU ≥ 0.5 (localisation vs classification)')
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments, checkpoint or data, 3 no WebGPU adapter, 5 GPU error.')
   // commander's own argument errors exit with 2 like ours (its default is 1)
   .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
 
 await runCli(async () => {
   program.parse();
-  const o = program.opts<{ checkpoint: string; data: string; batchSize?: string; json?: string }>();
+  const o = program.opts<{ checkpoint: string; data: string; batchSize?: string; json?: string; confusion?: boolean }>();
   const batchArg = o.batchSize === undefined ? undefined : /^\d+$/.test(o.batchSize) ? Number(o.batchSize) : Number.NaN;
   if (batchArg !== undefined && !(batchArg >= 1)) {
     console.error(`error: --batch-size must be a positive integer, got '${o.batchSize}'`);
@@ -51,7 +53,7 @@ await runCli(async () => {
   console.log(`checkpoint ${ckpt.sidecarFile} (config '${cfg.name}', step ${ckpt.sidecar.step}); ${dataset.records.length} images of ${o.data}, padded to ${padW}×${padH}`);
   const t0 = performance.now();
   const tty = process.stderr.isTTY;
-  const { result } = await evaluateDetector(detector, dataset, {
+  const { result, detections } = await evaluateDetector(detector, dataset, {
     padSize: ckpt.padSize,
     batchSize,
     onBatch: (done, total) => {
@@ -62,6 +64,8 @@ await runCli(async () => {
   detector.dispose();
   console.log(`evaluated in ${seconds.toFixed(1)} s (${(dataset.records.length / seconds).toFixed(1)} img/s)\n`);
   console.log(formatCocoSummary(result));
+  const confusion = o.confusion ? classConfusion(dataset.records, detections, cfg.numClasses) : null;
+  if (confusion) console.log(`\n${formatConfusion(confusion, dataset.categories.map((c) => c.name))}`);
 
   if (o.json) {
     const out = {
@@ -82,6 +86,7 @@ await runCli(async () => {
         per_class: result.per_class,
       },
       stats: result.stats,
+      ...(confusion ? { confusion } : {}),
     };
     fs.mkdirSync(path.dirname(path.resolve(o.json)), { recursive: true });
     writeFileAtomic(o.json, `${JSON.stringify(out, null, 1)}\n`);

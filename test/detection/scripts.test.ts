@@ -50,9 +50,9 @@ describe('npm run eval / predict', () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('eval prints the COCO table and writes JSON', async () => {
+  it('eval prints the COCO table (and with --confusion the class confusion) and writes JSON', async () => {
     const json = path.join(tmp, 'eval.json');
-    const r = await runScript('scripts/eval.ts', ['--checkpoint', sidecar, '--data', valDir, '--batch-size', '4', '--json', json]);
+    const r = await runScript('scripts/eval.ts', ['--checkpoint', sidecar, '--data', valDir, '--batch-size', '4', '--json', json, '--confusion']);
     expect(r.stderr).not.toMatch(/^error:/m);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("config 'tiny', step 4");
@@ -64,6 +64,10 @@ describe('npm run eval / predict', () => {
     expect(out.pad_size).toEqual([64, 64]);
     expect(typeof out.eval.mAP).toBe('number');
     expect(Object.keys(out.eval.per_class)).toHaveLength(8);
+    expect(r.stdout).toMatch(/^gt \\ pred +circle .* missed$/m);
+    const annotations = JSON.parse(fs.readFileSync(path.join(valDir, 'annotations.json'), 'utf8')).annotations as unknown[];
+    expect(out.confusion.objects).toBe(annotations.length);
+    expect(out.confusion.matrix.flat().reduce((a: number, b: number) => a + b, 0)).toBe(annotations.length);
   });
 
   it('predict draws the detections into a PNG of the same size and lists them', async () => {
