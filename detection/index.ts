@@ -50,3 +50,4 @@ export * from './train/config.ts';
 export * from './train/data.ts';
 export * from './train/evaluate.ts';
 export * from './train/trainer.ts';
+export { trainStep, lrSchedule, makeOptimizer, type ExtraLoss, type StepArgs } from './train/step.ts';

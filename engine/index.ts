@@ -15,7 +15,7 @@ export { backward, noGrad, detach, requireGrad, isGradEnabled, record } from './
 // types that the functions above take or return
 export type { GradNode, BackwardRule, BackwardOptions } from './autograd.ts';
 export type { BufferPool, MemoryStats } from './buffers.ts';
-export type { KernelInfo, DispatchArgs, RuntimeStats, UniformValues, OverrideValues } from './runtime.ts';
+export type { KernelInfo, BindingInfo, UniformField, Scalar as UniformScalar, DispatchArgs, RuntimeStats, UniformValues, OverrideValues } from './runtime.ts';
 export type { Storage, Returned } from './tensor.ts';
 export type { Operand } from './ops/elementwise.ts';
 export * from './ops/index.ts';

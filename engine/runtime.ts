@@ -20,8 +20,9 @@ import { getDevice } from './device.ts';
 import { kernelSource } from './kernelSources.ts';
 import type { Tensor } from './tensor.ts';
 
-type Scalar = 'f32' | 'u32' | 'i32';
-interface UniformField {
+/** The WGSL scalar type of a uniform field. */
+export type Scalar = 'f32' | 'u32' | 'i32';
+export interface UniformField {
   name: string;
   offset: number;
   scalar: Scalar;
@@ -31,7 +32,7 @@ interface UniformField {
   slots: number[];
 }
 
-interface BindingInfo {
+export interface BindingInfo {
   name: string;
   binding: number;
   kind: 'uniform' | 'read' | 'read_write';
