@@ -10,7 +10,7 @@
  * Inference: σ(cls) with σ(centerness) as the score factor, NMS IoU 0.6.
  */
 import * as E from '../../engine/index.ts';
-import { InitSeeds, ModuleList, constantInit, normalInit, priorProbBiasInit } from '../../engine/nn/index.ts';
+import { InitSeeds, ModuleList, priorProbBiasInit } from '../../engine/nn/index.ts';
 import { Conv2d, Scale } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { MultiLevelPriors } from '../priors.ts';
@@ -46,12 +46,10 @@ export class ATSSHead extends DenseHead {
     validateNumClasses(cfg.numClasses);
     super({ inChannels: cfg.inChannels, featChannels: cfg.featChannels, stackedConvs: cfg.stackedConvs, gnGroups: cfg.gnGroups, numLevels: cfg.numLevels }, seeds);
     this.cfg = { ...cfg, priorProb: cfg.priorProb ?? 0.01, lossWeights: { focal: 1, giou: 2, centerness: 1, ...cfg.lossWeights } };
-    const conv = (name: string, out: number, bias = constantInit(0)) =>
-      this.child(name, new Conv2d(this.predictorChannels, out, 3, seeds, { padding: 1, weightInit: normalInit(0.01), biasInit: bias }));
-    this.atssCls = conv('atss_cls', cfg.numClasses, priorProbBiasInit(this.cfg.priorProb));
-    this.atssReg = conv('atss_reg', 4);
-    this.atssCenterness = conv('atss_centerness', 1);
-    this.scales = this.child('scales', new ModuleList(Array.from({ length: cfg.numLevels }, () => new Scale(1))));
+    this.atssCls = this.predictor('atss_cls', cfg.numClasses, seeds, priorProbBiasInit(this.cfg.priorProb));
+    this.atssReg = this.predictor('atss_reg', 4, seeds);
+    this.atssCenterness = this.predictor('atss_centerness', 1, seeds);
+    this.scales = this.levelScales();
   }
 
   get numClasses(): number {

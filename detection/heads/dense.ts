@@ -11,8 +11,8 @@
  * head type alike.
  */
 import * as E from '../../engine/index.ts';
-import { Module, ModuleList, InitSeeds, normalInit } from '../../engine/nn/index.ts';
-import { ConvModule } from '../../engine/nn/layers.ts';
+import { Module, ModuleList, InitSeeds, normalInit, constantInit, type Initializer } from '../../engine/nn/index.ts';
+import { Conv2d, ConvModule, Scale } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { MultiLevelPriors } from '../priors.ts';
 import type { PostprocessConfig } from '../postprocess.ts';
@@ -113,6 +113,16 @@ export abstract class DenseHead extends Module {
   /** Channels of the towers' last feature (the predictors' input). */
   protected get predictorChannels(): number {
     return this.tower.stackedConvs > 0 ? this.tower.featChannels : this.tower.inChannels;
+  }
+
+  /** A 3×3 predictor on the towers' last feature, registered as `name` (mmdetection's init: normal 0.01, bias 0 unless given). */
+  protected predictor(name: string, outChannels: number, seeds: InitSeeds, biasInit: Initializer = constantInit(0)): Conv2d {
+    return this.child(name, new Conv2d(this.predictorChannels, outChannels, 3, seeds, { padding: 1, weightInit: normalInit(0.01), biasInit }));
+  }
+
+  /** One learnable Scale per level (`scales.<level>.scale`), initialised to 1. */
+  protected levelScales(): ModuleList<Scale> {
+    return this.child('scales', new ModuleList(Array.from({ length: this.tower.numLevels }, () => new Scale(1))));
   }
 
   /** Channels of the tower feature at a tap: the FPN width at 0, the tower width after. */

@@ -13,7 +13,7 @@
  * the score factor, NMS IoU 0.5. CrossKD taps FCOS at block 2 by default.
  */
 import * as E from '../../engine/index.ts';
-import { InitSeeds, ModuleList, constantInit, normalInit, priorProbBiasInit } from '../../engine/nn/index.ts';
+import { InitSeeds, ModuleList, priorProbBiasInit } from '../../engine/nn/index.ts';
 import { Conv2d, Scale } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { FcosAssigner, defaultRegressRanges } from '../assigners/fcos.ts';
@@ -56,12 +56,10 @@ export class FCOSHead extends DenseHead {
       throw new Error(`head.regressRanges must have one [lo, hi] per level (${cfg.numLevels}), got ${regressRanges.length}`);
     this.assigner = new FcosAssigner(regressRanges);
     this.cfg = { ...cfg, priorProb: cfg.priorProb ?? 0.01, regressRanges, lossWeights: { focal: 1, iou: 1, centerness: 1, ...cfg.lossWeights } };
-    const conv = (name: string, out: number, bias = constantInit(0)) =>
-      this.child(name, new Conv2d(this.predictorChannels, out, 3, seeds, { padding: 1, weightInit: normalInit(0.01), biasInit: bias }));
-    this.convCls = conv('conv_cls', cfg.numClasses, priorProbBiasInit(this.cfg.priorProb));
-    this.convReg = conv('conv_reg', 4);
-    this.convCenterness = conv('conv_centerness', 1);
-    this.scales = this.child('scales', new ModuleList(Array.from({ length: cfg.numLevels }, () => new Scale(1))));
+    this.convCls = this.predictor('conv_cls', cfg.numClasses, seeds, priorProbBiasInit(this.cfg.priorProb));
+    this.convReg = this.predictor('conv_reg', 4, seeds);
+    this.convCenterness = this.predictor('conv_centerness', 1, seeds);
+    this.scales = this.levelScales();
   }
 
   get numClasses(): number {

@@ -6,7 +6,7 @@
  * The towers and their entry points (`clsFrom`, `regFrom`) are DenseHead's.
  */
 import * as E from '../../engine/index.ts';
-import { InitSeeds, normalInit, priorProbBiasInit, constantInit, ModuleList } from '../../engine/nn/index.ts';
+import { InitSeeds, priorProbBiasInit, ModuleList } from '../../engine/nn/index.ts';
 import { Conv2d, Scale } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { MultiLevelPriors } from '../priors.ts';
@@ -58,18 +58,9 @@ export class GFLHead extends DenseHead {
       priorProb: cfg.priorProb ?? 0.01,
       lossWeights: { qfl: 1, giou: 2, dfl: 0.25, ...cfg.lossWeights },
     };
-    const last = this.predictorChannels;
-    this.gflCls = this.child('gfl_cls', new Conv2d(last, cfg.numClasses, 3, seeds, {
-      padding: 1,
-      weightInit: normalInit(0.01),
-      biasInit: priorProbBiasInit(this.cfg.priorProb),
-    }));
-    this.gflReg = this.child('gfl_reg', new Conv2d(last, 4 * (cfg.regMax + 1), 3, seeds, {
-      padding: 1,
-      weightInit: normalInit(0.01),
-      biasInit: constantInit(0),
-    }));
-    this.scales = this.child('scales', new ModuleList(Array.from({ length: cfg.numLevels }, () => new Scale(1))));
+    this.gflCls = this.predictor('gfl_cls', cfg.numClasses, seeds, priorProbBiasInit(this.cfg.priorProb));
+    this.gflReg = this.predictor('gfl_reg', 4 * (cfg.regMax + 1), seeds);
+    this.scales = this.levelScales();
     this.integral = this.child('integral', new Integral(cfg.regMax));
   }
 

@@ -11,7 +11,7 @@
  * target deltas of the positives / N_pos. Inference: σ(cls), NMS IoU 0.5.
  */
 import * as E from '../../engine/index.ts';
-import { InitSeeds, constantInit, normalInit, priorProbBiasInit } from '../../engine/nn/index.ts';
+import { InitSeeds, priorProbBiasInit } from '../../engine/nn/index.ts';
 import { Conv2d } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { MaxIoUAssigner, RETINANET_MAX_IOU } from '../assigners/maxIou.ts';
@@ -50,10 +50,8 @@ export class RetinaHead extends DenseHead {
     super({ inChannels: cfg.inChannels, featChannels: cfg.featChannels, stackedConvs: cfg.stackedConvs, gnGroups: null, numLevels: cfg.numLevels }, seeds);
     this.cfg = { ...cfg, priorProb: cfg.priorProb ?? 0.01, lossWeights: { focal: 1, l1: 1, ...cfg.lossWeights } };
     const A = RETINA_ANCHORS_PER_LOCATION;
-    const conv = (name: string, out: number, bias = constantInit(0)) =>
-      this.child(name, new Conv2d(this.predictorChannels, out, 3, seeds, { padding: 1, weightInit: normalInit(0.01), biasInit: bias }));
-    this.retinaCls = conv('retina_cls', A * cfg.numClasses, priorProbBiasInit(this.cfg.priorProb));
-    this.retinaReg = conv('retina_reg', A * 4);
+    this.retinaCls = this.predictor('retina_cls', A * cfg.numClasses, seeds, priorProbBiasInit(this.cfg.priorProb));
+    this.retinaReg = this.predictor('retina_reg', A * 4, seeds);
   }
 
   get numClasses(): number {
