@@ -8,14 +8,14 @@ import { loadCocoDir } from '../detection/data/node.ts';
 import { evaluateDetector } from '../detection/train/evaluate.ts';
 import { formatCocoSummary } from '../detection/eval/coco.ts';
 import { classConfusion, formatConfusion } from '../detection/eval/confusion.ts';
-import { EXIT, loadDetector, resolveCheckpoint, runCli } from './cli.ts';
+import { EXIT, intArg, loadDetector, resolveCheckpoint, runCli } from './cli.ts';
 
 const program = new Command()
   .name('eval')
   .description('COCO-style evaluation of a trained detector on a COCO-format folder (DIR/annotations.json + DIR/images/).')
   .requiredOption('--checkpoint <file>', 'checkpoint sidecar (checkpoint-*.json), its .safetensors weights, or a run folder (newest checkpoint)')
   .requiredOption('--data <dir>', 'COCO-format dataset folder: annotations.json and images/')
-  .option('--batch-size <n>', "images per inference batch (default: the config's training batch size)")
+  .option('--batch-size <n>', "images per inference batch (default: the config's training batch size)", intArg(1))
   .option('--json <file>', 'also write the results as JSON to FILE')
   .option('--confusion', 'also print the class confusion: per object, the class of the best detection of any class at IoU ≥ 0.5 (localisation vs classification)')
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments, checkpoint or data, 3 no WebGPU adapter, 5 GPU error.')
@@ -24,12 +24,7 @@ const program = new Command()
 
 await runCli(async () => {
   program.parse();
-  const o = program.opts<{ checkpoint: string; data: string; batchSize?: string; json?: string; confusion?: boolean }>();
-  const batchArg = o.batchSize === undefined ? undefined : /^\d+$/.test(o.batchSize) ? Number(o.batchSize) : Number.NaN;
-  if (batchArg !== undefined && !(batchArg >= 1)) {
-    console.error(`error: --batch-size must be a positive integer, got '${o.batchSize}'`);
-    return EXIT.usage;
-  }
+  const o = program.opts<{ checkpoint: string; data: string; batchSize?: number; json?: string; confusion?: boolean }>();
 
   // Everything that can be checked without the GPU first.
   const ckpt = resolveCheckpoint(o.checkpoint);
@@ -46,7 +41,7 @@ await runCli(async () => {
     throw new Error(
       `${tooLarge.length} image(s) of ${o.data} are larger than the model's input ${padW}×${padH} (images are padded, not resized), e.g. ${tooLarge[0].fileName} is ${tooLarge[0].width}×${tooLarge[0].height}`,
     );
-  const batchSize = batchArg ?? cfg.train.batchSize;
+  const batchSize = o.batchSize ?? cfg.train.batchSize;
 
   await E.init();
   const detector = loadDetector(ckpt);

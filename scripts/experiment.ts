@@ -3,14 +3,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { EXPERIMENT_PRESETS, runExperiment } from '../crosskd/experiment.ts';
-import { EXIT, runCli } from './cli.ts';
+import { EXIT, intArg, runCli } from './cli.ts';
 import { writeFileAtomic } from '../engine/io/checkpoint.ts';
 
 const program = new Command()
   .name('experiment')
   .description('Teacher, then the student with each distillation method; writes a markdown table, JSON, loss plots and report.html.')
   .requiredOption('--preset <name>', `one of ${Object.keys(EXPERIMENT_PRESETS).join(', ')}`)
-  .option('--seeds <n>', 'seeds per configuration (full: 3, the others: 1); several seeds are tabulated as mean ± std', (v) => Number.parseInt(v, 10))
+  .option('--seeds <n>', 'seeds per configuration (full: 3, the others: 1); several seeds are tabulated as mean ± std', intArg(1))
   .option('--json <file>', 'also write the results JSON here')
   .option('--out <dir>', 'output folder (default runs/experiment-<preset>)')
   .option('--teacher <sidecar>', 'use this checkpoint as the GFL teacher instead of the cached one')

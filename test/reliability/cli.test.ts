@@ -146,6 +146,8 @@ const cases: CliCase[] = [
     error: /^error: soak: 100 steps leave fewer than two samples after a warm-up of 100 steps sampled every 50$/m,
   },
   { what: 'soak with a non-integer step count', script: 'scripts/soak.ts', args: () => ['--steps', '1e3x'], code: EXIT.usage, error: /^error: option '--steps <n>' argument '1e3x' is invalid/m },
+  { what: 'eval with a zero batch size', script: 'scripts/eval.ts', args: () => ['--checkpoint', at('truncated'), '--data', at('coco'), '--batch-size', '0'], code: EXIT.usage, error: /^error: option '--batch-size <n>' argument '0' is invalid\. expected an integer ≥ 1, got '0'\.$/m },
+  { what: 'experiment with a non-integer seed count', script: 'scripts/experiment.ts', args: () => ['--preset', 'smoke', '--seeds', 'two', '--out', at('exp')], code: EXIT.usage, error: /^error: option '--seeds <n>' argument 'two' is invalid\. expected an integer ≥ 1, got 'two'\.$/m, noOutput: () => [at('exp')] },
 ];
 
 describe('command lines: bad input exits with its code and one clear line', () => {
