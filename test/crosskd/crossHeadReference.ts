@@ -5,7 +5,7 @@
  * adapter.test.ts).
  */
 import * as E from '../../engine/index.ts';
-import { diff } from '../../engine/checks/compare.ts';
+import { fdRelativeError as fdWithStep } from '../detection/heads/headReference.ts';
 import { Rng } from '../../engine/random.ts';
 import { detectionReferenceOps as R } from '../../engine/reference/detection.ts';
 import type { RefTensor } from '../../engine/reference/types.ts';
@@ -141,20 +141,7 @@ export function randomizeHead(head: GFLHead, seed: number): void {
 }
 
 /**
- * Compares a GPU gradient with central differences of f over the float64 values `ref`
- * (perturbed in place and restored); returns max|gpu − fd| / max|fd|.
+ * headReference's finite-difference comparison with a relative step of 1e-5, the step
+ * these cross-head checks were calibrated with.
  */
-export async function fdRelativeError(f: () => number, got: E.Tensor, ref: Float64Array): Promise<number> {
-  const g = await got.data();
-  const numeric = Float64Array.from(ref, (_, i) => {
-    const v = ref[i];
-    const h = 1e-5 * Math.max(1, Math.abs(v));
-    ref[i] = v + h;
-    const up = f();
-    ref[i] = v - h;
-    const down = f();
-    ref[i] = v;
-    return (up - down) / (2 * h);
-  });
-  return diff(g, numeric).rel;
-}
+export const fdRelativeError = (f: () => number, got: E.Tensor, ref: Float64Array): Promise<number> => fdWithStep(f, got, ref, 1e-5);
