@@ -10,7 +10,7 @@ import { Command } from 'commander';
 import { FULL_TIMING, QUICK_TIMING, formatTable, measure, type Row, type TimingOptions } from './harness.ts';
 import { loadTfjs, setupNavigatorGpu, type TfjsInfo } from './tfjs.ts';
 import { workloads } from './workloads/index.ts';
-import { EXIT } from '../scripts/cli.ts';
+import { EXIT, exitWithUsageCode } from '../scripts/cli.ts';
 import { writeFileAtomic } from '../engine/io/checkpoint.ts';
 
 const program = new Command()
@@ -23,8 +23,7 @@ const program = new Command()
   .option('--no-tfjs', 'measure our engine only')
   .option('--markdown', 'print the table as Markdown (for bench/RESULTS.md)')
   .addHelpText('after', '\nExit codes: 0 ok, 1 a measurement failed, 2 bad arguments, 3 no WebGPU adapter.')
-  // commander's own argument errors exit with 2 like the other scripts (its default is 1)
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage))
+  .exitOverride(exitWithUsageCode)
   .parse();
 
 const opts = program.opts<{ json?: string; quick?: boolean; filter?: string; iterations?: number; tfjs: boolean; markdown?: boolean }>();

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import * as esbuild from 'esbuild';
 import { bundleEngine, collectKernelSources } from './bundle.ts';
-import { EXIT, runCli } from './cli.ts';
+import { EXIT, exitWithUsageCode, runCli } from './cli.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -79,7 +79,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     .description('Build the package: Node ES modules, the browser bundle and type declarations (what package.json exports).')
     .option('--out <dir>', 'output folder', path.join(root, 'dist'))
     .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments or the build failed (the message says where).')
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+    .exitOverride(exitWithUsageCode);
   await runCli(async () => {
     program.parse();
     await buildPackage(path.resolve(program.opts<{ out: string }>().out), (m) => console.log(m));

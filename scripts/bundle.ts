@@ -62,14 +62,13 @@ export async function bundleEngine(outfile: string, entry = path.join(root, 'eng
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   // loaded here, not at the top: importers of bundleEngine need neither
   const { Command } = await import('commander');
-  const { EXIT, runCli } = await import('./cli.ts');
+  const { EXIT, exitWithUsageCode, runCli } = await import('./cli.ts');
   const program = new Command()
     .name('bundle')
     .description('The engine for browsers: one ES module (esbuild) with every kernel of kernels/ inlined.')
     .option('--out <file>', 'output file', path.join(root, 'dist/engine.browser.js'))
     .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments or the bundle failed (the message says why).')
-    // commander's own argument errors exit with 2 like the other scripts (its default is 1)
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+    .exitOverride(exitWithUsageCode);
   await runCli(async () => {
     program.parse();
     const out = program.opts<{ out: string }>().out;

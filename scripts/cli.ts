@@ -46,11 +46,17 @@ export async function runCli(main: () => Promise<number | void>): Promise<never>
 }
 
 /**
- * Parses the command line inside runCli: an unknown option or a bad value exits with
- * EXIT.usage (commander on its own would exit with 1, the code of a failed check).
+ * commander's exitOverride for every script: an unknown option or a bad value exits with
+ * EXIT.usage (commander on its own would exit with 1, the code of a failed check);
+ * --help and --version exit 0.
  */
+export function exitWithUsageCode(err: { exitCode: number }): never {
+  process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+}
+
+/** Parses the command line inside runCli, exiting as exitWithUsageCode says on bad arguments. */
 export function parseArgs<T extends object>(program: Command): T {
-  program.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+  program.exitOverride(exitWithUsageCode);
   program.parse();
   return program.opts<T>();
 }

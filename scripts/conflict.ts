@@ -20,7 +20,7 @@ import { prepareDatasets } from '../detection/train/data.ts';
 import { detectorConfig } from '../detection/train/trainer.ts';
 import { histogramPlotPng, PALETTE } from '../detection/plot.ts';
 import { CONFLICT_THRESHOLD, measureTargetConflict, type ConflictStats } from '../crosskd/conflict.ts';
-import { EXIT, loadDetector, readJsonFile, resolveCheckpoint, runCli, type ResolvedCheckpoint } from './cli.ts';
+import { EXIT, exitWithUsageCode, loadDetector, readJsonFile, resolveCheckpoint, runCli, type ResolvedCheckpoint } from './cli.ts';
 
 const DEFAULT_STUDENT = 'quick-student';
 
@@ -45,7 +45,7 @@ const program = new Command()
       '\nTeachers with several anchors per location count the highest score over them.' +
       '\n\nExit codes: 0 ok, 2 bad arguments, checkpoint or data, 3 no WebGPU adapter, 5 GPU error.',
   )
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+  .exitOverride(exitWithUsageCode);
 
 const positiveInt = (name: string, v: string): number => {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`${name} must be a positive integer, got '${v}'`);

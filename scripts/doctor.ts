@@ -6,15 +6,14 @@
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { describeAdapter, init, NoAdapterError } from '../engine/index.ts';
-import { EXIT } from './cli.ts';
+import { EXIT, exitWithUsageCode } from './cli.ts';
 
 const opts = new Command()
   .name('npm run doctor --')
   .description('Print the WebGPU adapter the engine runs on, its limits and features.')
   .option('--json', 'machine-readable output')
   .addHelpText('after', '\nExit codes: 0 an adapter is usable, 2 bad arguments, 3 no WebGPU adapter (the message says how to get one).')
-  // commander's own argument errors exit with 2 like the other scripts (its default is 1)
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage))
+  .exitOverride(exitWithUsageCode)
   .parse()
   .opts<{ json?: boolean }>();
 

@@ -8,7 +8,7 @@ import { loadCocoDir } from '../detection/data/node.ts';
 import { evaluateDetector } from '../detection/train/evaluate.ts';
 import { formatCocoSummary } from '../detection/eval/coco.ts';
 import { classConfusion, formatConfusion } from '../detection/eval/confusion.ts';
-import { EXIT, intArg, loadDetector, resolveCheckpoint, runCli } from './cli.ts';
+import { EXIT, exitWithUsageCode, intArg, loadDetector, resolveCheckpoint, runCli } from './cli.ts';
 
 const program = new Command()
   .name('eval')
@@ -19,8 +19,7 @@ const program = new Command()
   .option('--json <file>', 'also write the results as JSON to FILE')
   .option('--confusion', 'also print the class confusion: per object, the class of the best detection of any class at IoU ≥ 0.5 (localisation vs classification)')
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments, checkpoint or data, 3 no WebGPU adapter, 5 GPU error.')
-  // commander's own argument errors exit with 2 like ours (its default is 1)
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+  .exitOverride(exitWithUsageCode);
 
 await runCli(async () => {
   program.parse();

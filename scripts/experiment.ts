@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { EXPERIMENT_PRESETS, runExperiment } from '../crosskd/experiment.ts';
-import { EXIT, intArg, runCli } from './cli.ts';
+import { EXIT, exitWithUsageCode, intArg, runCli } from './cli.ts';
 import { writeFileAtomic } from '../engine/io/checkpoint.ts';
 
 const program = new Command()
@@ -32,8 +32,7 @@ const program = new Command()
       'Exit codes: 0 ok, 2 bad arguments, 3 no WebGPU adapter, 4 non-finite loss, 5 GPU error.',
     ].join('\n'),
   )
-  // commander's own argument errors exit with 2 like ours (its default is 1)
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+  .exitOverride(exitWithUsageCode);
 
 await runCli(async () => {
   program.parse();

@@ -6,7 +6,7 @@
  */
 import { Command } from 'commander';
 import { describeAdapter, init, NoAdapterError } from '../engine/index.ts';
-import { EXIT } from './cli.ts';
+import { EXIT, exitWithUsageCode } from './cli.ts';
 import { writeFileAtomic } from '../engine/io/checkpoint.ts';
 import { fmtNum } from '../engine/checks/compare.ts';
 import { gradcheckAll, type GradcheckResult } from '../engine/checks/gradcheck.ts';
@@ -22,8 +22,7 @@ const opts = new Command()
   .option('--json <file>', 'also write the results as JSON to FILE')
   .option('--verbose', 'print per-array errors of every case, not only of failures')
   .addHelpText('after', '\nExit codes: 0 ok, 1 a check failed, 2 bad arguments or input files, 3 no WebGPU adapter.')
-  // commander's own argument errors exit with 2 like the other scripts (its default is 1)
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage))
+  .exitOverride(exitWithUsageCode)
   .parse()
   .opts<{ op?: string[]; json?: string; verbose?: boolean }>();
 

@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import { init, NoAdapterError } from '../engine/index.ts';
 import { runParityFiles } from '../engine/checks/parity.ts';
-import { EXIT } from './cli.ts';
+import { EXIT, exitWithUsageCode } from './cli.ts';
 
 const program = new Command()
   .name('npm run parity --')
@@ -18,8 +18,7 @@ const program = new Command()
   )
   .argument('<files...>', 'case files (JSON)')
   .addHelpText('after', '\nExit codes: 0 every case passed, 1 a case failed or a file could not be read, 2 bad arguments, 3 no WebGPU adapter.')
-  // commander's own argument errors exit with 2 like the other scripts (its default is 1)
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage))
+  .exitOverride(exitWithUsageCode)
   .parse();
 
 async function main(files: string[]): Promise<number> {

@@ -11,7 +11,7 @@ import { ANNOTATIONS_FILE } from '../detection/data/node.ts';
 import { resolveSyntheticConfig, syntheticCategories } from '../detection/data/synthetic.ts';
 import { drawDetections } from '../detection/draw.ts';
 import type { TrainConfig } from '../detection/train/config.ts';
-import { EXIT, loadDetector, resolveCheckpoint, runCli } from './cli.ts';
+import { EXIT, exitWithUsageCode, loadDetector, resolveCheckpoint, runCli } from './cli.ts';
 
 const program = new Command()
   .name('predict')
@@ -21,8 +21,7 @@ const program = new Command()
   .requiredOption('--out <file>', 'output PNG with the detections drawn')
   .option('--score-thr <x>', 'draw and list detections scoring at least this', '0.3')
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments, checkpoint or image, 3 no WebGPU adapter, 5 GPU error.')
-  // commander's own argument errors exit with 2 like ours (its default is 1)
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+  .exitOverride(exitWithUsageCode);
 
 /**
  * Class names of a checkpoint's config: the synthetic generator's categories, or those of
