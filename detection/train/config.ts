@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { HEAD_TYPES, checkHeadConfig } from '../heads/config.ts';
+import { SHAPES } from '../data/synthetic.ts';
 
 const positiveInt = z.number().int().positive();
 const ints4 = z.tuple([positiveInt, positiveInt, positiveInt, positiveInt]);
@@ -48,6 +49,11 @@ export const SyntheticDataSchema = z.strictObject({
   objectsPerImage: z.tuple([z.number().int().min(0), z.number().int().min(0)]).optional(),
   sizeRange: z.tuple([z.number().positive(), z.number().positive()]).optional(),
   clutterPerImage: z.tuple([z.number().int().min(0), z.number().int().min(0)]).optional(),
+  /** log-uniform (most objects small) or uniform over sizeRange */
+  sizeDistribution: z.enum(['log-uniform', 'uniform']).optional(),
+  /** the shape classes to draw (category ids stay SHAPES index + 1); numClasses must match */
+  classes: z.array(z.enum(SHAPES)).min(1).optional(),
+  emptyFraction: z.number().min(0).max(1).optional(),
 });
 
 export const DataSchema = z.union([
@@ -141,6 +147,12 @@ export function parseConfig(value: unknown, source = 'config'): TrainConfig {
     throw new Error(`${source}: model.head.regressRanges has ${cfg.model.head.regressRanges.length} ranges, one per FPN level (model.neck.numOuts ${cfg.model.neck.numOuts}) is needed`);
   if (cfg.model.head.featChannels !== cfg.model.neck.outChannels)
     throw new Error(`${source}: model.head.featChannels (${cfg.model.head.featChannels}) must equal model.neck.outChannels (${cfg.model.neck.outChannels}) in this head`);
+  if ('synthetic' in cfg.data) {
+    const classes = cfg.data.synthetic.classes ?? SHAPES;
+    if (new Set(classes).size !== classes.length) throw new Error(`${source}: data.synthetic.classes lists a shape twice: ${classes.join(', ')}`);
+    if (classes.length !== cfg.numClasses)
+      throw new Error(`${source}: numClasses is ${cfg.numClasses} but data.synthetic draws ${classes.length} classes (${classes.join(', ')})`);
+  }
   return cfg;
 }
 

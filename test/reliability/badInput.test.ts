@@ -217,6 +217,37 @@ add(
   },
   /my\.json: model\.head\.featChannels \(16\) must equal model\.neck\.outChannels \(32\)/,
 );
+add(
+  'config',
+  'synthetic classes that disagree with numClasses',
+  () => {
+    const c = tinyJson();
+    c.data.synthetic.classes = ['circle', 'square', 'triangle'];
+    return parseConfig(c, 'my.json');
+  },
+  /my\.json: numClasses is 8 but data\.synthetic draws 3 classes \(circle, square, triangle\)/,
+);
+add(
+  'config',
+  'an unknown synthetic shape',
+  () => {
+    const c = tinyJson();
+    c.data.synthetic.classes = ['circle', 'hexagon'];
+    return parseConfig(c, 'my.json');
+  },
+  /my\.json is not a valid training config:\n {2}data\.synthetic\.classes\.1: .*circle/,
+);
+add(
+  'config',
+  'a synthetic shape listed twice',
+  () => {
+    const c = tinyJson();
+    c.numClasses = 2;
+    c.data.synthetic.classes = ['ring', 'ring'];
+    return parseConfig(c, 'my.json');
+  },
+  /my\.json: data\.synthetic\.classes lists a shape twice: ring, ring/,
+);
 add('config', 'an unknown preset', () => presetConfig('huge'), /unknown preset 'huge' \(known: quick-teacher, .*tiny/);
 add('config', 'soak of zero steps', () => soak({ steps: 0, every: 50, warmup: 0, imageSize: 64, batchSize: 1 }), /soak: steps must be an integer ≥ 1, got 0/);
 
