@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../../engine/index.ts';
-import { parseConfig, presetConfig } from '../../../detection/train/config.ts';
+import { PRESETS, QUICK_CLASSES, parseConfig, presetConfig } from '../../../detection/train/config.ts';
 import { train } from '../../../detection/train/trainer.ts';
 import { prepareDatasets } from '../../../detection/train/data.ts';
 
@@ -75,6 +75,22 @@ describe('configs', () => {
 
   it('rejects an unknown preset, listing the known ones', () => {
     expect(() => presetConfig('huge')).toThrow(/unknown preset 'huge' \(known: quick-teacher, .*tiny/);
+  });
+
+  it('every preset is a valid config; teacher and student of a pair train on the same data', () => {
+    for (const name of Object.keys(PRESETS)) expect(() => parseConfig(presetConfig(name), name)).not.toThrow();
+    for (const prefix of ['quick', 'quick-atss', 'quick-retina', 'quick-fcos', 'hard', 'demo']) {
+      const [t, s] = [presetConfig(`${prefix}-teacher`), presetConfig(`${prefix}-student`)];
+      expect(s.data, prefix).toEqual(t.data);
+      expect(s.numClasses).toBe(t.numClasses);
+      expect(s.train).toEqual(t.train);
+    }
+    const quick = presetConfig('quick-teacher');
+    expect('synthetic' in quick.data && quick.data.synthetic.classes).toEqual([...QUICK_CLASSES]);
+    expect(quick.numClasses).toBe(QUICK_CLASSES.length);
+    const hard = presetConfig('hard-teacher');
+    expect('synthetic' in hard.data && hard.data.synthetic.classes).toBeUndefined();
+    expect(hard.numClasses).toBe(8);
   });
 
   it('rejects data whose classes do not match the config', () => {
