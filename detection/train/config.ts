@@ -160,13 +160,14 @@ export function parseConfig(value: unknown, source = 'config'): TrainConfig {
 
 /**
  * The synthetic set of the quick and demo presets, calibrated so that the quick teacher can
- * learn it in ~2400 steps on a 2-core CPU: six shapes (not the generator's eight; ellipse and
- * L-shape go), 16–64 px spread uniformly (not 8–64 log-uniform), 2–8 objects and at most
+ * learn it in ~3200 steps on a 2-core CPU: five shapes (not the generator's eight; ellipse,
+ * L-shape and star, the near neighbours of circle, square/cross and triangle/cross, go),
+ * 16–64 px spread uniformly (not 8–64 log-uniform), 2–8 objects and at most
  * two distractors per image. The generator's defaults (the `hard-*` presets) are far harder:
  * there the quick schedule leaves the teacher near 0.10 mAP, with the class of most
  * detected objects wrong (README "Results so far").
  */
-export const QUICK_CLASSES = ['circle', 'square', 'triangle', 'ring', 'cross', 'star'] as const;
+export const QUICK_CLASSES = ['circle', 'square', 'triangle', 'ring', 'cross'] as const;
 const quickData = (numTrain: number, numVal: number) => ({
   synthetic: {
     seed: 2026,
@@ -248,23 +249,30 @@ function preset(
   );
 }
 
+/**
+ * The quick schedule: 16 epochs of 1600 images (3200 steps at batch 8), lr ×0.1 at epochs
+ * 11 and 15. With six shapes (star too) 12 epochs gave the teacher 0.54 mAP but only 0.75
+ * mAP50: 77% of found objects rightly classed, star and cross mistaken for each other.
+ */
+const QUICK_EPOCHS = 16;
+
 export const PRESETS: Record<string, () => TrainConfig> = {
   /** the quick teacher of issue 4 */
-  'quick-teacher': () => preset('quick-teacher', TEACHER_BACKBONE, 12, 1600, 200),
+  'quick-teacher': () => preset('quick-teacher', TEACHER_BACKBONE, QUICK_EPOCHS, 1600, 200),
   /** the tiny student at the same schedule */
-  'quick-student': () => preset('quick-student', STUDENT_BACKBONE, 12, 1600, 200),
+  'quick-student': () => preset('quick-student', STUDENT_BACKBONE, QUICK_EPOCHS, 1600, 200),
   /** a plain (VGG-style) teacher for heterogeneous pairs */
-  'quick-plain-teacher': () => preset('quick-plain-teacher', PLAIN_BACKBONE, 12, 1600, 200),
+  'quick-plain-teacher': () => preset('quick-plain-teacher', PLAIN_BACKBONE, QUICK_EPOCHS, 1600, 200),
   /** the other heads, teacher and student at the quick schedule (one name per head: quick-<head>-teacher|student) */
-  'quick-atss-teacher': () => preset('quick-atss-teacher', TEACHER_BACKBONE, 12, 1600, 200, 'atss'),
-  'quick-atss-student': () => preset('quick-atss-student', STUDENT_BACKBONE, 12, 1600, 200, 'atss'),
-  'quick-retina-teacher': () => preset('quick-retina-teacher', TEACHER_BACKBONE, 12, 1600, 200, 'retina'),
-  'quick-retina-student': () => preset('quick-retina-student', STUDENT_BACKBONE, 12, 1600, 200, 'retina'),
-  'quick-fcos-teacher': () => preset('quick-fcos-teacher', TEACHER_BACKBONE, 12, 1600, 200, 'fcos'),
-  'quick-fcos-student': () => preset('quick-fcos-student', STUDENT_BACKBONE, 12, 1600, 200, 'fcos'),
+  'quick-atss-teacher': () => preset('quick-atss-teacher', TEACHER_BACKBONE, QUICK_EPOCHS, 1600, 200, 'atss'),
+  'quick-atss-student': () => preset('quick-atss-student', STUDENT_BACKBONE, QUICK_EPOCHS, 1600, 200, 'atss'),
+  'quick-retina-teacher': () => preset('quick-retina-teacher', TEACHER_BACKBONE, QUICK_EPOCHS, 1600, 200, 'retina'),
+  'quick-retina-student': () => preset('quick-retina-student', STUDENT_BACKBONE, QUICK_EPOCHS, 1600, 200, 'retina'),
+  'quick-fcos-teacher': () => preset('quick-fcos-teacher', TEACHER_BACKBONE, QUICK_EPOCHS, 1600, 200, 'fcos'),
+  'quick-fcos-student': () => preset('quick-fcos-student', STUDENT_BACKBONE, QUICK_EPOCHS, 1600, 200, 'fcos'),
   /** the quick schedule on the generator's full difficulty (8 shapes, 8–64 px, clutter) */
-  'hard-teacher': () => preset('hard-teacher', TEACHER_BACKBONE, 12, 1600, 200, undefined, hardData),
-  'hard-student': () => preset('hard-student', STUDENT_BACKBONE, 12, 1600, 200, undefined, hardData),
+  'hard-teacher': () => preset('hard-teacher', TEACHER_BACKBONE, QUICK_EPOCHS, 1600, 200, undefined, hardData),
+  'hard-student': () => preset('hard-student', STUDENT_BACKBONE, QUICK_EPOCHS, 1600, 200, undefined, hardData),
   /** the demo's short schedule */
   'demo-teacher': () => preset('demo-teacher', TEACHER_BACKBONE, 3, 800, 100),
   'demo-student': () => preset('demo-student', STUDENT_BACKBONE, 3, 800, 100),
