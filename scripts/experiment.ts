@@ -26,7 +26,7 @@ const program = new Command()
       "            for a GFL student: ~25 min with quick's teacher cached",
       '  hetero    a plain-backbone teacher for the ResNet student: ~19 min',
       '  heads     CrossKD on ATSS, RetinaNet and FCOS (teacher, baseline and CrossKD each): ~50 min',
-      '  full      all of the above at the 12-epoch schedule, 3 seeds (mean ± std): ~35 h here',
+      '  full      all of the above at the training presets\' 16-epoch schedule, 3 seeds (mean ± std): ~48 h here',
       '  smoke     seconds, for tests',
       '',
       'Exit codes: 0 ok, 2 bad arguments, 3 no WebGPU adapter, 4 non-finite loss, 5 GPU error.',

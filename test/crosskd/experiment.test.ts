@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { decode } from 'fast-png';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
+import { presetConfig } from '../../detection/train/config.ts';
 import { EVAL_SECONDS, EXPERIMENT_PRESETS, STEP_SECONDS, experimentPlan, resultsTable, runExperiment } from '../../crosskd/experiment.ts';
 
 beforeAll(async () => {
@@ -93,13 +94,13 @@ describe('experiment presets', () => {
     ]);
   });
 
-  it('full: every experiment once per seed (runs shared by two experiments trained once), at 12 epochs', () => {
+  it("full: every experiment once per seed (runs shared by two experiments trained once), at the training presets' schedule", () => {
     const full = specs('full', 2);
     expect(new Set(full).size).toBe(full.length);
     for (const name of ['quick', 'taps', 'conflict', 'hetero', 'heads'])
       for (const seed of [0, 1]) for (const r of specs(name)) expect(full).toContain(r.replace('#0', `#${seed}`));
     const preset = EXPERIMENT_PRESETS.full();
     expect(preset.defaultSeeds).toBe(3);
-    for (const cfg of [...Object.values(preset.teachers), ...Object.values(preset.students)]) expect(cfg.train.epochs).toBe(12);
+    for (const cfg of [...Object.values(preset.teachers), ...Object.values(preset.students)]) expect(cfg.train).toEqual(presetConfig('quick-teacher').train);
   });
 });
