@@ -207,8 +207,11 @@ const OTHER_HEADS = {
   atss: { head: { type: 'atss' as const, featChannels: 32, stackedConvs: 4, gnGroups: 8 }, anchors: { octaveBaseScale: 4 } },
   /** RetinaNet: 9 anchors of 2·stride·2^(0, 1/3, 2/3) (mmdetection's 4 halved), towers without norm */
   retina: { head: { type: 'retina' as const, featChannels: 32, stackedConvs: 4 }, anchors: { octaveBaseScale: 2 } },
-  /** FCOS: points; regress ranges split at 4·stride (mmdetection's 8·stride halved) */
-  fcos: { head: { type: 'fcos' as const, featChannels: 32, stackedConvs: 4, gnGroups: 8, regressRanges: [[-1, 32], [32, 64], [64, 128], [128, 1e8]] as [number, number][] } },
+  /**
+   * FCOS: points; regress ranges split at 4·stride (mmdetection's 8·stride halved); a ReLU
+   * before the extra FPN level, and no centre sampling, as the CrossKD reference's FCOS
+   */
+  fcos: { neck: { ...neck, reluBeforeExtraConvs: true }, head: { type: 'fcos' as const, featChannels: 32, stackedConvs: 4, gnGroups: 8, regressRanges: [[-1, 32], [32, 64], [64, 128], [128, 1e8]] as [number, number][] } },
 };
 
 const trainDefaults = {
