@@ -184,7 +184,7 @@ const quickData = (numTrain: number, numVal: number) => ({
 });
 /** The generator's defaults: eight shapes, 8–64 px log-uniform, up to six distractors. */
 const hardData = (numTrain: number, numVal: number) => ({
-  synthetic: { seed: 2026, numTrain, numVal, imageSize: 128 },
+  synthetic: { seed: 2026, numTrain, numVal, imageSize: 128, classes: [...SHAPES] },
   cacheDir: '.cache/data',
 });
 
@@ -243,7 +243,7 @@ function preset(
     {
       name,
       seed: 0,
-      numClasses: (data.synthetic as { classes?: readonly string[] }).classes?.length ?? SHAPES.length,
+      numClasses: data.synthetic.classes.length,
       model: { backbone, neck, ...(headType ? OTHER_HEADS[headType] : { head, anchors: { octaveBaseScale: 4 } }) },
       data,
       train: { ...trainDefaults, epochs, lrStepEpochs: [Math.round(epochs * 0.67), Math.round(epochs * 0.92)] },

@@ -6,6 +6,7 @@ import * as E from '../../../engine/index.ts';
 import { PRESETS, QUICK_CLASSES, parseConfig, presetConfig } from '../../../detection/train/config.ts';
 import { train } from '../../../detection/train/trainer.ts';
 import { prepareDatasets } from '../../../detection/train/data.ts';
+import { SHAPES } from '../../../detection/data/synthetic.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'crosskd-train-'));
 const quiet = () => {};
@@ -89,7 +90,7 @@ describe('configs', () => {
     expect('synthetic' in quick.data && quick.data.synthetic.classes).toEqual([...QUICK_CLASSES]);
     expect(quick.numClasses).toBe(QUICK_CLASSES.length);
     const hard = presetConfig('hard-teacher');
-    expect('synthetic' in hard.data && hard.data.synthetic.classes).toBeUndefined();
+    expect('synthetic' in hard.data && hard.data.synthetic.classes).toEqual([...SHAPES]);
     expect(hard.numClasses).toBe(8);
   });
 
