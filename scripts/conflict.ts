@@ -60,7 +60,6 @@ function studentConfig(arg: string): TrainConfig {
 }
 
 function loadData(o: { data?: string; preset?: string; split: string }, sizeDivisor: number): { dataset: CocoDataset; where: string } {
-  if (!o.data === !o.preset) throw new Error('give exactly one of --data DIR or --preset NAME');
   if (o.data) {
     if (!fs.existsSync(o.data)) throw new Error(`data folder not found: ${o.data}`);
     return { dataset: loadCocoDir(o.data), where: o.data };
@@ -99,6 +98,7 @@ await runCli(async () => {
   const batchSize = positiveInt('--batch-size', o.batchSize);
   const bins = positiveInt('--bins', o.bins);
   if (o.out && !o.out.endsWith('.png')) throw new Error(`--out must name a .png file, got '${o.out}'`);
+  if (!o.data === !o.preset) throw new Error('give exactly one of --data DIR or --preset NAME');
 
   // Everything that can be checked without the GPU first.
   const teachers: ResolvedCheckpoint[] = o.teacher.map((t) => resolveCheckpoint(t));
