@@ -20,7 +20,7 @@ import { prepareDatasets } from '../detection/train/data.ts';
 import { detectorConfig } from '../detection/train/trainer.ts';
 import { histogramPlotPng, PALETTE } from '../detection/plot.ts';
 import { CONFLICT_THRESHOLD, measureTargetConflict, type ConflictStats } from '../crosskd/conflict.ts';
-import { EXIT, exitWithUsageCode, loadDetector, readJsonFile, resolveCheckpoint, runCli, type ResolvedCheckpoint } from './cli.ts';
+import { EXIT, exitWithUsageCode, intArg, loadDetector, readJsonFile, resolveCheckpoint, runCli, type ResolvedCheckpoint } from './cli.ts';
 
 const DEFAULT_STUDENT = 'quick-student';
 
@@ -35,8 +35,8 @@ const program = new Command()
   .option('--preset <name>', `the synthetic data of a training preset instead: ${Object.keys(PRESETS).join(', ')}`)
   .option('--split <split>', 'with --preset: train or val', 'val')
   .option('--student <preset|file>', `the student whose assigner (and priors) give the targets: a preset name or a JSON config`, DEFAULT_STUDENT)
-  .option('--batch-size <n>', 'images per teacher batch', '8')
-  .option('--bins <n>', 'histogram bins over [0, 1]', '20')
+  .option('--batch-size <n>', 'images per teacher batch', intArg(1), 8)
+  .option('--bins <n>', 'histogram bins over [0, 1]', intArg(1), 20)
   .option('--out <file.png>', 'write the histogram plot here')
   .option('--json <file>', 'write the results as JSON here')
   .addHelpText(
@@ -47,10 +47,6 @@ const program = new Command()
   )
   .exitOverride(exitWithUsageCode);
 
-const positiveInt = (name: string, v: string): number => {
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`${name} must be a positive integer, got '${v}'`);
-  return Number(v);
-};
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 
 function studentConfig(arg: string): TrainConfig {
@@ -94,9 +90,8 @@ function formatHistogram(rows: { name: string; stats: ConflictStats }[]): string
 
 await runCli(async () => {
   program.parse();
-  const o = program.opts<{ teacher: string[]; data?: string; preset?: string; split: string; student: string; batchSize: string; bins: string; out?: string; json?: string }>();
-  const batchSize = positiveInt('--batch-size', o.batchSize);
-  const bins = positiveInt('--bins', o.bins);
+  const o = program.opts<{ teacher: string[]; data?: string; preset?: string; split: string; student: string; batchSize: number; bins: number; out?: string; json?: string }>();
+  const { batchSize, bins } = o;
   if (o.out && !o.out.endsWith('.png')) throw new Error(`--out must name a .png file, got '${o.out}'`);
   if (!o.data === !o.preset) throw new Error('give exactly one of --data DIR or --preset NAME');
 

@@ -64,6 +64,7 @@ describe('npm run conflict', () => {
       [['--data', valDir], /required option '--teacher <sidecar...>' not specified/],
       [['--teacher', sidecar, '--data', valDir, '--preset', 'tiny'], /give exactly one of --data DIR or --preset NAME/],
       [['--teacher', path.join(tmp, 'none.json'), '--data', valDir], /checkpoint not found: .*none\.json/],
+      [['--teacher', sidecar, '--data', valDir, '--bins', '0'], /option '--bins <n>' argument '0' is invalid\. expected an integer ≥ 1/],
     ];
     for (const [args, message] of cases) {
       const r = await runConflict(args);
