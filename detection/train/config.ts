@@ -168,23 +168,15 @@ export function parseConfig(value: unknown, source = 'config'): TrainConfig {
  * 0.84, with triangle/cross, triangle/square and circle/square the confusions left.
  */
 export const QUICK_CLASSES = ['circle', 'square', 'ring', 'cross'] as const;
-const quickData = (numTrain: number, numVal: number) => ({
-  synthetic: {
-    seed: 2026,
-    numTrain,
-    numVal,
-    imageSize: 128,
-    classes: [...QUICK_CLASSES],
-    sizeRange: [16, 64] as [number, number],
-    sizeDistribution: 'uniform' as const,
-    objectsPerImage: [2, 8] as [number, number],
-    clutterPerImage: [0, 2] as [number, number],
-  },
-  cacheDir: '.cache/data',
-});
+
+/** The generator's knobs a preset sets (the rest of SyntheticDataSchema is per preset). */
+type SyntheticKnobs = Omit<z.infer<typeof SyntheticDataSchema>, 'seed' | 'numTrain' | 'numVal' | 'imageSize'> & { classes: string[] };
+const QUICK_DATA: SyntheticKnobs = { classes: [...QUICK_CLASSES], sizeRange: [16, 64], sizeDistribution: 'uniform', objectsPerImage: [2, 8], clutterPerImage: [0, 2] };
 /** The generator's defaults: eight shapes, 8–64 px log-uniform, up to six distractors. */
-const hardData = (numTrain: number, numVal: number) => ({
-  synthetic: { seed: 2026, numTrain, numVal, imageSize: 128, classes: [...SHAPES] },
+const HARD_DATA: SyntheticKnobs = { classes: [...SHAPES] };
+
+const syntheticData = (knobs: SyntheticKnobs, numTrain: number, numVal: number) => ({
+  synthetic: { seed: 2026, numTrain, numVal, imageSize: 128, ...knobs },
   cacheDir: '.cache/data',
 });
 
@@ -236,16 +228,15 @@ function preset(
   numTrain: number,
   numVal: number,
   headType?: keyof typeof OTHER_HEADS,
-  dataOf: typeof quickData | typeof hardData = quickData,
+  knobs: SyntheticKnobs = QUICK_DATA,
 ): TrainConfig {
-  const data = dataOf(numTrain, numVal);
   return parseConfig(
     {
       name,
       seed: 0,
-      numClasses: data.synthetic.classes.length,
+      numClasses: knobs.classes.length,
       model: { backbone, neck, ...(headType ? OTHER_HEADS[headType] : { head, anchors: { octaveBaseScale: 4 } }) },
-      data,
+      data: syntheticData(knobs, numTrain, numVal),
       train: { ...trainDefaults, epochs, lrStepEpochs: [Math.round(epochs * 0.67), Math.round(epochs * 0.92)] },
     },
     `preset '${name}'`,
@@ -270,14 +261,14 @@ export const PRESETS: Record<string, () => TrainConfig> = {
   'quick-fcos-teacher': () => preset('quick-fcos-teacher', TEACHER_BACKBONE, QUICK_EPOCHS, 1600, 200, 'fcos'),
   'quick-fcos-student': () => preset('quick-fcos-student', STUDENT_BACKBONE, QUICK_EPOCHS, 1600, 200, 'fcos'),
   /** the quick schedule on the generator's full difficulty (8 shapes, 8–64 px, clutter) */
-  'hard-teacher': () => preset('hard-teacher', TEACHER_BACKBONE, QUICK_EPOCHS, 1600, 200, undefined, hardData),
-  'hard-student': () => preset('hard-student', STUDENT_BACKBONE, QUICK_EPOCHS, 1600, 200, undefined, hardData),
+  'hard-teacher': () => preset('hard-teacher', TEACHER_BACKBONE, QUICK_EPOCHS, 1600, 200, undefined, HARD_DATA),
+  'hard-student': () => preset('hard-student', STUDENT_BACKBONE, QUICK_EPOCHS, 1600, 200, undefined, HARD_DATA),
   /** the demo's short schedule */
   'demo-teacher': () => preset('demo-teacher', TEACHER_BACKBONE, 3, 800, 100),
   'demo-student': () => preset('demo-student', STUDENT_BACKBONE, 3, 800, 100),
   /** seconds-long runs for tests (SGD, all eight shapes at 64²: the tests' fixtures were made with it) */
   tiny: () => {
-    const cfg = preset('tiny', STUDENT_BACKBONE, 1, 16, 8, undefined, hardData);
+    const cfg = preset('tiny', STUDENT_BACKBONE, 1, 16, 8, undefined, HARD_DATA);
     return {
       ...cfg,
       data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 } },
