@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { HEAD_TYPES, checkHeadConfig } from '../heads/config.ts';
-import { SHAPES } from '../data/synthetic.ts';
+import { SHAPES, resolveSyntheticConfig, splitConfigs } from '../data/synthetic.ts';
 
 const positiveInt = z.number().int().positive();
 const ints4 = z.tuple([positiveInt, positiveInt, positiveInt, positiveInt]);
@@ -148,8 +148,14 @@ export function parseConfig(value: unknown, source = 'config'): TrainConfig {
   if (cfg.model.head.featChannels !== cfg.model.neck.outChannels)
     throw new Error(`${source}: model.head.featChannels (${cfg.model.head.featChannels}) must equal model.neck.outChannels (${cfg.model.neck.outChannels}) in this head`);
   if ('synthetic' in cfg.data) {
+    // The generator's own checks (ranges, sizes against the image, repeated shapes) at
+    // config time, so a bad knob fails before any data is generated or any model built.
+    try {
+      resolveSyntheticConfig(splitConfigs(cfg.data.synthetic).train);
+    } catch (e) {
+      throw new Error(`${source}: data.${(e as Error).message.replace(/^synthetic dataset config: /, 'synthetic.')}`);
+    }
     const classes = cfg.data.synthetic.classes ?? SHAPES;
-    if (new Set(classes).size !== classes.length) throw new Error(`${source}: data.synthetic.classes lists a shape twice: ${classes.join(', ')}`);
     if (classes.length !== cfg.numClasses)
       throw new Error(`${source}: numClasses is ${cfg.numClasses} but data.synthetic draws ${classes.length} classes (${classes.join(', ')})`);
   }

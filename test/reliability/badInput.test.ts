@@ -246,7 +246,27 @@ add(
     c.data.synthetic.classes = ['ring', 'ring'];
     return parseConfig(c, 'my.json');
   },
-  /my\.json: data\.synthetic\.classes lists a shape twice: ring, ring/,
+  /my\.json: data\.synthetic\.classes lists a shape twice/,
+);
+add(
+  'config',
+  'synthetic objects larger than the image',
+  () => {
+    const c = tinyJson();
+    c.data.synthetic.sizeRange = [8, 100];
+    return parseConfig(c, 'my.json');
+  },
+  /my\.json: data\.synthetic\.sizeRange max 100 exceeds the image side 64/,
+);
+add(
+  'config',
+  'a synthetic range given as [max, min]',
+  () => {
+    const c = tinyJson();
+    c.data.synthetic.objectsPerImage = [6, 2];
+    return parseConfig(c, 'my.json');
+  },
+  /my\.json: data\.synthetic\.objectsPerImage must be \[min, max\] with 0 ≤ min ≤ max, integers, got \[6,2\]/,
 );
 add('config', 'an unknown preset', () => presetConfig('huge'), /unknown preset 'huge' \(known: quick-teacher, .*tiny/);
 add('config', 'soak of zero steps', () => soak({ steps: 0, every: 50, warmup: 0, imageSize: 64, batchSize: 1 }), /soak: steps must be an integer ≥ 1, got 0/);
