@@ -16,7 +16,7 @@ import type { CocoEvalResult } from '../detection/eval/coco.ts';
 import type { Detections } from '../detection/postprocess.ts';
 import { batchConflicts, conflictStats, type ConflictStats } from '../crosskd/conflict.ts';
 import { distillationLoss } from '../crosskd/distiller.ts';
-import type { WebSettings } from './settings.ts';
+import { webData, type WebSettings } from './settings.ts';
 
 export interface PageData {
   train: CocoDataset;
@@ -27,7 +27,7 @@ export interface PageData {
 
 /** Generates the train and validation splits in the page (detection/data/synthetic.ts). */
 export function generateData(s: WebSettings, sizeDivisor: number): PageData {
-  const { train, val } = splitConfigs({ seed: s.seed, numTrain: s.images, numVal: s.valImages, imageSize: s.size });
+  const { train, val } = splitConfigs(webData(s));
   const made = [generateDataset(train), generateDataset(val)].map((d, i) => inMemoryCocoDataset(d.coco, d.images, i ? 'generated val' : 'generated train'));
   const side = Math.ceil(s.size / sizeDivisor) * sizeDivisor;
   return { train: made[0], val: made[1], padSize: [side, side] };

@@ -56,6 +56,8 @@ export const SyntheticDataSchema = z.strictObject({
   emptyFraction: z.number().min(0).max(1).optional(),
 });
 
+export type SyntheticData = z.infer<typeof SyntheticDataSchema>;
+
 export const DataSchema = z.union([
   z.strictObject({ synthetic: SyntheticDataSchema, cacheDir: z.string().optional() }),
   z.strictObject({ train: z.string(), val: z.string(), imageSize: positiveInt }),
@@ -176,8 +178,8 @@ export function parseConfig(value: unknown, source = 'config'): TrainConfig {
 export const QUICK_CLASSES = ['circle', 'square', 'ring', 'cross'] as const;
 
 /** The generator's knobs a preset sets (the rest of SyntheticDataSchema is per preset). */
-type SyntheticKnobs = Omit<z.infer<typeof SyntheticDataSchema>, 'seed' | 'numTrain' | 'numVal' | 'imageSize'> & { classes: string[] };
-const QUICK_DATA: SyntheticKnobs = { classes: [...QUICK_CLASSES], sizeRange: [16, 64], sizeDistribution: 'uniform', objectsPerImage: [2, 8], clutterPerImage: [0, 2] };
+export type SyntheticKnobs = Omit<z.infer<typeof SyntheticDataSchema>, 'seed' | 'numTrain' | 'numVal' | 'imageSize'> & { classes: string[] };
+export const QUICK_DATA: SyntheticKnobs = { classes: [...QUICK_CLASSES], sizeRange: [16, 64], sizeDistribution: 'uniform', objectsPerImage: [2, 8], clutterPerImage: [0, 2] };
 /** The generator's defaults: eight shapes, 8–64 px log-uniform, up to six distractors. */
 const HARD_DATA: SyntheticKnobs = { classes: [...SHAPES] };
 

@@ -8,6 +8,7 @@ import * as E from '../../engine/index.ts';
 import { Detector } from '../../detection/detector.ts';
 import { DetectionLoader } from '../../detection/data/loader.ts';
 import { detectorConfig } from '../../detection/train/step.ts';
+import { QUICK_CLASSES } from '../../detection/train/config.ts';
 import { DEFAULT_SETTINGS, parseSettings, webConfig } from '../../web/settings.ts';
 import { conflictMap, generateData } from '../../web/session.ts';
 
@@ -60,7 +61,7 @@ describe('web page conflict map', () => {
     const out = E.noGrad(() => teacher.forward(E.tensor(batch.images, batch.shape)));
     const levels = await Promise.all(out.cls.map((t) => t.data()));
     const targets = student.buildTargets(batch);
-    const C = 8;
+    const C = QUICK_CLASSES.length; // the page draws the quick presets' shapes
     expect(map.levels.map((l) => [l.stride, l.height, l.width])).toEqual([
       [8, 8, 8],
       [16, 4, 4],
