@@ -206,6 +206,21 @@ export async function cachedTeacher(cfg: TrainConfig, cacheDir: string, log: (m:
 }
 
 /**
+ * Whether a run's folder holds a checkpoint of this very config (an experiment that
+ * stopped part-way, rerun with the same command): then the run resumes from it, and a
+ * finished one is only evaluated again. A checkpoint of another config is an error, not
+ * silently overwritten.
+ */
+function resumable(cfg: TrainConfig, outDir: string, log: (m: string) => void): boolean {
+  const latest = latestCheckpoint(outDir);
+  if (!latest) return false;
+  if (JSON.stringify(readSidecar(latest).config) !== JSON.stringify(cfg))
+    throw new Error(`${latest} was written with another config than run '${cfg.name}' now has; remove ${outDir} or choose another --out`);
+  log(`continuing from ${latest}`);
+  return true;
+}
+
+/**
  * Seconds per training step (batch 8, 128²) measured on a 2-core machine with lavapipe
  * alone, for the plan's estimate: a teacher, and a student per method (distillation adds
  * the teacher's forward and the KD terms).
@@ -338,7 +353,8 @@ export async function runExperiment(args: {
     const elapsed = (performance.now() - started) / 1000;
     const eta = k > 0 ? `, about ${formatDuration((elapsed / k) * (planned.length - k))} left` : '';
     log(`== ${name} (run ${k + 1} of ${planned.length}${eta}) ==`);
-    const r = await trainWithDistillation(cfg, { outDir: path.join(args.outDir, name), log, progress: args.progress ?? false });
+    const outDir = path.join(args.outDir, name);
+    const r = await trainWithDistillation(cfg, { outDir, log, progress: args.progress ?? false, resume: resumable(cfg, outDir, log) });
     const e = r.eval!;
     runs.push({
       ...run,

@@ -5,6 +5,7 @@ import { decode } from 'fast-png';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { presetConfig } from '../../detection/train/config.ts';
+import { latestCheckpoint } from '../../engine/io/checkpoint.ts';
 import { EVAL_SECONDS, EXPERIMENT_PRESETS, STEP_SECONDS, experimentPlan, resultsTable, runExperiment } from '../../crosskd/experiment.ts';
 
 beforeAll(async () => {
@@ -32,10 +33,21 @@ describe('experiment runner', () => {
     expect(md).toMatch(/^\| gfl \| gfl \(gfl\) \| crosskd \| 3 \| 1 \| \d+\.\d \|/m);
     const png = decode(fs.readFileSync(path.join(out, 'losses.png')));
     expect([png.width, png.height]).toEqual([640, 360]);
-    // a second run reuses the cached teacher
+    // a second run reuses the cached teacher, and the finished runs: evaluated again, not retrained
     const again: string[] = [];
-    await runExperiment({ preset: 'smoke', outDir: out, cacheDir: cache, log: (m) => again.push(m) });
+    const r2 = await runExperiment({ preset: 'smoke', outDir: out, cacheDir: cache, log: (m) => again.push(m) });
     expect(again.some((m) => m.startsWith('reusing teacher'))).toBe(true);
+    expect(again.filter((m) => m.startsWith('continuing from '))).toHaveLength(2);
+    expect(again.filter((m) => / step \d+\/\d+ /.test(m)), 'training step lines').toEqual([]);
+    expect(r2.runs.map((x) => [x.mAP, x.seconds])).toEqual(r.runs.map((x) => [x.mAP, x.seconds]));
+    // a run folder whose checkpoint has another config is refused, not overwritten
+    const file = latestCheckpoint(path.join(out, 'baseline-gfl-seed0'))!;
+    const json2 = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json2.config.train.epochs += 1;
+    fs.writeFileSync(file, JSON.stringify(json2));
+    await expect(runExperiment({ preset: 'smoke', outDir: out, cacheDir: cache, log: () => {} })).rejects.toThrow(
+      /checkpoint-\d+\.json was written with another config than run 'baseline-gfl-seed0' now has; remove .*baseline-gfl-seed0 or choose another --out/,
+    );
   });
 
   it('tabulates the seeds of a configuration as mean ± sample std', () => {

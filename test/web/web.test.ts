@@ -48,7 +48,9 @@ function requireChromium(): void {
 
 /** Starts `npm run web -- --port 0` (tsx scripts/web.ts) and resolves with its URL. */
 function startServer(): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn('npx', ['tsx', 'scripts/web.ts', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // node with tsx's loader, one process: through npx the SIGTERM of afterAll reached only
+  // npx, and the server (a grandchild) outlived the test
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'scripts/web.ts', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`npm run web printed no URL within 60 s:\n${output}`)), 60_000);
