@@ -340,7 +340,8 @@ export async function runExperiment(args: {
   const runs: RunResult[] = [];
   const planned = preset.runs(seeds);
   let valSet: DetectionDataset | null = null;
-  const started = performance.now();
+  // wall time and count of the runs trained from scratch (resumed ones say little of the rest)
+  let fresh = { seconds: 0, runs: 0 };
   for (const [k, run] of planned.entries()) {
     const name = runName(run);
     const cfg = parseConfig({
@@ -349,12 +350,14 @@ export async function runExperiment(args: {
       seed: run.seed,
       ...(run.teacher === null ? {} : { distill: { method: run.method, teacher: teachers[run.teacher], ...(run.tap !== null ? { tap: run.tap } : {}) } }),
     });
-    // the remaining time, from the mean wall time of the runs so far
-    const elapsed = (performance.now() - started) / 1000;
-    const eta = k > 0 ? `, about ${formatDuration((elapsed / k) * (planned.length - k))} left` : '';
+    // the remaining time, from the mean wall time of the runs trained so far
+    const eta = fresh.runs > 0 ? `, about ${formatDuration((fresh.seconds / fresh.runs) * (planned.length - k))} left` : '';
     log(`== ${name} (run ${k + 1} of ${planned.length}${eta}) ==`);
     const outDir = path.join(args.outDir, name);
-    const r = await trainWithDistillation(cfg, { outDir, log, progress: args.progress ?? false, resume: resumable(cfg, outDir, log) });
+    const resume = resumable(cfg, outDir, log);
+    const runStarted = performance.now();
+    const r = await trainWithDistillation(cfg, { outDir, log, progress: args.progress ?? false, resume });
+    if (!resume) fresh = { seconds: fresh.seconds + (performance.now() - runStarted) / 1000, runs: fresh.runs + 1 };
     const e = r.eval!;
     runs.push({
       ...run,
