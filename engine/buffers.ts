@@ -30,6 +30,8 @@ export interface MemoryStats {
   bytesPooled: number;
   /** Buffers ever created with createBuffer. */
   buffersCreated: number;
+  /** Buffers that exist now (in use, awaiting a submit or pooled). */
+  buffersLive: number;
 }
 
 export class BufferPool {
@@ -95,6 +97,11 @@ export class BufferPool {
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     list.push(buffer);
+  }
+
+  /** Buffers that exist now. */
+  get liveCount(): number {
+    return this.owned.size;
   }
 
   /** Destroy every pooled buffer (tests, or to return memory to the driver). */

@@ -16,7 +16,7 @@
 // The package's "main" is a CommonJS build mislabelled as ESM; its ESM build works everywhere.
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { BufferPool, type MemoryStats } from './buffers.ts';
-import { getDevice } from './device.ts';
+import { collectGarbage, getDevice } from './device.ts';
 import { kernelSource } from './kernelSources.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -397,7 +397,10 @@ export class Runtime {
     }
     let group = this.bindGroups.get(key);
     if (!group) {
-      if (this.bindGroups.size > 8192) this.bindGroups.clear();
+      if (this.bindGroups.size > 8192) {
+        this.bindGroups.clear();
+        collectGarbage(); // the dropped groups' driver memory is freed only with their wrappers
+      }
       group = this.scoped(
         `binding the buffers of ${launchName(op, info.name)}`,
         () =>
@@ -768,6 +771,7 @@ export class Runtime {
       bytesInUse: this.pool.bytesInUse,
       bytesPooled: this.pool.bytesPooled,
       buffersCreated: this.pool.buffersCreated,
+      buffersLive: this.pool.liveCount,
     };
   }
 }

@@ -48,8 +48,8 @@ export function browserBuildOptions(entry: string, outfile: string) {
     platform: 'browser',
     target: 'es2022',
     sourcemap: true,
-    // Dawn is the Node path only; in a browser navigator.gpu is used and this import never runs
-    external: ['webgpu'],
+    // Dawn (and V8's gc for it) is the Node path only; in a browser navigator.gpu is used and these imports never run
+    external: ['webgpu', 'node:v8', 'node:vm'],
     plugins: [kernelSourcesPlugin],
     logLevel: 'warning',
   } satisfies esbuild.BuildOptions;
