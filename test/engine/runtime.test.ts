@@ -90,7 +90,7 @@ describe('memory', () => {
     const x = E.randNormal([32, 16], 1);
     const w = E.requireGrad(E.randNormal([16], 2));
     const b = E.requireGrad(E.randNormal([16], 3));
-    const samples: { live: number; inUse: number; pooled: number }[] = [];
+    const samples: { live: number; inUse: number; pooled: number; buffers: number }[] = [];
     for (let i = 0; i < 100; i++) {
       E.scope(() => {
         const loss = step(x, w, b);
@@ -111,7 +111,7 @@ describe('memory', () => {
       if (i % 10 === 9) {
         await rt.sync();
         const m = E.memory();
-        samples.push({ live: m.liveTensors, inUse: m.bytesInUse, pooled: m.bytesPooled });
+        samples.push({ live: m.liveTensors, inUse: m.bytesInUse, pooled: m.bytesPooled, buffers: m.buffersLive });
       }
     }
     // after the first samples (pool warm), nothing grows
@@ -120,6 +120,7 @@ describe('memory', () => {
       expect(s.live).toBe(first.live);
       expect(s.inUse).toBe(first.inUse);
       expect(s.pooled).toBe(first.pooled);
+      expect(s.buffers).toBe(first.buffers);
     }
     for (const t of [x, w, b]) t.dispose();
   });
@@ -136,6 +137,9 @@ describe('memory', () => {
     const m2 = E.memory();
     expect(m2.liveTensors).toBe(m0.liveTensors);
     expect(m2.bytesInUse).toBe(m0.bytesInUse);
+    // the buffer stays in existence, pooled: at most one more than before, the same after
+    expect(m1.buffersLive - m0.buffersLive).toBeLessThanOrEqual(1);
+    expect(m2.buffersLive).toBe(m1.buffersLive);
   });
 
   it('does not reuse a buffer released by unsubmitted commands for an upload', async () => {
