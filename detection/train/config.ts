@@ -178,7 +178,7 @@ export function parseConfig(value: unknown, source = 'config'): TrainConfig {
 export const QUICK_CLASSES = ['circle', 'square', 'ring', 'cross'] as const;
 
 /** The generator's knobs a preset sets (the rest of SyntheticDataSchema is per preset). */
-export type SyntheticKnobs = Omit<z.infer<typeof SyntheticDataSchema>, 'seed' | 'numTrain' | 'numVal' | 'imageSize'> & { classes: string[] };
+export type SyntheticKnobs = Omit<SyntheticData, 'seed' | 'numTrain' | 'numVal' | 'imageSize'> & { classes: string[] };
 export const QUICK_DATA: SyntheticKnobs = { classes: [...QUICK_CLASSES], sizeRange: [16, 64], sizeDistribution: 'uniform', objectsPerImage: [2, 8], clutterPerImage: [0, 2] };
 /** The generator's defaults: eight shapes, 8–64 px log-uniform, up to six distractors. */
 const HARD_DATA: SyntheticKnobs = { classes: [...SHAPES] };
