@@ -63,7 +63,9 @@ async function getGpu(): Promise<GPU> {
   v8.setFlagsFromString('--expose-gc');
   nodeGc = vm.runInNewContext('gc') as () => void;
   Object.assign(globalThis, webgpu.globals);
-  return webgpu.create([]);
+  // Dawn rounds timestamp queries to ~65 µs by default (a browser's timing-attack guard);
+  // the profiler needs them exact.
+  return webgpu.create(['disable-dawn-features=timestamp_quantization']);
 }
 
 /** Limits we ask for: the adapter's own maxima for those a tensor engine runs into. */
@@ -92,8 +94,10 @@ export async function openDevice(gpu: Pick<GPU, 'requestAdapter'>): Promise<{ ad
   if (!adapter) throw new NoAdapterError('requestAdapter() returned null');
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
+  // timestamp-query lets the profiler time each dispatch on the GPU (Runtime.startProfile)
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
   try {
-    const device = await adapter.requestDevice({ requiredLimits, label: 'crosskd-engine' });
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'crosskd-engine' });
     return { adapter, device };
   } catch (e) {
     const name = adapter.info?.description || adapter.info?.device || 'the adapter';

@@ -12,12 +12,15 @@
  *   at the next readback, naming the ops and kernels; a lost device fails the next dispatch.
  * - Anomaly mode (opt-in) checks every op's float32 output for NaN/Inf on the GPU and names
  *   the first op that produced one at the next readback (see opDone).
+ * - Profiling (opt-in, startProfile/stopProfile) times every dispatch on the GPU (see
+ *   profiler.ts).
  */
 // The package's "main" is a CommonJS build mislabelled as ESM; its ESM build works everywhere.
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { BufferPool, type MemoryStats } from './buffers.ts';
 import { collectGarbage, getDevice } from './device.ts';
 import { kernelSource } from './kernelSources.ts';
+import { TimestampQueries, timeInIsolation, type DispatchTiming, type PhaseTiming, type Profile, type ProfileMode, type ReplayLaunch } from './profiler.ts';
 import type { Tensor } from './tensor.ts';
 
 /** The WGSL scalar type of a uniform field. */
@@ -63,6 +66,8 @@ export interface DispatchArgs {
   buffers: Record<string, GPUBuffer>;
   /** workgroup counts; use grid() to fold large 1-D counts into 2-D */
   workgroups: readonly [number, number?, number?];
+  /** floating-point operations of the launch, where the op knows them (the profiler's GFLOP/s) */
+  flops?: number;
 }
 
 export class GpuError extends Error {
@@ -197,6 +202,19 @@ export class Runtime {
 
   /** limits checked before Dawn sees a launch or an allocation */
   private checked: CheckedLimits;
+
+  /** the open profile, if any (startProfile) */
+  private profiling: {
+    mode: ProfileMode;
+    queries: TimestampQueries | null;
+    dispatches: Omit<DispatchTiming, 'ns'>[];
+    replay: ReplayLaunch[];
+    phase: string;
+    phaseStart: number;
+    phases: PhaseTiming[];
+  } | null = null;
+  /** requested bytes of each buffer acquire() handed out (the profiler's traffic estimate) */
+  private requestedBytes = new WeakMap<GPUBuffer, number>();
 
   // anomaly mode: one finite check per op output, flagged into one u32 read at readbacks
   private anomaly = anomalyRequested ?? env('CROSSKD_ANOMALY') === '1';
@@ -517,18 +535,123 @@ export class Runtime {
     if (x === 0 || y === 0 || z === 0) return;
     this.checkBindingSizes(info, args.buffers, args.op);
     const offset = info.uniformSize > 0 ? this.packUniforms(info, args.uniforms ?? {}) : -1;
-    const pass = this.computePass(); // opens the batch's error scopes before any creation
+    const prof = this.profiling;
+    const pass = prof?.queries ? this.timedPass(prof.queries) : this.computePass(); // opens the batch's error scopes before any creation
     const pipeline = this.pipeline(info, args.constants, args.op);
     const group = this.bindGroup(info, args.buffers, args.op);
     this.batchGroups.add(group);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group, offset >= 0 ? [offset] : []);
     pass.dispatchWorkgroups(x, y, z);
+    if (prof) this.recordProfiled(prof, args, info, pipeline, offset, [x, y, z]);
     this.batchLaunches.add(name);
     if (this.anomaly && args.op !== ANOMALY_CHECK) this.kernelsSinceOp.push(args.kernel);
     if (++this.batchDispatches >= Runtime.MAX_DISPATCHES_PER_SUBMIT) this.flush();
     this.stats.dispatches++;
     this.stats.byKernel.set(args.kernel, (this.stats.byKernel.get(args.kernel) ?? 0) + 1);
+  }
+
+  // ---------------------------------------------------------------- profiling
+
+  /**
+   * Starts timing every dispatch (see profiler.ts): 'timestamp' where the device has
+   * `timestamp-query` (the default there), else 'replay'. Work recorded before the call is
+   * submitted first and is not part of the profile.
+   */
+  startProfile(mode?: ProfileMode): ProfileMode {
+    if (this.profiling) throw new Error('startProfile: a profile is already open; call stopProfile() first');
+    const hasTimestamps = this.device.features.has('timestamp-query');
+    const chosen = mode ?? (hasTimestamps ? 'timestamp' : 'replay');
+    if (chosen === 'timestamp' && !hasTimestamps)
+      throw new Error(`startProfile: mode 'timestamp' needs the device feature 'timestamp-query', which this adapter does not offer; use mode 'replay'`);
+    this.flush();
+    this.profiling = {
+      mode: chosen,
+      queries: chosen === 'timestamp' ? new TimestampQueries(this.device) : null,
+      dispatches: [],
+      replay: [],
+      phase: 'other',
+      phaseStart: performance.now(),
+      phases: [],
+    };
+    return chosen;
+  }
+
+  get isProfiling(): boolean {
+    return this.profiling !== null;
+  }
+
+  /** Names the phase the next dispatches belong to (e.g. 'forward'); a no-op when not profiling. */
+  profilePhase(name: string): void {
+    const p = this.profiling;
+    if (!p) return;
+    const now = performance.now();
+    p.phases.push({ name: p.phase, cpuMs: now - p.phaseStart });
+    p.phase = name;
+    p.phaseStart = now;
+  }
+
+  /** Ends the profile: waits for the GPU and returns every dispatch's time. */
+  async stopProfile(): Promise<Profile> {
+    const p = this.profiling;
+    if (!p) throw new Error('stopProfile: no profile is open; call startProfile() first');
+    this.profilePhase('other');
+    this.profiling = null;
+    await this.sync();
+    let ns: number[];
+    let note: string;
+    if (p.queries) {
+      ns = await p.queries.durations();
+      note = 'GPU timestamps around each dispatch (one compute pass per dispatch), in the real command stream';
+    } else {
+      ns = await timeInIsolation(this.device, p.replay);
+      note =
+        "this adapter has no 'timestamp-query': each distinct launch was run again on its own on scratch buffers " +
+        'of the same sizes, submit-and-wait per run, minus the cost of an empty submit (data-dependent kernels are timed on zeros)';
+    }
+    if (ns.length !== p.dispatches.length)
+      throw new GpuError(`stopProfile: ${p.dispatches.length} dispatches recorded but ${ns.length} timings read back`);
+    return {
+      mode: p.mode,
+      note,
+      dispatches: p.dispatches.map((d, i) => ({ ...d, ns: ns[i] })),
+      phases: p.phases.filter((ph) => ph.cpuMs > 0 || ph.name !== 'other'),
+    };
+  }
+
+  /** A compute pass of its own for one dispatch, with timestamps at its beginning and end. */
+  private timedPass(queries: TimestampQueries): GPUComputePassEncoder {
+    const enc = this.endPass();
+    const timestampWrites = queries.next(enc); // may resolve a full query set: outside any pass
+    this.pass = enc.beginComputePass({ timestampWrites });
+    return this.pass;
+  }
+
+  private recordProfiled(
+    prof: NonNullable<Runtime['profiling']>,
+    args: DispatchArgs,
+    info: KernelInfo,
+    pipeline: GPUComputePipeline,
+    uniformOffset: number,
+    workgroups: [number, number, number],
+  ): void {
+    let bytes = 0;
+    for (const b of new Set(Object.values(args.buffers))) bytes += this.requestedBytes.get(b) ?? b.size;
+    prof.dispatches.push({ op: args.op, kernel: args.kernel, phase: prof.phase, workgroups, flops: args.flops ?? null, bytes });
+    if (prof.queries) {
+      // close the dispatch's own pass so its end timestamp is written
+      this.pass!.end();
+      this.pass = null;
+      return;
+    }
+    const uniform = info.bindings.find((b) => b.kind === 'uniform');
+    prof.replay.push({
+      pipeline,
+      layout: info.layout,
+      storage: info.bindings.filter((b) => b.kind !== 'uniform').map((b) => ({ binding: b.binding, size: args.buffers[b.name].size })),
+      uniform: uniform ? { binding: uniform.binding, bytes: new Uint8Array(this.arenaCpu.slice(uniformOffset, uniformOffset + info.uniformSize)) } : null,
+      workgroups,
+    });
   }
 
   // ---------------------------------------------------------------- anomaly mode
@@ -642,7 +765,9 @@ export class Runtime {
     if (bytes > this.checked.maxBufferSize)
       throw new GpuError(`cannot allocate ${label}: it needs ${bytes} bytes, over this adapter's maxBufferSize of ${this.checked.maxBufferSize} bytes`);
     if (!this.pool.hasFree(bytes) && this.pool.awaitingCount >= Runtime.SUBMIT_TO_RECYCLE) this.flush();
-    return this.pool.acquire(bytes, label);
+    const buffer = this.pool.acquire(bytes, label);
+    this.requestedBytes.set(buffer, bytes);
+    return buffer;
   }
 
   /**

@@ -61,9 +61,13 @@ export interface StepArgs {
  * one GPU tensor, unread: reading it back is the caller's choice, so steps need not wait.
  */
 export function trainStep(a: StepArgs): { values: Tensor; names: string[] } {
+  // phases name the dispatches of a profiled step (npm run profile); no-ops otherwise
+  const rt = E.runtime();
   a.optimizer.lr = a.lr;
+  rt.profilePhase('targets');
   const targets = a.detector.buildTargets(a.batch);
   return E.scope(() => {
+    rt.profilePhase('forward');
     const images = E.tensor(a.batch.images, a.batch.shape);
     const outputs = a.detector.forward(images, { keepFeats: a.extraLoss !== undefined });
     const { total: detTotal, ...terms } = a.detector.bboxHead.loss(outputs, targets);
@@ -75,11 +79,14 @@ export function trainStep(a: StepArgs): { values: Tensor; names: string[] } {
         total = E.add(total, v);
       }
     }
+    rt.profilePhase('backward');
     E.backward(total);
+    rt.profilePhase('optimizer');
     const params = a.detector.trainableParameters().map(([, p]) => p);
     const clip = a.clipGradNorm ? clipGradNorm(params, a.clipGradNorm) : null;
     a.optimizer.step(clip?.factor);
     a.optimizer.zeroGrad();
+    rt.profilePhase('other');
     const all = { ...terms, total };
     return { values: E.concat(Object.values(all).map((t) => E.reshape(t, [1])), 0), names: Object.keys(all) };
   });

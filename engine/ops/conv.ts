@@ -88,6 +88,9 @@ export function conv2dGeometry(x: Tensor, weight: Tensor, bias: Tensor | null | 
   return { n, cin, h, w, cout, ho, wo, groups, kh, kw, cin_g: cin / groups, cout_g: cout / groups, sh, sw, ph, pw, dh, dw };
 }
 
+/** Multiply-adds ×2 of the convolution; its input and weight gradients cost the same. */
+export const convFlops = (g: ConvGeometry) => 2 * g.n * g.cout * g.ho * g.wo * g.cin_g * g.kh * g.kw;
+
 const isPointwise = (g: ConvGeometry) => g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
 
 /** Names of the backward launches in error messages. */
@@ -119,6 +122,7 @@ function gemm(g: ConvGeometry, b: Tensor, weight: Tensor, bias: Tensor | null, c
       b_ch: depth * g.groups, c_ch: rows * g.groups, r_blocks: rBlocks,
     },
     buffers: { b: b.buffer, a: packed.buffer, bias: (bias ?? weight).buffer, c: c.buffer },
+    flops: convFlops(g),
     workgroups: [bx, rBlocks * g.groups, bz],
   });
   packed.dispose();
@@ -166,6 +170,7 @@ function forward(g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor | null
     uniforms: convUniforms(g, { c_blocks: cBlocks }),
     // without bias the kernel never reads `bias`, but the binding still needs a buffer
     buffers: { x: x.buffer, weight: packed.buffer, bias: (bias ?? weight).buffer, out: out.buffer },
+    flops: convFlops(g),
     workgroups: [bx, cBlocks * g.groups, bz],
   });
   packed.dispose();
@@ -189,6 +194,7 @@ function inputGrad(g: ConvGeometry, dy: Tensor, weight: Tensor): Tensor {
     kernel: 'conv2d_dx',
     uniforms: convUniforms(g, { c_blocks: cBlocks }),
     buffers: { dy: dy.buffer, weight: packed.buffer, dx: dx.buffer },
+    flops: convFlops(g),
     workgroups: [bx, cBlocks * g.groups, fold * g.sh * g.sw],
   });
   packed.dispose();
@@ -219,6 +225,7 @@ function weightGrad(g: ConvGeometry, dy: Tensor, x: Tensor, withBias: boolean): 
     constants: { HAS_BIAS: withBias },
     uniforms: convUniforms(g, { c_blocks: Math.ceil(g.cin_g / TN), splits, split_len: splitLen }),
     buffers: { dy: dy.buffer, x: x.buffer, part: part.buffer },
+    flops: convFlops(g),
     workgroups: grid(tiles * splits),
   });
   if (!direct) {

@@ -56,6 +56,7 @@ function gemm(p: Gemm): Tensor {
             b_strides: p.yStrides,
           },
           buffers: { a: p.x.buffer, b: p.y.buffer, out: out.buffer },
+          flops: 2 * Math.min(MAX_GROUPS, batches - z0) * Math.min(MAX_GROUPS * TILE_M, p.m - m0) * Math.min(MAX_GROUPS * TILE_N, p.n - n0) * p.k,
           workgroups: [
             Math.min(MAX_GROUPS, Math.ceil((p.n - n0) / TILE_N)),
             Math.min(MAX_GROUPS, Math.ceil((p.m - m0) / TILE_M)),

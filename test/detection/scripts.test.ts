@@ -89,6 +89,34 @@ describe('npm run eval / predict', () => {
     expect(Buffer.compare(Buffer.from(out.data), Buffer.from(input.data))).not.toBe(0);
   });
 
+  it('profile: one distillation step per kernel and phase, as a table, JSON and report.html', async () => {
+    const json = path.join(tmp, 'profile.json');
+    const html = path.join(tmp, 'profile.html');
+    const r = await runScript('scripts/profile.ts', ['--preset', 'tiny', '--teacher', sidecar, '--method', 'crosskd', '--warmup', '1', '--no-ceiling', '--json', json, '--html', html]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^op · kernel +calls +total ms +% GPU +mean µs +achieved$/m);
+    expect(r.stdout).toMatch(/^conv2d · conv2d_fwd +\d+ +[\d.]+ +[\d.]+% +\d+ +[\d.]+ GFLOP\/s$/m);
+    for (const phase of ['data', 'targets', 'forward', 'backward', 'optimizer']) expect(r.stdout).toMatch(new RegExp(`^${phase} +[\\d.]+ +\\d+ +[\\d.]+$`, 'm'));
+    expect(r.stdout).toMatch(/^timing: timestamp — GPU timestamps/m);
+    const p = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(p.method).toBe('crosskd');
+    expect(p.trace.length).toBe(p.dispatches);
+    expect(p.phases.reduce((s: number, ph: { dispatches: number }) => s + ph.dispatches, 0)).toBe(p.dispatches);
+    expect(p.kernels.reduce((s: number, k: { calls: number }) => s + k.calls, 0)).toBe(p.dispatches);
+    // the teacher's forward and the cross-head path add dispatches to the forward phase
+    const fwd = p.phases.find((ph: { name: string }) => ph.name === 'forward');
+    expect(fwd.dispatches).toBeGreaterThan(0);
+    expect(p.conv_flops).toBeGreaterThan(0);
+    expect(fs.readFileSync(html, 'utf8')).toMatch(/<svg[^>]*>.*<rect/s);
+
+    const bad = await runScript('scripts/profile.ts', ['--preset', 'tiny', '--method', 'crosskd']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--method crosskd needs a teacher: --teacher CKPT or --teacher-preset NAME/);
+    const noMethod = await runScript('scripts/profile.ts', ['--preset', 'tiny', '--teacher-preset', 'tiny']);
+    expect(noMethod.code).toBe(2);
+    expect(noMethod.stderr).toMatch(/a teacher \(tiny\) needs --method \(one of pred_mimic, pkd, crosskd, crosskd\+pkd\)/);
+  });
+
   it('bad input: a missing checkpoint or an image larger than the configured size exits 2 with a clear message', async () => {
     const big = path.join(tmp, 'big.png');
     fs.writeFileSync(big, encodePng({ width: 100, height: 80, data: new Uint8Array(100 * 80 * 3), channels: 3, depth: 8 }));
