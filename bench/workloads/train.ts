@@ -1,120 +1,93 @@
 /**
- * Training-step rows (issue 4, item 7): one SGD step of the detectors of the presets
- * quick-teacher and quick-student, batch 8, on 128×128 synthetic images generated in
- * memory. The step is the trainer's (detection/train/trainer.ts): images uploaded,
- * forward, QFL + GIoU + DFL loss, backward, gradient-norm clipping, SGD update, zeroGrad,
- * all in one scope. ATSS targets are built once on the CPU (the trainer does it per step in
- * the data pipeline; their time is reported as targets_ms, outside the step).
+ * Training-step rows: one step of the trainer (detection/train/step.ts, through a StepRig
+ * built as train() builds its parts: the preset's optimizer, data and batch size) for
+ * quick-teacher, quick-student, and quick-student distilled with CrossKD (tap 3) from a
+ * quick-teacher. The teacher keeps its initial weights: a step's cost does not depend on
+ * what the teacher has learned.
  *
- * ours ms: the whole step with one sync at the end (the harness's median).
- * extra:   fwd_ms, bwd_ms, opt_ms: the same work with a sync after each phase. A scope must
- *          be synchronous and backward needs the forward's tensors alive, so the backward
- *          is the difference, per iteration, between forward+backward and forward alone
- *          (each synced); the optimizer phase (clip, update, zeroGrad) runs on the
- *          gradients the forward+backward left and is timed directly.
- *          dispatches: kernel dispatches of one whole step (runtime().stats delta).
- *          img_per_s: batch / median whole-step time.
+ * ours ms:  the whole step — loader, targets, upload, forward, loss, backward, clipping,
+ *           update — with one sync at the end (the harness's median).
+ * GFLOP/s:  the step's convolution and matmul FLOPs over that time, and its share of the
+ *           FMA ceiling.
+ * extra:    from one profiled step (engine/profiler.ts): fwd/bwd/opt_ms, the GPU time of
+ *           each phase's dispatches; data_ms and targets_ms, the CPU time of the loader and
+ *           of the head's targets; dispatches per step; conv_gflop per step; img_per_s.
  * No TF.js counterpart.
  */
 import * as E from '../../engine/index.ts';
-import { SGD, clipGradNorm } from '../../engine/optim/index.ts';
+import { distillationLoss } from '../../crosskd/distiller.ts';
 import { Detector } from '../../detection/detector.ts';
-import { inMemoryCocoDataset } from '../../detection/data/coco.ts';
-import { DetectionLoader, featmapSizesFor, validPriorFlags } from '../../detection/data/loader.ts';
-import { generateDataset } from '../../detection/data/synthetic.ts';
-import { buildAtssTargets } from '../../detection/heads/gflTargets.ts';
 import { presetConfig } from '../../detection/train/config.ts';
-import { detectorConfig } from '../../detection/train/trainer.ts';
-import { median, type Case, type TimingOptions, type Workload } from '../harness.ts';
+import { profileStep, type StepProfile } from '../../detection/train/profile.ts';
+import { detectorConfig } from '../../detection/train/step.ts';
+import { stepRig, type StepRig } from '../../detection/train/stepRig.ts';
+import { median, type Case, type Workload } from '../harness.ts';
 
-const BATCH = 8;
-const SIZE = 128;
-
-function trainStepWorkload(role: string, preset: string): Workload {
-  return {
-    name: `train step ${role} (${preset}) batch ${BATCH} ${SIZE}×${SIZE}`,
+function trainStepWorkload(role: string, preset: string, teacherPreset?: string): Workload {
+  const cfg = presetConfig(preset);
+  const size = 'synthetic' in cfg.data ? cfg.data.synthetic.imageSize : cfg.data.imageSize;
+  const w: Workload = {
+    name: `train step ${role} (${preset}${teacherPreset ? ` ← ${teacherPreset}, crosskd tap 3` : ''}) batch ${cfg.train.batchSize} ${size}×${size}`,
     pass: 'step',
     async ours(): Promise<Case> {
-      const cfg = presetConfig(preset);
-      const o = cfg.train.optimizer;
-      if (o.type !== 'sgd') throw new Error(`preset ${preset}: the training-step bench expects SGD, the preset has ${o.type}`);
-      const detector = new Detector(detectorConfig(cfg)).train();
-      const named = detector.trainableParameters();
-      const params = named.map(([, p]) => p);
-      const optimizer = new SGD(named, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
-
-      const { coco, images } = generateDataset({ seed: 4242, numImages: BATCH, imageSize: SIZE });
-      const dataset = inMemoryCocoDataset(coco, images, 'bench batch');
-      const batch = new DetectionLoader(dataset, { batchSize: BATCH, shuffle: false, flipProb: 0, padSize: [SIZE, SIZE] }).next();
-      const t0 = performance.now();
-      const flags = validPriorFlags(batch, detector.anchorGenerator, featmapSizesFor(batch.padSize, detector.strides));
-      const targets = buildAtssTargets(
-        detector.priors(SIZE, SIZE),
-        detector.strides,
-        batch.gtBoxes.map((b, i) => ({ gtBoxes: b, gtLabels: batch.gtLabels[i], validFlags: flags[i] })),
-        cfg.numClasses,
-      );
-      const targetsMs = performance.now() - t0;
-
       const rt = E.runtime();
-      const forwardLoss = () => detector.bboxHead.loss(detector.forward(E.tensor(batch.images, batch.shape)), targets).total;
-      const update = () => {
-        const clip = cfg.train.clipGradNorm ? clipGradNorm(params, cfg.train.clipGradNorm) : null;
-        optimizer.step(clip?.factor);
-        optimizer.zeroGrad();
-      };
+      let teacher: Detector | null = null;
+      let built: StepRig | null = null;
+      let prof: StepProfile;
+      try {
+        built = stepRig(cfg, {
+          setupExtraLoss: teacherPreset
+            ? (student) => {
+                teacher = new Detector(detectorConfig(presetConfig(teacherPreset))).freeze().eval();
+                return distillationLoss(student, teacher, { method: 'crosskd', tap: 3 });
+              }
+            : undefined,
+        });
+        // the profiled step doubles as the harness's first warm-up
+        prof = await profileStep(built);
+      } catch (e) {
+        built?.dispose();
+        (teacher as Detector | null)?.dispose();
+        throw e;
+      }
+      const rig = built;
+      w.flops = prof.flops;
+      const phase = (name: string) => prof.phases.find((p) => p.name === name);
       const stepMs: number[] = [];
-      let dispatches = 0;
       return {
         async run() {
-          const d0 = rt.stats.dispatches;
           const t = performance.now();
-          E.scope(() => {
-            E.backward(forwardLoss());
-            update();
-          });
+          rig.step().values.dispose();
           await rt.sync();
           stepMs.push(performance.now() - t);
-          dispatches = rt.stats.dispatches - d0;
         },
-        async extra(opts: TimingOptions) {
-          const fwd: number[] = [];
-          const bwd: number[] = [];
-          const opt: number[] = [];
-          const timed = async (fn: () => void) => {
-            const t = performance.now();
-            E.scope(fn);
-            await rt.sync();
-            return performance.now() - t;
-          };
-          for (let i = 0; i < opts.warmup + opts.iterations; i++) {
-            const f = await timed(() => void forwardLoss());
-            const fb = await timed(() => E.backward(forwardLoss()));
-            const u = await timed(update);
-            if (i < opts.warmup) continue;
-            fwd.push(f);
-            bwd.push(fb - f);
-            opt.push(u);
-          }
+        async extra(opts) {
           const whole = median(stepMs.slice(-opts.iterations));
           return {
-            fwd_ms: median(fwd),
-            bwd_ms: median(bwd),
-            opt_ms: median(opt),
-            dispatches,
-            img_per_s: (BATCH * 1000) / whole,
-            targets_ms: targetsMs,
+            fwd_ms: phase('forward')?.gpuMs ?? 0,
+            bwd_ms: phase('backward')?.gpuMs ?? 0,
+            opt_ms: phase('optimizer')?.gpuMs ?? 0,
+            data_ms: phase('data')?.cpuMs ?? 0,
+            targets_ms: phase('targets')?.cpuMs ?? 0,
+            dispatches: prof.dispatches,
+            conv_gflop: prof.flops / 1e9,
+            img_per_s: (cfg.train.batchSize * 1000) / whole,
           };
         },
         dispose() {
-          optimizer.dispose();
-          detector.dispose();
+          rig.dispose();
+          (teacher as Detector | null)?.dispose();
         },
       };
     },
   };
+  return w;
 }
 
-const train: Workload[] = [trainStepWorkload('teacher', 'quick-teacher'), trainStepWorkload('student', 'quick-student')];
+const train: Workload[] = [
+  trainStepWorkload('teacher', 'quick-teacher'),
+  trainStepWorkload('student', 'quick-student'),
+  trainStepWorkload('crosskd student', 'quick-student', 'quick-teacher'),
+];
 
 export default train;
