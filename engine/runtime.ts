@@ -786,6 +786,12 @@ export class Runtime {
     this.endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
 
+  /** Zero `bytes` bytes of a buffer from `offset`, in stream order. */
+  clear(dst: GPUBuffer, offset: number, bytes: number): void {
+    this.checkAlive('a buffer clear');
+    this.endPass().clearBuffer(dst, offset, bytes);
+  }
+
   /** Whether recorded commands are waiting for a submit. */
   get hasPending(): boolean {
     return this.encoder !== null;
@@ -886,8 +892,8 @@ export class Runtime {
   }
 
   /** Upload bytes into a buffer not referenced by unsubmitted commands (pool guarantees it). */
-  write(dst: GPUBuffer, data: ArrayBufferView): void {
-    this.device.queue.writeBuffer(dst, 0, data.buffer, data.byteOffset, data.byteLength);
+  write(dst: GPUBuffer, data: ArrayBufferView, dstOffset = 0): void {
+    this.device.queue.writeBuffer(dst, dstOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 
   memory(): MemoryStats {

@@ -5,7 +5,7 @@
  * (web/main.ts) runs the same step in a browser.
  */
 import * as E from '../../engine/index.ts';
-import { SGD, AdamW, clipGradNorm, type Optimizer, type ScheduleConfig } from '../../engine/optim/index.ts';
+import { SGD, AdamW, type Optimizer, type ScheduleConfig } from '../../engine/optim/index.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { DetectorConfig, Detector } from '../detector.ts';
 import type { DetectionBatch } from '../data/loader.ts';
@@ -82,9 +82,8 @@ export function trainStep(a: StepArgs): { values: Tensor; names: string[] } {
     rt.profilePhase('backward');
     E.backward(total);
     rt.profilePhase('optimizer');
-    const params = a.detector.trainableParameters().map(([, p]) => p);
-    const clip = a.clipGradNorm ? clipGradNorm(params, a.clipGradNorm) : null;
-    a.optimizer.step(clip?.factor);
+    if (a.clipGradNorm) a.optimizer.stepWithClipping(a.clipGradNorm);
+    else a.optimizer.step();
     a.optimizer.zeroGrad();
     rt.profilePhase('other');
     const all = { ...terms, total };
