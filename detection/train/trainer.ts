@@ -160,6 +160,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     ? new cliProgress.SingleBar({
         format: `${cfg.name} [{bar}] {value}/{total} | loss {loss} | {ips} img/s | ETA {eta_formatted}`,
         hideCursor: true,
+        // stdout: the terminal itself; stderr passes through the npm scripts' filter (scripts/launch.mjs)
+        stream: process.stdout,
       }, cliProgress.Presets.shades_classic)
     : null;
   bar?.start(totalSteps, startStep, { loss: '-', ips: '-' });
@@ -216,7 +218,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   if (finished && opts.evaluate !== false) {
     const numVal = datasets.val.records.length;
     log(`${cfg.name}: evaluating on ${numVal} validation images`);
-    const evalBar = useBar ? new cliProgress.SingleBar({ format: `${cfg.name} eval [{bar}] {value}/{total} batches | ETA {eta_formatted}`, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
+    const evalBar = useBar ? new cliProgress.SingleBar({ format: `${cfg.name} eval [{bar}] {value}/{total} batches | ETA {eta_formatted}`, hideCursor: true, stream: process.stdout }, cliProgress.Presets.shades_classic) : null;
     evalBar?.start(Math.ceil(numVal / cfg.train.batchSize), 0);
     const out = await evaluateDetector(detector, datasets.val, { padSize, batchSize: cfg.train.batchSize, onBatch: (done) => evalBar?.update(done) });
     evalBar?.stop();

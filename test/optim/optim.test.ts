@@ -176,7 +176,10 @@ describe('multi-tensor steps', () => {
     for (let s = 0; s < STEPS; s++) {
       params.forEach(([, p], k) => (p.grad = hasGrad(k, s) ? E.keep(E.tensor(gradAt(k, s), [sizes[k]])) : null));
       const d0 = rt.stats.dispatches;
-      E.scope(() => (clip === null ? opt.step() : opt.stepWithClipping(clip)));
+      E.scope(() => {
+        if (clip === null) opt.step();
+        else opt.stepWithClipping(clip);
+      });
       dispatches = Math.max(dispatches, rt.stats.dispatches - d0);
       opt.zeroGrad();
     }
