@@ -201,9 +201,24 @@ function inputGrad(g: ConvGeometry, dy: Tensor, weight: Tensor): Tensor {
   return dx;
 }
 
+/**
+ * Whether conv2d_dw tiles the flattened (input channel, tap) axis instead of channels at
+ * one tap (FOLD_TAPS): when that fills at least 1.5× as many of a tile's TN columns, as for
+ * the 3-channel stem (27 of 32 columns against 3 of 16). Each folded column gathers its own
+ * pixel, so it only pays where most channel lanes would idle.
+ */
+export function dwFoldsTaps(g: ConvGeometry): boolean {
+  const khw = g.kh * g.kw;
+  if (khw === 1) return false;
+  const used = (columns: number) => columns / (Math.ceil(columns / TN) * TN);
+  return used(g.cin_g * khw) >= 1.5 * used(g.cin_g);
+}
+
 /** How conv2d_dw splits the N·Ho·Wo reduction: slices of WG-multiple length. */
-export function dwSplit(g: ConvGeometry): { tiles: number; splits: number; splitLen: number } {
-  const tiles = g.groups * Math.ceil(g.cout_g / DW_TM) * g.kh * g.kw * Math.ceil(g.cin_g / TN);
+export function dwSplit(g: ConvGeometry, foldTaps = dwFoldsTaps(g)): { tiles: number; splits: number; splitLen: number } {
+  const tiles = foldTaps
+    ? g.groups * Math.ceil(g.cout_g / DW_TM) * Math.ceil((g.cin_g * g.kh * g.kw) / TN)
+    : g.groups * Math.ceil(g.cout_g / DW_TM) * g.kh * g.kw * Math.ceil(g.cin_g / TN);
   const positions = g.n * g.ho * g.wo;
   const wanted = Math.max(1, Math.ceil(DW_MIN_WORKGROUPS / tiles));
   const most = Math.max(1, Math.floor(positions / DW_MIN_SLICE));
@@ -212,18 +227,19 @@ export function dwSplit(g: ConvGeometry): { tiles: number; splits: number; split
 }
 
 /** dw (and db when `withBias`): the GEMM reduction over positions, then the slice sum. */
-function weightGrad(g: ConvGeometry, dy: Tensor, x: Tensor, withBias: boolean): [Tensor, Tensor | null] {
+function weightGrad(g: ConvGeometry, dy: Tensor, x: Tensor, withBias: boolean, foldTaps = dwFoldsTaps(g)): [Tensor, Tensor | null] {
   const rt = runtime();
   const dw = empty([g.cout, g.cin_g, g.kh, g.kw]);
   const db = withBias ? empty([g.cout]) : null;
-  const { tiles, splits, splitLen } = dwSplit(g);
+  const { tiles, splits, splitLen } = dwSplit(g, foldTaps);
+  const columns = foldTaps ? g.cin_g * g.kh * g.kw : g.cin_g;
   const direct = splits === 1 && !withBias; // one slice, no bias: the partial sum is dw itself
   const part = direct ? dw : empty([splits * (dw.size + (withBias ? g.cout : 0))]);
   rt.dispatch({
     op: CONV_WEIGHT_GRAD,
     kernel: 'conv2d_dw',
-    constants: { HAS_BIAS: withBias },
-    uniforms: convUniforms(g, { c_blocks: Math.ceil(g.cin_g / TN), splits, split_len: splitLen }),
+    constants: { HAS_BIAS: withBias, FOLD_TAPS: foldTaps },
+    uniforms: convUniforms(g, { c_blocks: Math.ceil(columns / TN), splits, split_len: splitLen }),
     buffers: { dy: dy.buffer, x: x.buffer, part: part.buffer },
     flops: convFlops(g),
     workgroups: grid(tiles * splits),
@@ -243,6 +259,20 @@ function weightGrad(g: ConvGeometry, dy: Tensor, x: Tensor, withBias: boolean): 
     if (!db) dbBuf.dispose();
   }
   return [dw, db];
+}
+
+/**
+ * conv2d's weight (and bias) gradient for the upstream gradient `dy`, with conv2d_dw's
+ * tiling pinned (`foldTaps`) rather than chosen by dwFoldsTaps: how tests check each path
+ * against the other and against the reference.
+ */
+export function conv2dWeightGrad(
+  x: Tensor, weight: Tensor, dy: Tensor, opts: Conv2dOptions & { bias?: boolean; foldTaps?: boolean } = {},
+): [Tensor, Tensor | null] {
+  const g = conv2dGeometry(x, weight, null, opts);
+  if (dy.rank !== 4 || dy.shape[0] !== g.n || dy.shape[1] !== g.cout || dy.shape[2] !== g.ho || dy.shape[3] !== g.wo)
+    throw new Error(`conv2dWeightGrad: dy must have shape [${g.n}, ${g.cout}, ${g.ho}, ${g.wo}], got ${fmt(dy.shape)}`);
+  return weightGrad(g, dy, x, opts.bias ?? false, opts.foldTaps ?? dwFoldsTaps(g));
 }
 
 /**

@@ -8,7 +8,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { conv2dSpec } from '../../engine/checks/specs/conv.ts';
-import { conv2dGeometry, dwSplit, type Conv2dOptions } from '../../engine/ops/conv.ts';
+import { conv2dGeometry, conv2dWeightGrad, dwFoldsTaps, dwSplit, type Conv2dOptions } from '../../engine/ops/conv.ts';
 import { Rng } from '../../engine/random.ts';
 import { detectionReferenceOps } from '../../engine/reference/detection.ts';
 import type { RefTensor } from '../../engine/reference/types.ts';
@@ -110,6 +110,48 @@ describe('conv2d against the float64 reference', () => {
   });
 });
 
+describe('weight gradient with taps folded into the columns (FOLD_TAPS)', () => {
+  // few input channels: the folded tiling is chosen; it and the plain one both match the
+  // float64 reference and each other
+  const shapes: [string, Setup][] = [
+    ['the 3-channel stem, 3×3 stride 2', { x: [2, 3, 33, 30], w: [32, 3, 3, 3], opts: { stride: 2, padding: 1 } }],
+    ['5 channels, 5×5, dilation 2, groups 1', { x: [3, 5, 19, 17], w: [7, 5, 5, 5], opts: { padding: 3, dilation: 2 } }],
+    ['groups 2 of 2 channels, kernel 3×2', { x: [2, 4, 15, 16], w: [6, 2, 3, 2], opts: { padding: [1, 0], groups: 2 } }],
+    ['one slice (no split), 1 channel', { x: [1, 1, 6, 7], w: [3, 1, 3, 3], opts: { padding: 1 } }],
+  ];
+  for (const [name, s] of shapes)
+    it(name, async () => {
+      const rng = new Rng(7);
+      const x = E.tensor(rng.normal(numel(s.x)), s.x);
+      const w = E.tensor(rng.normal(numel(s.w)), s.w);
+      const g = conv2dGeometry(x, w, null, s.opts);
+      expect(dwFoldsTaps(g)).toBe(true);
+      const dyShape = [g.n, g.cout, g.ho, g.wo];
+      const dyv = rng.normal(numel(dyShape));
+      const dy = E.tensor(dyv, dyShape);
+      const a = s.opts ?? {};
+      const attrs = { stride: pairOf(a.stride, 1), padding: pairOf(a.padding, 0), dilation: pairOf(a.dilation, 1), groups: a.groups ?? 1 };
+      const f64 = async (t: E.Tensor) => Float64Array.from((await t.data()) as Float32Array);
+      const refIn = { x: { shape: s.x, data: await f64(x) }, weight: { shape: s.w, data: await f64(w) }, bias: { shape: [s.w[0]], data: new Float64Array(s.w[0]) } };
+      const want = ref.vjp(refIn, attrs, { out: { shape: dyShape, data: Float64Array.from(dyv) } });
+      const [fw, fb] = conv2dWeightGrad(x, w, dy, { ...s.opts, bias: true, foldTaps: true });
+      const [pw, pb] = conv2dWeightGrad(x, w, dy, { ...s.opts, bias: true, foldTaps: false });
+      const [folded, plain] = [await fw.data(), await pw.data()];
+      expect(relErr(folded, want.weight!.data)).toBeLessThanOrEqual(TOL.bwd);
+      expect(relErr(plain, want.weight!.data)).toBeLessThanOrEqual(TOL.bwd);
+      expect(relErr(folded, plain)).toBeLessThanOrEqual(TOL.bwd);
+      expect(relErr(await fb!.data(), want.bias!.data)).toBeLessThanOrEqual(TOL.bwd);
+      expect(Array.from(await fb!.data())).toEqual(Array.from(await pb!.data()));
+      for (const t of [x, w, dy, fw, fb, pw, pb]) t?.dispose();
+    });
+
+  it('is not chosen where channels fill the tiles', () => {
+    expect(dwFoldsTaps(conv2dGeometry(E.empty([1, 16, 8, 8]), E.empty([16, 16, 3, 3]), null))).toBe(false);
+    expect(dwFoldsTaps(conv2dGeometry(E.empty([1, 3, 8, 8]), E.empty([16, 3, 1, 1]), null))).toBe(false);
+    expect(dwFoldsTaps(conv2dGeometry(E.empty([1, 12, 8, 8]), E.empty([16, 12, 3, 3]), null))).toBe(false);
+  });
+});
+
 describe('frozen weight', () => {
   const rt = () => E.runtime();
   let restore: (() => void) | null = null;
@@ -203,7 +245,8 @@ describe('pipelines', () => {
     ];
     const kernels = ['conv2d_fwd', 'conv2d_dx', 'conv2d_dw', 'conv2d_dw_reduce'];
     const counts: number[][] = [];
-    for (const [xs, ws, opts] of shapes) {
+    // the first pass may compile each variant once; the second pass compiles nothing
+    for (const [xs, ws, opts] of [...shapes, ...shapes]) {
       const x = E.requireGrad(E.randNormal(xs, 1));
       const w = E.requireGrad(E.randNormal(ws, 2));
       const b = E.requireGrad(E.randNormal([ws[0]], 3));
@@ -213,12 +256,13 @@ describe('pipelines', () => {
       counts.push(kernels.map((k) => E.runtime().pipelineCount(k)));
       for (const t of [x, w, b, y]) t.dispose();
     }
-    // Every shape ran the same variants (bias on): nothing compiles after the first ones.
-    for (const c of counts) expect(c).toEqual(counts[0]);
-    // fwd and dW have a bias / no-bias variant each, dx one
-    expect(counts[0][0]).toBeLessThanOrEqual(2);
-    expect(counts[0][1]).toBe(1);
-    expect(counts[0][2]).toBeLessThanOrEqual(2);
+    // Pipelines are per variant, not per shape: the second pass over the shapes compiled nothing.
+    for (const c of counts.slice(shapes.length)) expect(c).toEqual(counts[shapes.length - 1]);
+    const last = counts[counts.length - 1];
+    // fwd has a bias / no-bias variant, dx one, dW bias × FOLD_TAPS (few-channel shapes)
+    expect(last[0]).toBeLessThanOrEqual(2);
+    expect(last[1]).toBe(1);
+    expect(last[2]).toBeLessThanOrEqual(4);
   });
 });
 
