@@ -115,7 +115,11 @@ export async function saveCheckpoint<C, L>(args: SaveCheckpointArgs<C, L>): Prom
   if (args.optimizer) {
     const slots: [string, Tensor][] = [];
     for (const [param, perParam] of args.optimizer.state().slots) for (const [slot, t] of perParam) slots.push([`${param}::${slot}`, t]);
-    slotArrays = await toArrays(slots, what);
+    try {
+      slotArrays = await toArrays(slots, what);
+    } finally {
+      for (const [, t] of slots) t.dispose(); // state() hands out copies
+    }
   }
   writeFileAtomic(`${base}.safetensors`, encodeSafetensors(weights, { step: String(args.step) }));
   let optimizer: CheckpointSidecar['optimizer'] = null;

@@ -35,8 +35,6 @@ export interface ArenaRun {
 export abstract class Optimizer {
   lr: number;
   stepCount = 0;
-  /** per-parameter views of the slot arenas, filled on demand by state() */
-  protected readonly slots = new Map<string, Map<string, Tensor>>();
   private readonly one: Tensor;
   /** element offset of each parameter in every arena */
   private readonly offsets: number[] = [];
@@ -168,22 +166,23 @@ export abstract class Optimizer {
   }
 
   /**
-   * Slots and step count, for checkpoints: one tensor per parameter and slot, copied out of
-   * the arenas now (the same tensors on every call; read them before the next step).
+   * Slots and step count, for checkpoints: one new tensor per parameter and slot, copied
+   * out of the arenas now. The caller owns them (dispose them once read).
    */
   state(): OptimizerState {
-    if (!this.hasState) return { step: this.stepCount, slots: new Map() };
+    const slots = new Map<string, Map<string, Tensor>>();
+    if (!this.hasState) return { step: this.stepCount, slots };
     const rt = runtime();
     this.params.forEach(([name, p], i) => {
-      let perParam = this.slots.get(name);
-      if (!perParam) this.slots.set(name, (perParam = new Map()));
+      const perParam = new Map<string, Tensor>();
       for (const [slot, arena] of this.slotArenas) {
-        let t = perParam.get(slot);
-        if (!t) perParam.set(slot, (t = keep(empty(p.shape))));
+        const t = keep(empty(p.shape));
         if (p.size > 0) rt.copy(arena.buffer, this.offsets[i] * 4, t.buffer, 0, p.size * 4);
+        perParam.set(slot, t);
       }
+      slots.set(name, perParam);
     });
-    return { step: this.stepCount, slots: this.slots };
+    return { step: this.stepCount, slots };
   }
 
   /** Restores slots saved by state(); every slot must match its parameter's shape. */
@@ -211,8 +210,6 @@ export abstract class Optimizer {
   }
 
   dispose(): void {
-    for (const perParam of this.slots.values()) for (const t of perParam.values()) t.dispose();
-    this.slots.clear();
     for (const t of this.slotArenas.values()) t.dispose();
     this.slotArenas.clear();
     this.paramArena.dispose();
