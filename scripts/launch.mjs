@@ -1,5 +1,6 @@
 // The npm scripts' launcher: `node scripts/launch.mjs SCRIPT.ts ARGS...` runs the script
-// under tsx in a child process and passes its stderr through, minus the two warnings Dawn
+// under tsx in a child process (`node scripts/launch.mjs COMMAND ARGS...`, e.g. `vitest
+// run`, runs a command from the PATH) and passes its stderr through, minus the two warnings Dawn
 // prints when it opens an adapter ("maxDynamic{Uniform,Storage}BuffersPerPipelineLayout
 // artificially reduced ... to fit dynamic offset allocation limit"). Dawn writes them from
 // native code straight to file descriptor 2, where no JavaScript hook can reach, and
@@ -15,11 +16,16 @@ export const DAWN_LIMIT_WARNING =
 
 const [script, ...args] = process.argv.slice(2);
 if (!script) {
-  console.error('usage: node scripts/launch.mjs SCRIPT.ts [ARGS...]');
+  console.error('usage: node scripts/launch.mjs SCRIPT.ts|COMMAND [ARGS...]');
   process.exit(2);
 }
 
-const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['inherit', 'inherit', 'pipe'] });
+const [command, commandArgs] = script.endsWith('.ts') ? [process.execPath, ['--import', 'tsx', script, ...args]] : [script, args];
+const child = spawn(command, commandArgs, { stdio: ['inherit', 'inherit', 'pipe'] });
+child.on('error', (e) => {
+  console.error(`launch: cannot run ${script}: ${e.message}`);
+  process.exit(127);
+});
 createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => {
   if (!DAWN_LIMIT_WARNING.test(line)) process.stderr.write(`${line}\n`);
 });

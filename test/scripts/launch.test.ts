@@ -28,6 +28,20 @@ describe('scripts/launch.mjs', () => {
     expect((await launch(['0'])).code).toBe(0);
   });
 
+  it('runs a command from the PATH, and says so when there is none', async () => {
+    const ok = await new Promise<{ code: number; stdout: string }>((resolve) =>
+      execFile(process.execPath, ['scripts/launch.mjs', 'node', '-e', 'console.log(42); process.exit(3)'], { cwd: ROOT }, (err, stdout) =>
+        resolve({ code: err ? (err.code as number) : 0, stdout }),
+      ),
+    );
+    expect(ok).toEqual({ code: 3, stdout: '42\n' });
+    const missing = await new Promise<{ code: number; stderr: string }>((resolve) =>
+      execFile(process.execPath, ['scripts/launch.mjs', 'no-such-command-here'], { cwd: ROOT }, (err, _o, stderr) => resolve({ code: err ? (err.code as number) : 0, stderr })),
+    );
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/^launch: cannot run no-such-command-here: spawn no-such-command-here ENOENT$/m);
+  });
+
   it('passes SIGTERM on to the script and ends by it', async () => {
     const child = spawn(process.execPath, ['scripts/launch.mjs', FIXTURE, 'hang'], { cwd: ROOT });
     let out = '';
@@ -42,5 +56,6 @@ describe('scripts/launch.mjs', () => {
     const scripts = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
     for (const [name, cmd] of Object.entries(scripts))
       if (/\.ts\b/.test(cmd)) expect(cmd, `npm run ${name}`).toMatch(/^node scripts\/launch\.mjs (scripts|bench)\/\w+\.ts$/);
+    expect(scripts.test).toBe('node scripts/launch.mjs vitest run');
   });
 });
