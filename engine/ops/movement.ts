@@ -23,21 +23,55 @@ export function stridedCopy(
 ): void {
   const n = sizeOf(shape);
   if (n === 0) return;
+  const c = coalesceDims(shape, xStrides, outStrides);
   runtime().dispatch({
     op,
     kernel: 'copy_strided',
     uniforms: {
       n,
-      rank: shape.length,
+      rank: c.shape.length,
       x_offset: xOffset,
       out_offset: outOffset,
-      shape,
-      x_strides: xStrides,
-      out_strides: outStrides,
+      shape: c.shape,
+      x_strides: c.xStrides,
+      out_strides: c.outStrides,
     },
     buffers: { x: x.buffer, out: out.buffer },
-    workgroups: elementwiseGroups(n),
+    // one invocation per run of COPY_PER_INVOCATION along the innermost dimension
+    workgroups: elementwiseGroups((n / c.shape[c.shape.length - 1]) * Math.ceil(c.shape[c.shape.length - 1] / COPY_PER_INVOCATION)),
   });
+}
+
+/** Elements each copy_strided invocation moves, at most (PER in the kernel). */
+const COPY_PER_INVOCATION = 8;
+
+/**
+ * The same strided copy over fewer dimensions: size-1 dimensions dropped, and each pair of
+ * neighbours merged where both sides step through them as through one dimension
+ * (stride[d] = shape[d+1]·stride[d+1] for x and for out). A contiguous block becomes one
+ * long innermost dimension, which the kernel walks in runs without dividing.
+ */
+export function coalesceDims(
+  shape: readonly number[], xStrides: readonly number[], outStrides: readonly number[],
+): { shape: number[]; xStrides: number[]; outStrides: number[] } {
+  const s: number[] = [];
+  const xs: number[] = [];
+  const os: number[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const k = s.length - 1;
+    if (k >= 0 && xs[k] === shape[d] * xStrides[d] && os[k] === shape[d] * outStrides[d]) {
+      s[k] *= shape[d];
+      xs[k] = xStrides[d];
+      os[k] = outStrides[d];
+    } else {
+      s.push(shape[d]);
+      xs.push(xStrides[d]);
+      os.push(outStrides[d]);
+    }
+  }
+  if (s.length === 0) return { shape: [1], xStrides: [0], outStrides: [0] };
+  return { shape: s, xStrides: xs, outStrides: os };
 }
 
 /** Same data, new shape (one entry may be -1). Shares the buffer. */
@@ -170,10 +204,17 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[]): Te
 export function upsampleNearest2x(x: Tensor): Tensor {
   if (x.rank !== 4) throw new Error(`upsampleNearest2x: x must be [N,C,H,W], got ${fmt(x.shape)}`);
   const [n, c, h, w] = x.shape;
-  // view the output as [N,C,H,2,W,2] and read x with stride 0 on the two "2" axes
   const out = empty([n, c, 2 * h, 2 * w], x.dtype);
-  const xs = stridesOf(x.shape);
+  const rows = n * c * 2 * h;
+  if (out.size > 0)
+    runtime().dispatch({
+      op: 'upsampleNearest2x',
+      kernel: 'upsample_nearest2x',
+      uniforms: { rows, h, w },
+      buffers: { x: x.buffer, out: out.buffer },
+      workgroups: elementwiseGroups(rows * Math.ceil((2 * w) / COPY_PER_INVOCATION)),
+    });
+  // the backward sums each 2×2 block: out viewed as [N,C,H,2,W,2], summed over the "2" axes
   const viewShape = [n, c, h, 2, w, 2];
-  stridedCopy('upsampleNearest2x', x, out, viewShape, [xs[0], xs[1], xs[2], 0, xs[3], 0], stridesOf(viewShape));
   return record('upsampleNearest2x', [x], out, (g) => [reshape(sum(reshape(g, viewShape), [3, 5]), x.shape)]);
 }

@@ -1,0 +1,77 @@
+/**
+ * The strided-copy and upsampling kernels at shapes the small gradcheck cases do not reach:
+ * innermost runs longer than one invocation's run and not a multiple of it, dimensions that
+ * coalesce and ones that do not, broadcast (stride-0) reads, and a few million elements.
+ * Forward against the float64 reference (engine/reference/movement.ts): a copy is exact.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as E from '../../engine/index.ts';
+import { coalesceDims } from '../../engine/ops/movement.ts';
+import { referenceOps } from '../../engine/reference/index.ts';
+import { Rng } from '../../engine/random.ts';
+
+beforeAll(async () => {
+  await E.init();
+});
+
+const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+async function check(op: string, shape: number[], attrs: Record<string, unknown>, run: (x: E.Tensor) => E.Tensor) {
+  const data = new Rng(shape.length + numel(shape)).normal(numel(shape));
+  const x = E.tensor(data, shape);
+  const y = run(x);
+  const want = referenceOps[op].forward({ x: { shape, data: Float64Array.from(data) } }, attrs).out;
+  expect(y.shape).toEqual(want.shape);
+  const got = (await y.data()) as Float32Array;
+  expect(got.length).toBe(want.data.length);
+  let bad = -1;
+  for (let i = 0; i < got.length && bad < 0; i++) if (got[i] !== Math.fround(want.data[i])) bad = i;
+  expect(bad, `first mismatch at ${bad}`).toBe(-1);
+  x.dispose();
+  y.dispose();
+}
+
+describe('strided copies against the reference', () => {
+  it('permute NCHW → NHWC, [3, 37, 29, 13]', () => check('permute', [3, 37, 29, 13], { dims: [0, 2, 3, 1] }, (x) => E.permute(x, [0, 2, 3, 1])));
+  it('permute reversing all axes, [5, 7, 11, 3]', () => check('permute', [5, 7, 11, 3], { dims: [3, 2, 1, 0] }, (x) => E.permute(x, [3, 2, 1, 0])));
+  it('slice of a long contiguous block, [4, 96, 33, 17] → channels 5..70', () =>
+    check('slice', [4, 96, 33, 17], { starts: [0, 5, 0, 0], ends: [4, 70, 33, 17] }, (x) => E.slice(x, [0, 5, 0, 0], [4, 70, 33, 17])));
+  it('slice in every axis, [6, 9, 31, 23]', () =>
+    check('slice', [6, 9, 31, 23], { starts: [1, 2, 3, 4], ends: [5, 9, 30, 13] }, (x) => E.slice(x, [1, 2, 3, 4], [5, 9, 30, 13])));
+  it('pad, [2, 3, 45, 19]', () =>
+    check('pad', [2, 3, 45, 19], { pads: [[0, 0], [1, 2], [3, 0], [5, 7]] }, (x) => E.pad(x, [[0, 0], [1, 2], [3, 0], [5, 7]])));
+  it('upsample ×2, [2, 5, 37, 23] and [8, 64, 32, 32] (2 M outputs)', async () => {
+    await check('upsample_nearest2x', [2, 5, 37, 23], {}, (x) => E.upsampleNearest2x(x));
+    await check('upsample_nearest2x', [8, 64, 32, 32], {}, (x) => E.upsampleNearest2x(x));
+  });
+
+  it('concat and expand match a direct computation', async () => {
+    const a = E.tensor(new Rng(1).normal(2 * 3 * 41), [2, 3, 41]);
+    const b = E.tensor(new Rng(2).normal(2 * 5 * 41), [2, 5, 41]);
+    const [av, bv] = [(await a.data()) as Float32Array, (await b.data()) as Float32Array];
+    const c = (await E.concat([a, b], 1).data()) as Float32Array;
+    for (let n = 0; n < 2; n++)
+      for (let k = 0; k < 8; k++)
+        for (let i = 0; i < 41; i++) expect(c[(n * 8 + k) * 41 + i]).toBe(k < 3 ? av[(n * 3 + k) * 41 + i] : bv[(n * 5 + k - 3) * 41 + i]);
+    const row = E.tensor(new Rng(3).normal(29), [1, 29]);
+    const rv = (await row.data()) as Float32Array;
+    const e = (await E.expand(row, [13, 29]).data()) as Float32Array;
+    for (let r = 0; r < 13; r++) for (let i = 0; i < 29; i++) expect(e[r * 29 + i]).toBe(rv[i]);
+  });
+});
+
+describe('coalesceDims', () => {
+  it('merges dimensions both sides walk as one, drops size-1 ones', () => {
+    // a contiguous [2,3,4] copy is one run of 24
+    expect(coalesceDims([2, 3, 4], [12, 4, 1], [12, 4, 1])).toEqual({ shape: [24], xStrides: [1], outStrides: [1] });
+    // a channel slice of [2, 10, 4, 4] (channels 3..8): rows of 5·16 elements
+    expect(coalesceDims([2, 5, 4, 4], [160, 16, 4, 1], [80, 16, 4, 1])).toEqual({ shape: [2, 80], xStrides: [160, 1], outStrides: [80, 1] });
+    // NCHW → NHWC: H and W merge, C stays innermost
+    expect(coalesceDims([2, 4, 4, 3], [48, 4, 1, 16], [48, 12, 3, 1])).toEqual({ shape: [2, 16, 3], xStrides: [48, 1, 16], outStrides: [48, 3, 1] });
+    // size-1 dimensions go; an all-ones shape keeps one dimension
+    expect(coalesceDims([1, 5, 1], [5, 1, 1], [5, 1, 1])).toEqual({ shape: [5], xStrides: [1], outStrides: [1] });
+    expect(coalesceDims([1, 1], [1, 1], [1, 1])).toEqual({ shape: [1], xStrides: [0], outStrides: [0] });
+    // a broadcast (stride 0) read does not merge with its neighbour
+    expect(coalesceDims([3, 4], [0, 1], [4, 1])).toEqual({ shape: [3, 4], xStrides: [0, 1], outStrides: [4, 1] });
+  });
+});
