@@ -45,6 +45,32 @@ export function broadcastStrides(shape: readonly number[], outShape: readonly nu
 }
 
 /** Normalises an axis (negative counts from the end); throws naming op and argument. */
+/**
+ * The same strided walk over fewer dimensions, for kernels that decode a flat index into
+ * offsets (a division and a modulo per dimension and operand, costly per lane on lavapipe):
+ * size-1 dimensions dropped, and each pair of neighbours merged where every operand steps
+ * through them as through one dimension (stride[d] = shape[d+1]·stride[d+1]). Row-major
+ * order is unchanged, so a flat index means the same element before and after. An all-ones
+ * shape keeps one dimension.
+ */
+export function coalesceStrides(shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const s: number[] = [];
+  const st: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const k = s.length - 1;
+    if (k >= 0 && strides.every((v, j) => st[j][k] === shape[d] * v[d])) {
+      s[k] *= shape[d];
+      strides.forEach((v, j) => (st[j][k] = v[d]));
+    } else {
+      s.push(shape[d]);
+      strides.forEach((v, j) => st[j].push(v[d]));
+    }
+  }
+  if (s.length === 0) return { shape: [1], strides: strides.map(() => [0]) };
+  return { shape: s, strides: st };
+}
+
 export function normAxis(op: string, arg: string, axis: number, rank: number): number {
   if (!Number.isInteger(axis) || axis < -rank || axis >= Math.max(rank, 1))
     throw new Error(`${op}: ${arg} must be an integer in [${-rank}, ${rank - 1}], got ${axis}`);

@@ -5,7 +5,7 @@
  */
 import { record } from '../autograd.ts';
 import { runtime } from '../runtime.ts';
-import { broadcastShapes, broadcastStrides, sameShape } from '../shape.ts';
+import { broadcastShapes, broadcastStrides, coalesceStrides, sameShape, stridesOf } from '../shape.ts';
 import { empty, type Tensor } from '../tensor.ts';
 import { full } from './creation.ts';
 import { sumTo } from './reduce.ts';
@@ -95,22 +95,29 @@ function binary(op: keyof typeof BINARY_OP, a: Tensor, b: Tensor): Tensor {
   const out = empty(shape);
   if (out.size > 0) {
     const same = sameShape(a.shape, b.shape);
+    // out is contiguous: its strides take part so merged dimensions keep its order
+    const c = coalesceStrides(shape, [stridesOf(shape), broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
     runtime().dispatch({
       op,
       kernel: 'binary',
       constants: { OP: BINARY_OP[op], SAME_SHAPE: same },
       uniforms: {
         n: out.size,
-        rank: shape.length,
-        shape,
-        a_strides: broadcastStrides(a.shape, shape),
-        b_strides: broadcastStrides(b.shape, shape),
+        rank: c.shape.length,
+        shape: c.shape,
+        a_strides: c.strides[1],
+        b_strides: c.strides[2],
       },
       buffers: { a: a.buffer, b: b.buffer, out: out.buffer },
       workgroups: elementwiseGroups(out.size),
     });
   }
   return out;
+}
+
+function whereUniforms(n: number, shape: number[], c: readonly number[], a: readonly number[], b: readonly number[]) {
+  const k = coalesceStrides(shape, [stridesOf(shape), broadcastStrides(c, shape), broadcastStrides(a, shape), broadcastStrides(b, shape)]);
+  return { n, rank: k.shape.length, shape: k.shape, c_strides: k.strides[1], a_strides: k.strides[2], b_strides: k.strides[3] };
 }
 
 /** A tensor, or a number used as a scalar. */
@@ -207,14 +214,7 @@ export function where(cond: Tensor, x: Operand, y: Operand): Tensor {
     runtime().dispatch({
       op: 'where',
       kernel: 'where',
-      uniforms: {
-        n: out.size,
-        rank: shape.length,
-        shape,
-        c_strides: broadcastStrides(cond.shape, shape),
-        a_strides: broadcastStrides(a.shape, shape),
-        b_strides: broadcastStrides(b.shape, shape),
-      },
+      uniforms: whereUniforms(out.size, shape, cond.shape, a.shape, b.shape),
       buffers: { cond: cond.buffer, a: a.buffer, b: b.buffer, out: out.buffer },
       workgroups: elementwiseGroups(out.size),
     });

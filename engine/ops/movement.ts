@@ -4,7 +4,7 @@
  */
 import { record } from '../autograd.ts';
 import { runtime } from '../runtime.ts';
-import { broadcastShapes, broadcastStrides, fmt, normAxis, sameShape, sizeOf, stridesOf } from '../shape.ts';
+import { broadcastShapes, broadcastStrides, coalesceStrides, fmt, normAxis, sameShape, sizeOf, stridesOf } from '../shape.ts';
 import { empty, type Tensor } from '../tensor.ts';
 import { zeros } from './creation.ts';
 import { sum } from './reduce.ts';
@@ -45,33 +45,12 @@ export function stridedCopy(
 /** Elements each copy_strided invocation moves, at most (PER in the kernel). */
 const COPY_PER_INVOCATION = 8;
 
-/**
- * The same strided copy over fewer dimensions: size-1 dimensions dropped, and each pair of
- * neighbours merged where both sides step through them as through one dimension
- * (stride[d] = shape[d+1]·stride[d+1] for x and for out). A contiguous block becomes one
- * long innermost dimension, which the kernel walks in runs without dividing.
- */
+/** coalesceStrides for a copy: x's and out's strides. */
 export function coalesceDims(
   shape: readonly number[], xStrides: readonly number[], outStrides: readonly number[],
 ): { shape: number[]; xStrides: number[]; outStrides: number[] } {
-  const s: number[] = [];
-  const xs: number[] = [];
-  const os: number[] = [];
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const k = s.length - 1;
-    if (k >= 0 && xs[k] === shape[d] * xStrides[d] && os[k] === shape[d] * outStrides[d]) {
-      s[k] *= shape[d];
-      xs[k] = xStrides[d];
-      os[k] = outStrides[d];
-    } else {
-      s.push(shape[d]);
-      xs.push(xStrides[d]);
-      os.push(outStrides[d]);
-    }
-  }
-  if (s.length === 0) return { shape: [1], xStrides: [0], outStrides: [0] };
-  return { shape: s, xStrides: xs, outStrides: os };
+  const c = coalesceStrides(shape, [xStrides, outStrides]);
+  return { shape: c.shape, xStrides: c.strides[0], outStrides: c.strides[1] };
 }
 
 /** Same data, new shape (one entry may be -1). Shares the buffer. */

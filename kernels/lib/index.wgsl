@@ -14,6 +14,8 @@ fn flat_index(gid: vec3<u32>, nwg: vec3<u32>, wg_size: u32) -> u32 {
 
 // Offset of flat row-major index `i` of a tensor of `shape` read through `strides`.
 fn strided_offset(i: u32, rank: u32, shape: Dims, strides: Dims) -> u32 {
+  // one dimension (a coalesced walk, e.g. a scalar broadcast): no division (i < shape[0])
+  if (rank == 1u) { return i * strides[0].x; }
   var rest = i;
   var off = 0u;
   for (var d = i32(rank) - 1; d >= 0; d--) {

@@ -7,6 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { coalesceDims } from '../../engine/ops/movement.ts';
+import { coalesceStrides } from '../../engine/shape.ts';
 import { referenceOps } from '../../engine/reference/index.ts';
 import { Rng } from '../../engine/random.ts';
 
@@ -73,5 +74,45 @@ describe('coalesceDims', () => {
     expect(coalesceDims([1, 1], [1, 1], [1, 1])).toEqual({ shape: [1], xStrides: [0], outStrides: [0] });
     // a broadcast (stride 0) read does not merge with its neighbour
     expect(coalesceDims([3, 4], [0, 1], [4, 1])).toEqual({ shape: [3, 4], xStrides: [0, 1], outStrides: [4, 1] });
+  });
+});
+
+describe('coalesceStrides with broadcasting operands', () => {
+  it('a scalar broadcast over a contiguous output is one dimension', () => {
+    expect(coalesceStrides([8, 68, 16, 16], [[17408, 256, 16, 1], [17408, 256, 16, 1], [0, 0, 0, 0]])).toEqual({
+      shape: [139264],
+      strides: [[1], [1], [0]],
+    });
+  });
+  it('a per-channel bias keeps the channel axis apart from the merged spatial ones', () => {
+    expect(coalesceStrides([2, 3, 4, 5], [[60, 20, 5, 1], [60, 20, 5, 1], [0, 1, 0, 0]])).toEqual({
+      shape: [2, 3, 20],
+      strides: [[60, 20, 1], [60, 20, 1], [0, 1, 0]],
+    });
+  });
+});
+
+describe('broadcasting elementwise ops over coalesced dimensions', () => {
+  it('add, mul and where with scalar, per-channel and row broadcasts match a direct computation', async () => {
+    const shape = [3, 5, 7, 11];
+    const n = 3 * 5 * 7 * 11;
+    const xv = Float32Array.from(new Rng(4).normal(n));
+    const x = E.tensor(xv, shape);
+    const ch = Float32Array.from(new Rng(5).normal(5));
+    const rowv = Float32Array.from(new Rng(6).normal(11));
+    const got = {
+      scalar: (await E.mul(x, E.tensor([2.5], [1])).data()) as Float32Array,
+      channel: (await E.add(x, E.tensor(ch, [1, 5, 1, 1])).data()) as Float32Array,
+      row: (await E.sub(E.tensor(rowv, [11]), x).data()) as Float32Array,
+      where: (await E.where(E.greater(x, E.tensor([0], [1])), x, E.tensor(ch, [5, 1, 1])).data()) as Float32Array,
+    };
+    for (let i = 0; i < n; i++) {
+      const c = Math.floor(i / 77) % 5;
+      const w = i % 11;
+      expect(got.scalar[i]).toBe(Math.fround(xv[i] * 2.5));
+      expect(got.channel[i]).toBe(Math.fround(xv[i] + ch[c]));
+      expect(got.row[i]).toBe(Math.fround(rowv[w] - xv[i]));
+      expect(got.where[i]).toBe(xv[i] > 0 ? xv[i] : ch[c]);
+    }
   });
 });
