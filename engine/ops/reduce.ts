@@ -5,7 +5,7 @@
  */
 import { record } from '../autograd.ts';
 import { runtime, grid } from '../runtime.ts';
-import { fmt, normAxis, sameShape, stridesOf } from '../shape.ts';
+import { coalesceStrides, fmt, normAxis, sameShape, stridesOf } from '../shape.ts';
 import { empty, type Tensor } from '../tensor.ts';
 import { div, equal, mul, scale } from './elementwise.ts';
 import { expand, reshape } from './movement.ts';
@@ -45,6 +45,9 @@ interface ReduceLaunch {
 function launchReduce(op: 'sum' | 'max', x: Tensor, out: Tensor, l: ReduceLaunch, finish = true): void {
   const perThread = l.nRed <= 64;
   const nChunks = perThread ? 1 : Math.ceil(l.nRed / CHUNK);
+  // the same walks over fewer dimensions (same order, so the same sums bit for bit)
+  const kept = coalesceStrides(l.outShape, [l.outStrides]);
+  const red = coalesceStrides(l.redShape, [l.redStrides]);
   runtime().dispatch({
     op,
     kernel: perThread ? 'reduce_rows' : 'reduce',
@@ -52,15 +55,15 @@ function launchReduce(op: 'sum' | 'max', x: Tensor, out: Tensor, l: ReduceLaunch
     uniforms: {
       n_out: l.nOut,
       n_red: l.nRed,
-      out_rank: l.outShape.length,
-      red_rank: l.redShape.length,
+      out_rank: kept.shape.length,
+      red_rank: red.shape.length,
       scale: l.scale,
       chunk_len: CHUNK,
       n_chunks: nChunks,
-      out_shape: l.outShape,
-      out_strides: l.outStrides,
-      red_shape: l.redShape,
-      red_strides: l.redStrides,
+      out_shape: kept.shape,
+      out_strides: kept.strides[0],
+      red_shape: red.shape,
+      red_strides: red.strides[0],
     },
     buffers: { x: x.buffer, out: out.buffer },
     workgroups: perThread ? elementwiseGroups(l.nOut) : grid(l.nOut * nChunks),
