@@ -606,8 +606,10 @@ export class Runtime {
     } else {
       ns = await timeInIsolation(this.device, p.replay);
       note =
-        "this adapter has no 'timestamp-query': each distinct launch was run again on its own on scratch buffers " +
-        'of the same sizes, submit-and-wait per run, minus the cost of an empty submit (data-dependent kernels are timed on zeros)';
+        `${this.device.features.has('timestamp-query') ? 'replay asked for' : "this adapter has no 'timestamp-query'"}: ` +
+        'each distinct launch was run again on its own on scratch buffers of the same sizes, submit-and-wait per run, ' +
+        'minus the cost of an empty submit (data-dependent kernels are timed on zeros; inputs start cold in the caches, ' +
+        'so times run high: about 2× the timestamps on lavapipe)';
     }
     if (ns.length !== p.dispatches.length)
       throw new GpuError(`stopProfile: ${p.dispatches.length} dispatches recorded but ${ns.length} timings read back`);
