@@ -81,6 +81,10 @@ interface CliCase {
 
 const cases: CliCase[] = [
   { what: 'train without --preset or --config', script: 'scripts/train.ts', args: () => [], code: EXIT.usage, error: /^error: give exactly one of --preset NAME or --config FILE$/m },
+  { what: 'train with an unknown --method, no teacher', script: 'scripts/train.ts', args: () => ['--preset', 'tiny', '--method', 'foo'], code: EXIT.usage, error: /^error: option '--method <method>' argument 'foo' is invalid\. Allowed choices are pred_mimic, pkd, crosskd, crosskd\+pkd\.$/m },
+  { what: 'train with --method crosskd but no --teacher', script: 'scripts/train.ts', args: () => ['--preset', 'tiny', '--method', 'crosskd'], code: EXIT.usage, error: /^error: --method crosskd needs --teacher CHECKPOINT \(the teacher to distil from\); without --teacher the student trains alone$/m },
+  { what: 'train with --tap but no --teacher', script: 'scripts/train.ts', args: () => ['--preset', 'tiny', '--tap', '2'], code: EXIT.usage, error: /^error: --tap 2 needs --teacher CHECKPOINT/m },
+  { what: 'train with --tap for a method without taps', script: 'scripts/train.ts', args: () => ['--preset', 'tiny', '--teacher', at('nope.json'), '--method', 'pkd', '--tap', '2'], code: EXIT.usage, error: /^error: --tap is for --method crosskd or crosskd\+pkd, got --method pkd$/m },
   { what: 'train with an unknown option', script: 'scripts/train.ts', args: () => ['--preset', 'tiny', '--bogus'], code: EXIT.usage, error: /^error: unknown option '--bogus'$/m },
   {
     what: 'train with a non-integer --max-steps',
