@@ -23,6 +23,14 @@ export function loadTeacher(sidecarFile: string): Detector {
   return teacher.freeze().eval();
 }
 
+/**
+ * A frozen teacher of a config with its initial weights: what timing a distillation step
+ * needs (a step costs the same whatever the teacher has learned), no checkpoint required.
+ */
+export function initialTeacher(cfg: TrainConfig): Detector {
+  return new Detector(detectorConfig(cfg)).freeze().eval();
+}
+
 export async function trainWithDistillation(cfg: TrainConfig, opts: Omit<TrainOptions, 'setupExtraLoss'>): Promise<TrainResult> {
   const d = cfg.distill;
   if (!d || d.method === 'none') return train(cfg, opts);

@@ -205,7 +205,7 @@ export class Runtime {
 
   /** the open profile, if any (startProfile) */
   private profiling: {
-    mode: ProfileMode;
+    /** set in 'timestamp' mode; null in 'replay' mode */
     queries: TimestampQueries | null;
     dispatches: Omit<DispatchTiming, 'ns'>[];
     replay: ReplayLaunch[];
@@ -566,7 +566,6 @@ export class Runtime {
       throw new Error(`startProfile: mode 'timestamp' needs the device feature 'timestamp-query', which this adapter does not offer; use mode 'replay'`);
     this.flush();
     this.profiling = {
-      mode: chosen,
       queries: chosen === 'timestamp' ? new TimestampQueries(this.device) : null,
       dispatches: [],
       replay: [],
@@ -614,7 +613,7 @@ export class Runtime {
     if (ns.length !== p.dispatches.length)
       throw new GpuError(`stopProfile: ${p.dispatches.length} dispatches recorded but ${ns.length} timings read back`);
     return {
-      mode: p.mode,
+      mode: p.queries ? 'timestamp' : 'replay',
       note,
       dispatches: p.dispatches.map((d, i) => ({ ...d, ns: ns[i] })),
       phases: p.phases.filter((ph) => ph.cpuMs > 0 || ph.name !== 'other'),

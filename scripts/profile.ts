@@ -11,12 +11,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import * as E from '../engine/index.ts';
-import { loadTeacher } from '../crosskd/train.ts';
+import { initialTeacher, loadTeacher } from '../crosskd/train.ts';
 import { distillationLoss, METHODS, type Method } from '../crosskd/distiller.ts';
-import { Detector } from '../detection/detector.ts';
+import type { Detector } from '../detection/detector.ts';
 import { parseConfig, presetConfig, PRESETS, type TrainConfig } from '../detection/train/config.ts';
 import { formatStepProfile, profileStep, stepProfileHtml, stepProfileJson } from '../detection/train/profile.ts';
-import { detectorConfig } from '../detection/train/step.ts';
 import { stepRig } from '../detection/train/stepRig.ts';
 import { writeFileAtomic } from '../engine/io/checkpoint.ts';
 import { EXIT, intArg, parseArgs, readJsonFile, runCli } from './cli.ts';
@@ -74,7 +73,7 @@ await runCli(async () => {
   const rig = stepRig(cfg, {
     setupExtraLoss: o.method
       ? (student) => {
-          teacher = o.teacher ? loadTeacher(o.teacher) : new Detector(detectorConfig(teacherCfg!)).freeze().eval();
+          teacher = o.teacher ? loadTeacher(o.teacher) : initialTeacher(teacherCfg!);
           return distillationLoss(student, teacher, { method: o.method!, ...(o.tap !== undefined ? { tap: o.tap } : {}) });
         }
       : undefined,

@@ -16,10 +16,10 @@
  */
 import * as E from '../../engine/index.ts';
 import { distillationLoss } from '../../crosskd/distiller.ts';
-import { Detector } from '../../detection/detector.ts';
+import { initialTeacher } from '../../crosskd/train.ts';
+import type { Detector } from '../../detection/detector.ts';
 import { presetConfig } from '../../detection/train/config.ts';
 import { profileStep, type StepProfile } from '../../detection/train/profile.ts';
-import { detectorConfig } from '../../detection/train/step.ts';
 import { stepRig, type StepRig } from '../../detection/train/stepRig.ts';
 import { median, type Case, type Workload } from '../harness.ts';
 
@@ -38,7 +38,7 @@ function trainStepWorkload(role: string, preset: string, teacherPreset?: string)
         built = stepRig(cfg, {
           setupExtraLoss: teacherPreset
             ? (student) => {
-                teacher = new Detector(detectorConfig(presetConfig(teacherPreset))).freeze().eval();
+                teacher = initialTeacher(presetConfig(teacherPreset));
                 return distillationLoss(student, teacher, { method: 'crosskd', tap: 3 });
               }
             : undefined,

@@ -5,6 +5,8 @@
  */
 import * as E from '../../engine/index.ts';
 import { keyAverages, phaseTotals, type Profile, type ProfileMode, type ProfileRow } from '../../engine/profiler.ts';
+import { PALETTE } from '../plot.ts';
+import { escapeHtml } from '../report.ts';
 import type { StepRig } from './stepRig.ts';
 
 export interface StepProfile {
@@ -98,8 +100,8 @@ export function formatStepProfile(p: StepProfile, opts: { top?: number; fmaCeili
   return out.join('\n');
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+const esc = escapeHtml;
+const COLOURS = PALETTE.map(([r, g, b]) => `rgb(${r},${g},${b})`);
 
 /** A self-contained report.html: the step's phases as one stacked bar, then the kernels' shares. */
 export function stepProfileHtml(p: StepProfile, title: string, opts: { top?: number; fmaCeiling?: number | null } = {}): string {
@@ -127,7 +129,7 @@ export function stepProfileHtml(p: StepProfile, title: string, opts: { top?: num
       const y = i * (barH + 4);
       return (
         `<text x="0" y="${y + 13}" font-size="11">${esc(r.name.length > 52 ? `${r.name.slice(0, 51)}…` : r.name)}</text>` +
-        `<rect x="330" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="#1f77b4"/>` +
+        `<rect x="330" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLOURS[0]}"/>` +
         `<text x="${(336 + w).toFixed(1)}" y="${y + 13}" font-size="11">${r.totalMs.toFixed(1)} ms · ${r.calls}× · ${r.percent.toFixed(1)}% ${rate}</text>`
       );
     })

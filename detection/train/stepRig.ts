@@ -7,7 +7,7 @@
 import * as E from '../../engine/index.ts';
 import { learningRate, type Optimizer } from '../../engine/optim/index.ts';
 import { inMemoryCocoDataset, type CocoDataset } from '../data/coco.ts';
-import { DetectionLoader } from '../data/loader.ts';
+import { DetectionLoader, padTo } from '../data/loader.ts';
 import { generateDataset, splitConfigs } from '../data/synthetic.ts';
 import { Detector } from '../detector.ts';
 import type { TrainConfig } from './config.ts';
@@ -48,7 +48,7 @@ export function stepRig(cfg: TrainConfig, opts: StepRigOptions = {}): StepRig {
     const s = cfg.data.synthetic;
     const { coco, images } = generateDataset({ ...splitConfigs(s).train, numImages: batches * cfg.train.batchSize });
     dataset = inMemoryCocoDataset(coco, images, `${cfg.name} (synthetic, in memory)`);
-    const side = Math.ceil(s.imageSize / detector.sizeDivisor) * detector.sizeDivisor;
+    const side = padTo(s.imageSize, detector.sizeDivisor);
     padSize = [side, side];
   } else {
     const d = prepareDatasets(cfg, detector.sizeDivisor);

@@ -95,19 +95,12 @@ function binary(op: keyof typeof BINARY_OP, a: Tensor, b: Tensor): Tensor {
   const out = empty(shape);
   if (out.size > 0) {
     const same = sameShape(a.shape, b.shape);
-    // out is contiguous: its strides take part so merged dimensions keep its order
-    const c = coalesceStrides(shape, [stridesOf(shape), broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
+    const walk = broadcastWalk(shape, [a.shape, b.shape]);
     runtime().dispatch({
       op,
       kernel: 'binary',
       constants: { OP: BINARY_OP[op], SAME_SHAPE: same },
-      uniforms: {
-        n: out.size,
-        rank: c.shape.length,
-        shape: c.shape,
-        a_strides: c.strides[1],
-        b_strides: c.strides[2],
-      },
+      uniforms: { n: out.size, rank: walk.rank, shape: walk.shape, a_strides: walk.strides[0], b_strides: walk.strides[1] },
       buffers: { a: a.buffer, b: b.buffer, out: out.buffer },
       workgroups: elementwiseGroups(out.size),
     });
@@ -115,9 +108,14 @@ function binary(op: keyof typeof BINARY_OP, a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
-function whereUniforms(n: number, shape: number[], c: readonly number[], a: readonly number[], b: readonly number[]) {
-  const k = coalesceStrides(shape, [stridesOf(shape), broadcastStrides(c, shape), broadcastStrides(a, shape), broadcastStrides(b, shape)]);
-  return { n, rank: k.shape.length, shape: k.shape, c_strides: k.strides[1], a_strides: k.strides[2], b_strides: k.strides[3] };
+/**
+ * How a kernel walks broadcast operands over a contiguous output of `shape`: the coalesced
+ * output shape and each operand's strides in it (the output's own strides take part in the
+ * merge, so merged dimensions keep its order).
+ */
+function broadcastWalk(shape: readonly number[], operands: readonly (readonly number[])[]): { rank: number; shape: number[]; strides: number[][] } {
+  const c = coalesceStrides(shape, [stridesOf(shape), ...operands.map((s) => broadcastStrides(s, shape))]);
+  return { rank: c.shape.length, shape: c.shape, strides: c.strides.slice(1) };
 }
 
 /** A tensor, or a number used as a scalar. */
@@ -210,14 +208,16 @@ export function where(cond: Tensor, x: Operand, y: Operand): Tensor {
   const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, a.shape), b.shape);
   expectMaxRank('where', 'output', shape);
   const out = empty(shape);
-  if (out.size > 0)
+  if (out.size > 0) {
+    const walk = broadcastWalk(shape, [cond.shape, a.shape, b.shape]);
     runtime().dispatch({
       op: 'where',
       kernel: 'where',
-      uniforms: whereUniforms(out.size, shape, cond.shape, a.shape, b.shape),
+      uniforms: { n: out.size, rank: walk.rank, shape: walk.shape, c_strides: walk.strides[0], a_strides: walk.strides[1], b_strides: walk.strides[2] },
       buffers: { cond: cond.buffer, a: a.buffer, b: b.buffer, out: out.buffer },
       workgroups: elementwiseGroups(out.size),
     });
+  }
   return record('where', [cond, a, b], out, (g, needs) => {
     const zero = full([], 0);
     return [

@@ -23,7 +23,7 @@ export function stridedCopy(
 ): void {
   const n = sizeOf(shape);
   if (n === 0) return;
-  const c = coalesceDims(shape, xStrides, outStrides);
+  const c = coalesceStrides(shape, [xStrides, outStrides]);
   runtime().dispatch({
     op,
     kernel: 'copy_strided',
@@ -33,8 +33,8 @@ export function stridedCopy(
       x_offset: xOffset,
       out_offset: outOffset,
       shape: c.shape,
-      x_strides: c.xStrides,
-      out_strides: c.outStrides,
+      x_strides: c.strides[0],
+      out_strides: c.strides[1],
     },
     buffers: { x: x.buffer, out: out.buffer },
     // one invocation per run of COPY_PER_INVOCATION along the innermost dimension
@@ -45,13 +45,6 @@ export function stridedCopy(
 /** Elements each copy_strided invocation moves, at most (PER in the kernel). */
 const COPY_PER_INVOCATION = 8;
 
-/** coalesceStrides for a copy: x's and out's strides. */
-export function coalesceDims(
-  shape: readonly number[], xStrides: readonly number[], outStrides: readonly number[],
-): { shape: number[]; xStrides: number[]; outStrides: number[] } {
-  const c = coalesceStrides(shape, [xStrides, outStrides]);
-  return { shape: c.shape, xStrides: c.strides[0], outStrides: c.strides[1] };
-}
 
 /** Same data, new shape (one entry may be -1). Shares the buffer. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {

@@ -38,7 +38,6 @@ export abstract class Optimizer {
   private readonly one: Tensor;
   /** element offset of each parameter in every arena */
   private readonly offsets: number[] = [];
-  private readonly total: number;
   private readonly paramArena: Tensor;
   private readonly gradArena: Tensor;
   /** one arena per state slot, zero until the first step or loadState */
@@ -62,7 +61,6 @@ export abstract class Optimizer {
       this.offsets.push(total);
       total += p.size;
     }
-    this.total = total;
     this.lr = lr;
     this.one = keep(full([1], 1));
     // at least one element: an optimizer over no parameters is legal and does nothing

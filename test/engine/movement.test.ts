@@ -6,7 +6,6 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
-import { coalesceDims } from '../../engine/ops/movement.ts';
 import { coalesceStrides } from '../../engine/shape.ts';
 import { referenceOps } from '../../engine/reference/index.ts';
 import { Rng } from '../../engine/random.ts';
@@ -61,19 +60,19 @@ describe('strided copies against the reference', () => {
   });
 });
 
-describe('coalesceDims', () => {
+describe('coalesceStrides for a copy (x and out strides)', () => {
   it('merges dimensions both sides walk as one, drops size-1 ones', () => {
     // a contiguous [2,3,4] copy is one run of 24
-    expect(coalesceDims([2, 3, 4], [12, 4, 1], [12, 4, 1])).toEqual({ shape: [24], xStrides: [1], outStrides: [1] });
+    expect(coalesceStrides([2, 3, 4], [[12, 4, 1], [12, 4, 1]])).toEqual({ shape: [24], strides: [[1], [1]] });
     // a channel slice of [2, 10, 4, 4] (channels 3..8): rows of 5·16 elements
-    expect(coalesceDims([2, 5, 4, 4], [160, 16, 4, 1], [80, 16, 4, 1])).toEqual({ shape: [2, 80], xStrides: [160, 1], outStrides: [80, 1] });
+    expect(coalesceStrides([2, 5, 4, 4], [[160, 16, 4, 1], [80, 16, 4, 1]])).toEqual({ shape: [2, 80], strides: [[160, 1], [80, 1]] });
     // NCHW → NHWC: H and W merge, C stays innermost
-    expect(coalesceDims([2, 4, 4, 3], [48, 4, 1, 16], [48, 12, 3, 1])).toEqual({ shape: [2, 16, 3], xStrides: [48, 1, 16], outStrides: [48, 3, 1] });
+    expect(coalesceStrides([2, 4, 4, 3], [[48, 4, 1, 16], [48, 12, 3, 1]])).toEqual({ shape: [2, 16, 3], strides: [[48, 1, 16], [48, 3, 1]] });
     // size-1 dimensions go; an all-ones shape keeps one dimension
-    expect(coalesceDims([1, 5, 1], [5, 1, 1], [5, 1, 1])).toEqual({ shape: [5], xStrides: [1], outStrides: [1] });
-    expect(coalesceDims([1, 1], [1, 1], [1, 1])).toEqual({ shape: [1], xStrides: [0], outStrides: [0] });
+    expect(coalesceStrides([1, 5, 1], [[5, 1, 1], [5, 1, 1]])).toEqual({ shape: [5], strides: [[1], [1]] });
+    expect(coalesceStrides([1, 1], [[1, 1], [1, 1]])).toEqual({ shape: [1], strides: [[0], [0]] });
     // a broadcast (stride 0) read does not merge with its neighbour
-    expect(coalesceDims([3, 4], [0, 1], [4, 1])).toEqual({ shape: [3, 4], xStrides: [0, 1], outStrides: [4, 1] });
+    expect(coalesceStrides([3, 4], [[0, 1], [4, 1]])).toEqual({ shape: [3, 4], strides: [[0, 1], [4, 1]] });
   });
 });
 
