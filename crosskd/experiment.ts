@@ -14,11 +14,11 @@ import { latestCheckpoint, readSidecar, writeFileAtomic } from '../engine/io/che
 import { Detector } from '../detection/detector.ts';
 import { prepareDatasets } from '../detection/train/data.ts';
 import { parseConfig, presetConfig, type TrainConfig } from '../detection/train/config.ts';
-import { detectorConfig, formatDuration, train } from '../detection/train/trainer.ts';
+import { detectorConfig, formatDuration, train, type EvalPoint } from '../detection/train/trainer.ts';
 import type { DetectionDataset } from '../detection/data/coco.ts';
 import type { Detections } from '../detection/postprocess.ts';
 import { PALETTE } from '../detection/plot.ts';
-import { buildExperimentReport, type ReportMetrics } from '../detection/report.ts';
+import { buildExperimentReport, type CurvePanel, type ReportMetrics } from '../detection/report.ts';
 import type { HeadType } from '../detection/heads/index.ts';
 import { loadTeacher, trainWithDistillation } from './train.ts';
 import { measureTargetConflict } from './conflict.ts';
@@ -46,6 +46,12 @@ export interface ExperimentPreset {
   students: Record<string, TrainConfig>;
   runs: (seeds: number) => ExperimentRun[];
   defaultSeeds: number;
+  /** evaluate every student at the end of these epochs too (its mAP-vs-step curve); the last epoch always */
+  evalEpochs?: readonly number[];
+  /** the table's extra columns: mean mAP at the end of these epochs (of evalEpochs) */
+  tableEpochs?: readonly number[];
+  /** mAP-curve charts, each over the configurations its filter keeps (default: one chart of all) */
+  curvePanels?: readonly { title: string; include: (r: ExperimentRun) => boolean }[];
 }
 
 /**
@@ -152,6 +158,40 @@ function unique<T>(specs: T[]): T[] {
   });
 }
 
+/**
+ * The converged study (issue 16): the 16-epoch quick-teacher, students at the full 16-epoch
+ * schedule with each method (seeds: `seeds` for baseline, mimicking and CrossKD, one for PKD
+ * and CrossKD+PKD), CrossKD's taps 0…4 and the conflicting RetinaNet teacher, every
+ * student evaluated after epoch 1 and every second epoch. Run order puts the method
+ * comparison's first seed first, so a study cut short still answers the main question.
+ */
+function converged(): ExperimentPreset {
+  const { teachers, students } = configs(FULL);
+  const methods = EXPERIMENTS.methods;
+  const seeded = new Set<Method>(['none', 'pred_mimic', 'crosskd']);
+  const specs = (seeds: number) => [
+    ...methods,
+    ...Array.from({ length: seeds - 1 }, (_, k) => methods.filter((r) => seeded.has(r.method)).map((r) => ({ ...r, seed: k + 1 }))).flat(),
+    ...EXPERIMENTS.taps.filter((r) => r.tap !== 3),
+    ...EXPERIMENTS.conflict.filter((r) => r.teacher === 'retina'),
+  ];
+  const isTap3OrNone = (r: ExperimentRun) => r.tap === null || r.tap === 3;
+  return {
+    title: "converged study on GFL: methods, taps and the conflicting teacher at the training presets' 16-epoch schedule",
+    teachers: { gfl: teachers.gfl, retina: teachers.retina },
+    students: { gfl: students.gfl },
+    runs: (seeds) => specs(seeds).map((r) => ({ seed: 0, ...r, head: 'gfl' as const })),
+    defaultSeeds: 2,
+    evalEpochs: [1, 2, 4, 6, 8, 10, 12, 14],
+    tableEpochs: [1, 4],
+    curvePanels: [
+      { title: 'methods (GFL teacher, tap 3)', include: (r) => r.teacher !== 'retina' && isTap3OrNone(r) },
+      { title: 'CrossKD tap index', include: (r) => r.method === 'crosskd' && r.teacher === 'gfl' },
+      { title: 'conflicting teacher (RetinaNet) vs the GFL teacher', include: (r) => (r.method === 'none' || r.method === 'pred_mimic' || r.method === 'crosskd') && isTap3OrNone(r) },
+    ],
+  };
+}
+
 export const EXPERIMENT_PRESETS: Record<string, () => ExperimentPreset> = {
   /** seconds-long, for tests: the tiny configs, baseline and CrossKD */
   smoke: () => {
@@ -176,6 +216,8 @@ export const EXPERIMENT_PRESETS: Record<string, () => ExperimentPreset> = {
   heads: () => preset('CrossKD on ATSS, RetinaNet and FCOS (quick schedule)', QUICK, EXPERIMENTS.heads, 1),
   /** every experiment at the training presets' 16-epoch schedule, 3 seeds (mean ± std): ~48 h on 2 cores */
   full: () => preset("all experiments (the training presets' 16-epoch schedule)", FULL, unique(Object.values(EXPERIMENTS).flat()), 3),
+  /** the converged study: ~10 h on 2 cores (several sittings; resumable) */
+  converged,
 };
 
 const configKey = (cfg: TrainConfig) => createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 12);
@@ -248,8 +290,10 @@ export function experimentPlan(preset: ExperimentPreset, seeds: number, cacheDir
     .filter(([name, cfg]) => !skipTeachers.includes(name) && findCachedTeacher(cfg, cacheDir) === null)
     .map(([name, cfg]) => ({ name, steps: stepsOf(cfg) }));
   const runs = preset.runs(seeds).map((r) => ({ name: runName(r), method: r.method, steps: stepsOf(preset.students[r.student]) }));
+  const evalsPerRun = 1 + (preset.evalEpochs?.length ?? 0);
   const seconds =
-    teachers.reduce((a, t) => a + t.steps * STEP_SECONDS.teacher + EVAL_SECONDS, 0) + runs.reduce((a, r) => a + r.steps * STEP_SECONDS[r.method] + EVAL_SECONDS, 0);
+    teachers.reduce((a, t) => a + t.steps * STEP_SECONDS.teacher + EVAL_SECONDS, 0) +
+    runs.reduce((a, r) => a + r.steps * STEP_SECONDS[r.method] + evalsPerRun * EVAL_SECONDS, 0);
   return { teachers, runs, seconds };
 }
 
@@ -261,35 +305,29 @@ export interface TeacherConflict {
 }
 
 /**
- * Target conflict (conflict.ts) of each teacher with the assigner of every student it
- * teaches in the preset, on that student's validation set: how much direct mimicking would
- * fight the student's own targets. Students with several priors per location are skipped.
+ * Target conflict (conflict.ts) of a teacher with a student's assigner, on that student's
+ * validation set: how much direct mimicking would fight the student's own targets. Null
+ * for students with several priors per location.
  */
-async function teacherConflicts(preset: ExperimentPreset, seeds: number, teachers: Record<string, string>, log: (m: string) => void): Promise<Record<string, Record<string, TeacherConflict>>> {
+async function teacherConflict(studentCfg: TrainConfig, teacherFile: string, log: (m: string) => void): Promise<TeacherConflict | null> {
   await E.init();
-  const out: Record<string, Record<string, TeacherConflict>> = {};
-  const pairs = new Set(preset.runs(seeds).flatMap((r) => (r.teacher === null ? [] : [`${r.teacher}|${r.student}`])));
-  for (const pair of pairs) {
-    const [t, s] = pair.split('|');
-    const studentCfg = preset.students[s];
-    const student = new Detector(detectorConfig(studentCfg));
-    const teacher = loadTeacher(teachers[t]);
-    try {
-      if (student.bboxHead.priorsPerLocation !== 1) continue;
-      const { val, padSize } = prepareDatasets(studentCfg, Math.max(student.sizeDivisor, teacher.sizeDivisor), log);
-      const stats = await measureTargetConflict({ teacher, student, dataset: val, padSize, batchSize: studentCfg.train.batchSize });
-      (out[t] ??= {})[s] = { share: stats.all.share, positives: stats.positives.share, negatives: stats.negatives.share };
-      log(`target conflict of teacher ${t} with student ${s}'s assigner: ${(100 * stats.all.share).toFixed(2)}% of locations (positives ${(100 * stats.positives.share).toFixed(1)}%, negatives ${(100 * stats.negatives.share).toFixed(2)}%)`);
-    } finally {
-      student.dispose();
-      teacher.dispose();
-    }
+  const student = new Detector(detectorConfig(studentCfg));
+  const teacher = loadTeacher(teacherFile);
+  try {
+    if (student.bboxHead.priorsPerLocation !== 1) return null;
+    const { val, padSize } = prepareDatasets(studentCfg, Math.max(student.sizeDivisor, teacher.sizeDivisor), log);
+    const stats = await measureTargetConflict({ teacher, student, dataset: val, padSize, batchSize: studentCfg.train.batchSize });
+    return { share: stats.all.share, positives: stats.positives.share, negatives: stats.negatives.share };
+  } finally {
+    student.dispose();
+    teacher.dispose();
   }
-  return out;
 }
 
 export interface RunResult extends ExperimentRun, ReportMetrics {
   seconds: number;
+  /** mAP after each of the preset's evalEpochs and at the end */
+  curve: EvalPoint[];
   losses: { step: number; total: number }[];
   /** detections on the first validation images, for the report */
   sampleDetections: Detections[];
@@ -326,16 +364,29 @@ export async function runExperiment(args: {
 
   if (args.teacherCheckpoint && !preset.teachers.gfl)
     throw new Error(`--teacher replaces the GFL teacher, which preset '${args.preset}' does not use (its teachers: ${Object.keys(preset.teachers).join(', ')})`);
+  // Teachers are trained (or found in the cache) when a run first needs one, and each
+  // teacher's conflict with a student's assigner is measured then: a long study gives its
+  // first results before its last teacher is trained.
+  const teacherInfo: Record<string, Record<string, unknown>> = {};
   const teachers: Record<string, string> = {};
-  for (const [name, cfg] of Object.entries(preset.teachers))
-    teachers[name] = name === 'gfl' && args.teacherCheckpoint ? args.teacherCheckpoint : await cachedTeacher(cfg, cacheDir, log);
-  const teacherInfo: Record<string, unknown> = {};
-  for (const [name, file] of Object.entries(teachers)) {
-    const metricsFile = path.join(path.dirname(file), 'metrics.json');
-    const metrics = fs.existsSync(metricsFile) ? JSON.parse(fs.readFileSync(metricsFile, 'utf8')) : null;
-    teacherInfo[name] = { checkpoint: file, config: readSidecar<TrainConfig, unknown>(file).config.name, ...(metrics?.eval ?? {}) };
-  }
-  for (const [name, conflict] of Object.entries(await teacherConflicts(preset, seeds, teachers, log))) Object.assign(teacherInfo[name] as object, { conflict });
+  const teacherFor = async (name: string, student: string): Promise<string> => {
+    if (!(name in teachers)) {
+      const file = name === 'gfl' && args.teacherCheckpoint ? args.teacherCheckpoint : await cachedTeacher(preset.teachers[name], cacheDir, log);
+      const metricsFile = path.join(path.dirname(file), 'metrics.json');
+      const metrics = fs.existsSync(metricsFile) ? JSON.parse(fs.readFileSync(metricsFile, 'utf8')) : null;
+      teachers[name] = file;
+      teacherInfo[name] = { checkpoint: file, config: readSidecar<TrainConfig, unknown>(file).config.name, ...(metrics?.eval ?? {}) };
+    }
+    const info = teacherInfo[name] as { conflict?: Record<string, TeacherConflict> };
+    if (!info.conflict || !(student in info.conflict)) {
+      const c = await teacherConflict(preset.students[student], teachers[name], log);
+      if (c) {
+        (info.conflict ??= {})[student] = c;
+        log(`target conflict of teacher ${name} with student ${student}'s assigner: ${(100 * c.share).toFixed(2)}% of locations (positives ${(100 * c.positives).toFixed(1)}%, negatives ${(100 * c.negatives).toFixed(2)}%)`);
+      }
+    }
+    return teachers[name];
+  };
 
   const runs: RunResult[] = [];
   const planned = preset.runs(seeds);
@@ -344,11 +395,12 @@ export async function runExperiment(args: {
   let fresh = { seconds: 0, runs: 0 };
   for (const [k, run] of planned.entries()) {
     const name = runName(run);
+    const teacher = run.teacher === null ? null : await teacherFor(run.teacher, run.student);
     const cfg = parseConfig({
       ...preset.students[run.student],
       name,
       seed: run.seed,
-      ...(run.teacher === null ? {} : { distill: { method: run.method, teacher: teachers[run.teacher], ...(run.tap !== null ? { tap: run.tap } : {}) } }),
+      ...(teacher === null ? {} : { distill: { method: run.method, teacher, ...(run.tap !== null ? { tap: run.tap } : {}) } }),
     });
     // the remaining time, from the mean wall time of the runs trained so far
     const eta = fresh.runs > 0 ? `, about ${formatDuration((fresh.seconds / fresh.runs) * (planned.length - k))} left` : '';
@@ -356,7 +408,7 @@ export async function runExperiment(args: {
     const outDir = path.join(args.outDir, name);
     const resume = resumable(cfg, outDir, log);
     const runStarted = performance.now();
-    const r = await trainWithDistillation(cfg, { outDir, log, progress: args.progress ?? false, resume });
+    const r = await trainWithDistillation(cfg, { outDir, log, progress: args.progress ?? false, resume, evalEpochs: preset.evalEpochs });
     if (!resume) fresh = { seconds: fresh.seconds + (performance.now() - runStarted) / 1000, runs: fresh.runs + 1 };
     const e = r.eval!;
     runs.push({
@@ -369,14 +421,15 @@ export async function runExperiment(args: {
       mAP_l: e.mAP_l,
       per_class: e.per_class,
       seconds: r.seconds,
+      curve: r.evalCurve,
       losses: r.losses.map((l) => ({ step: l.step, total: l.total })),
       sampleDetections: r.evalDetections!.slice(0, REPORT_SAMPLES),
     });
     valSet = r.datasets.val;
     r.detector.dispose();
-    writeResults(args.outDir, preset.title, teacherInfo, runs, valSet, args.preset);
+    writeResults(args.outDir, args.preset, preset, teacherInfo, runs, valSet);
   }
-  const markdown = writeResults(args.outDir, preset.title, teacherInfo, runs, valSet, args.preset);
+  const markdown = writeResults(args.outDir, args.preset, preset, teacherInfo, runs, valSet);
   return { teacher: teacherInfo, runs, markdown };
 }
 
@@ -391,25 +444,64 @@ const meanStd = (v: number[]) => {
 const runName = (r: ExperimentRun) =>
   r.teacher === null ? `baseline-${r.student}-seed${r.seed}` : `${r.teacher}-to-${r.student}-${r.method}${r.tap !== null ? `-tap${r.tap}` : ''}-seed${r.seed}`;
 
-/** The markdown table of the runs: one row per configuration, its seeds as mean ± sample std. */
-export function resultsTable(runs: readonly (ExperimentRun & { mAP: number; mAP50: number; mAP75: number; seconds: number })[]): string[] {
-  const groups = new Map<string, (typeof runs)[number][]>();
-  for (const r of runs) {
-    const key = `${r.teacher ?? '–'}|${r.student} (${r.head})|${r.method}|${r.tap ?? '–'}`;
-    groups.set(key, [...(groups.get(key) ?? []), r]);
-  }
-  const lines = ['| teacher | student | method | tap | seeds | mAP | mAP50 | mAP75 | train s |', '|---|---|---|---|---|---|---|---|---|'];
-  for (const [key, rs] of groups) {
-    const [t, student, method, tap] = key.split('|');
+/** A configuration's key: the runs that differ only in their seed share it. */
+const configOf = (r: ExperimentRun) => `${r.teacher ?? '–'}|${r.student} (${r.head})|${r.method}|${r.tap ?? '–'}`;
+
+/** Runs grouped by configuration (first-seen order). */
+function byConfig<T extends ExperimentRun>(runs: readonly T[]): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const r of runs) groups.set(configOf(r), [...(groups.get(configOf(r)) ?? []), r]);
+  return [...groups.values()];
+}
+
+/** A configuration's name in tables and legends: `<teacher>→<student> <method>[ tap i]`, or `<student> baseline`. */
+const configLabel = (r: ExperimentRun) => (r.teacher === null ? `${r.student} baseline` : `${r.teacher}→${r.student} ${r.method}${r.tap !== null ? ` tap ${r.tap}` : ''}`);
+
+/**
+ * The markdown table of the runs: one row per configuration, its seeds as mean ± sample
+ * std; with `epochs`, also the mAP after each of those epochs (from the runs' curves; '–'
+ * where a run has no such point).
+ */
+export function resultsTable(
+  runs: readonly (ExperimentRun & { mAP: number; mAP50: number; mAP75: number; seconds: number; curve?: readonly EvalPoint[] })[],
+  epochs: readonly number[] = [],
+): string[] {
+  const epochHead = epochs.map((e) => ` mAP ep ${e} |`).join('');
+  const lines = [`| teacher | student | method | tap | seeds |${epochHead} mAP | mAP50 | mAP75 | train s |`, `|---|---|---|---|---|${epochs.map(() => '---|').join('')}---|---|---|---|`];
+  for (const rs of byConfig(runs)) {
+    const [t, student, method, tap] = configOf(rs[0]).split('|');
+    const atEpoch = epochs.map((e) => {
+      const v = rs.map((r) => r.curve?.find((p) => p.epoch === e)?.mAP);
+      return ` ${v.every((x) => x !== undefined) ? meanStd(v as number[]) : '–'} |`;
+    });
     lines.push(
-      `| ${t} | ${student} | ${method} | ${tap} | ${rs.length} | ${meanStd(rs.map((r) => r.mAP))} | ${meanStd(rs.map((r) => r.mAP50))} | ${meanStd(rs.map((r) => r.mAP75))} | ${(rs.reduce((a, r) => a + r.seconds, 0) / rs.length).toFixed(0)} |`,
+      `| ${t} | ${student} | ${method} | ${tap} | ${rs.length} |${atEpoch.join('')} ${meanStd(rs.map((r) => r.mAP))} | ${meanStd(rs.map((r) => r.mAP50))} | ${meanStd(rs.map((r) => r.mAP75))} | ${(rs.reduce((a, r) => a + r.seconds, 0) / rs.length).toFixed(0)} |`,
     );
   }
   return lines;
 }
 
-function writeResults(outDir: string, title: string, teacher: Record<string, unknown>, runs: RunResult[], valSet: DetectionDataset | null, preset: string): string {
-  const lines = resultsTable(runs);
+/**
+ * The mAP-vs-step charts of a preset: per panel, one line per configuration, the mean over
+ * its seeds at each step all of them were evaluated at.
+ */
+export function curvePanels(preset: Pick<ExperimentPreset, 'curvePanels'>, runs: readonly RunResult[]): CurvePanel[] {
+  const panels = preset.curvePanels ?? [{ title: 'all configurations', include: () => true }];
+  return panels.map((panel, k) => {
+    const groups = byConfig(runs.filter(panel.include)).slice(0, PALETTE.length);
+    const series = groups.map((rs) => {
+      const steps = rs[0].curve.map((p) => p.step).filter((step) => rs.every((r) => r.curve.some((p) => p.step === step)));
+      const points = steps.map((step) => ({ step, mAP: rs.reduce((a, r) => a + r.curve.find((p) => p.step === step)!.mAP, 0) / rs.length }));
+      return { name: `${configLabel(rs[0])}${rs.length > 1 ? ` (mean of ${rs.length} seeds)` : ''}`, points };
+    });
+    return { title: panel.title, file: panels.length > 1 ? `map-curves-${k}.png` : 'map-curves.png', series };
+  });
+}
+
+function writeResults(outDir: string, presetName: string, preset: ExperimentPreset, teacher: Record<string, unknown>, runs: RunResult[], valSet: DetectionDataset | null): string {
+  const lines = resultsTable(runs, preset.tableEpochs);
+  const curves = curvePanels(preset, runs).filter((p) => p.series.some((c) => c.points.length >= 2));
+  const curveLines = curves.map((p) => `mAP curves, ${p.title}: ${p.file} — ${p.series.map((c, k) => `${c.name}: rgb(${PALETTE[k].join(',')})`).join('; ')}`);
   const tLines = Object.entries(teacher).map(([name, info]) => {
     const i = info as { config: string; mAP?: number; mAP50?: number; mAP75?: number; conflict?: Record<string, TeacherConflict> };
     const conflicts = Object.entries(i.conflict ?? {}).map(
@@ -420,7 +512,7 @@ function writeResults(outDir: string, title: string, teacher: Record<string, unk
   const plotted = runs.slice(0, PALETTE.length);
   const legend = plotted.map((r, k) => `${runName(r)}: rgb(${PALETTE[k].join(',')})`);
   const markdown = [
-    `# Experiment '${preset}': ${title}`,
+    `# Experiment '${presetName}': ${preset.title}`,
     '',
     'COCO-style AP on the synthetic validation set, %; several seeds: mean ± std.',
     '',
@@ -429,8 +521,11 @@ function writeResults(outDir: string, title: string, teacher: Record<string, unk
     '',
     ...lines,
     '',
+    `Training time of the runs: ${formatDuration(runs.reduce((a, r) => a + r.seconds, 0))} in all (teachers and evaluations not counted).`,
+    '',
     `Loss curves (total loss, moving average): losses.png — ${legend.join('; ')}`,
     '',
+    ...curveLines.flatMap((l) => [l, '']),
     'The same with per-class AP and predictions on validation images: report.html',
     '',
   ].join('\n');
@@ -440,7 +535,7 @@ function writeResults(outDir: string, title: string, teacher: Record<string, unk
     JSON.stringify({ teacher, runs: runs.map(({ losses: _l, sampleDetections: _d, ...r }) => r) }, null, 1),
   );
   const report = buildExperimentReport({
-    title: `Experiment '${preset}': ${runs.length} run(s)`,
+    title: `Experiment '${presetName}': ${runs.length} run(s)`,
     facts: [
       ...Object.entries(teacher).map(([name, info]) => `teacher ${name}: ${(info as { config: string }).config} (${(info as { checkpoint: string }).checkpoint})`),
       `written ${new Date().toISOString()}; experiment.json holds the same figures`,
@@ -452,6 +547,7 @@ function writeResults(outDir: string, title: string, teacher: Record<string, unk
     runs: runs.map((r) => ({ name: runName(r), losses: r.losses, metrics: r, seconds: r.seconds, sampleDetections: r.sampleDetections })),
     dataset: valSet,
     sampleOptions: { count: REPORT_SAMPLES },
+    curves,
   });
   for (const f of report.files) writeFileAtomic(path.join(outDir, f.name), f.bytes);
   writeFileAtomic(path.join(outDir, 'report.html'), report.html);

@@ -185,6 +185,22 @@ export interface RunReportInput {
   /** the validation set and the detections of its first images (in dataset order); null without evaluation */
   samples: { dataset: DetectionDataset; detections: readonly Detections[] } | null;
   sampleOptions?: SampleOptions;
+  /** mAP by step when the run was evaluated along the way (plotted from two points on) */
+  curve?: readonly { step: number; mAP: number }[];
+}
+
+/** A chart of mAP (%) against training step, one line per series, drawn from the points as they are. */
+export interface CurvePanel {
+  title: string;
+  /** the PNG's file name */
+  file: string;
+  series: readonly { name: string; points: readonly { step: number; mAP: number }[] }[];
+}
+
+function curveFigure(panel: CurvePanel, files: ReportFile[]): string[] {
+  const png = linePlotPng(panel.series.map((c) => ({ name: c.name, x: c.points.map((p) => p.step), y: c.points.map((p) => 100 * p.mAP) })), 640, 360, 1);
+  files.push({ name: panel.file, bytes: png });
+  return [legend(panel.series.map((c) => c.name)), figure(pngDataUri(png), `${panel.title}: mAP (%) on the validation set by training step; ${panel.file}`, 'plot', panel.title)];
 }
 
 /** The loss terms of a loss history: every key but step and lr, in first-seen order. */
@@ -221,6 +237,11 @@ export function buildRunReport(input: RunReportInput): Report {
     body.push(legend(terms));
     body.push(figure(pngDataUri(lossPng), `loss terms by step (moving average over ${smooth} logged points); losses.png`, 'plot', 'loss curves'));
     body.push(figure(pngDataUri(lrPng), 'learning rate by step; lr.png', 'plot', 'learning rate'));
+  }
+
+  if (input.curve && input.curve.length >= 2) {
+    body.push('<h2>mAP along the way</h2>', ...curveFigure({ title: 'mAP curve', file: 'map-curve.png', series: [{ name: input.name, points: input.curve }] }, files));
+    body.push(table(['step', 'mAP'], input.curve.map((p) => [String(p.step), formatAp(p.mAP)]), 'curve'));
   }
 
   body.push('<h2>COCO-style evaluation on the validation set</h2>');
@@ -265,6 +286,8 @@ export interface ExperimentReportInput {
   /** the validation set the runs were evaluated on */
   dataset: DetectionDataset | null;
   sampleOptions?: SampleOptions;
+  /** mAP-vs-step charts (runs evaluated along the way), after the loss curves */
+  curves?: readonly CurvePanel[];
 }
 
 /** One page comparing the runs of an experiment: loss curves, mAP and per-class tables, samples per run. */
@@ -281,6 +304,12 @@ export function buildExperimentReport(input: ExperimentReportInput): Report {
     body.push(legend(plotted.map((r) => r.name)));
     if (input.runs.length > plotted.length) body.push(`<p>The first ${plotted.length} of ${input.runs.length} runs are plotted.</p>`);
     body.push(figure(pngDataUri(png), 'total loss by step (moving average over 10 logged points); losses.png', 'plot', 'loss curves'));
+  }
+
+  const curves = (input.curves ?? []).filter((p) => p.series.some((c) => c.points.length >= 2));
+  if (curves.length > 0) {
+    body.push('<h2>mAP along the way</h2>');
+    for (const panel of curves) body.push(`<h3>${escapeHtml(panel.title)}</h3>`, ...curveFigure(panel, files));
   }
 
   const rows: [string, ReportMetrics][] = [

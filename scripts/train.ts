@@ -16,6 +16,7 @@ const program = new Command()
   .option('--out <dir>', 'output folder for checkpoints and metrics (default runs/<name>)')
   .option('--resume', 'continue from the newest checkpoint in --out')
   .option('--max-steps <n>', 'stop after n steps of this run (it can be resumed)', intArg(1))
+  .option('--eval-every <epochs>', 'also evaluate every this many epochs (a mAP curve in metrics.json)', intArg(1))
   .option('--no-progress', 'log lines instead of a progress bar')
   .option('--teacher <sidecar>', 'distil from this teacher checkpoint (checkpoint-*.json)')
   .addOption(new Option('--method <method>', 'distillation method, with --teacher (default crosskd)').choices(METHODS.filter((m) => m !== 'none')))
@@ -24,7 +25,7 @@ const program = new Command()
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments/config/data, 3 no WebGPU adapter, 4 non-finite loss, 5 GPU error.');
 
 await runCli(async () => {
-  const o = parseArgs<{ preset?: string; config?: string; out?: string; resume?: boolean; maxSteps?: number; progress: boolean; teacher?: string; method?: string; tap?: number; anomaly?: boolean }>(program);
+  const o = parseArgs<{ preset?: string; config?: string; out?: string; resume?: boolean; maxSteps?: number; evalEvery?: number; progress: boolean; teacher?: string; method?: string; tap?: number; anomaly?: boolean }>(program);
   if (o.anomaly) setAnomalyMode(true);
   if (!o.preset === !o.config) {
     console.error('error: give exactly one of --preset NAME or --config FILE');
@@ -42,8 +43,13 @@ await runCli(async () => {
   }
   let cfg = o.preset ? presetConfig(o.preset) : parseConfig(readJsonFile(o.config!, 'config file'), o.config!);
   if (o.teacher) cfg = parseConfig({ ...cfg, name: `${cfg.name}-${method}`, distill: { method, teacher: o.teacher, ...(o.tap !== undefined ? { tap: o.tap } : {}) } }, 'config with --teacher');
+  if (o.evalEvery !== undefined && o.evalEvery > cfg.train.epochs) {
+    console.error(`error: --eval-every ${o.evalEvery} exceeds the run's ${cfg.train.epochs} epoch(s)`);
+    return EXIT.usage;
+  }
+  const evalEpochs = o.evalEvery === undefined ? undefined : Array.from({ length: Math.floor(cfg.train.epochs / o.evalEvery) }, (_, k) => (k + 1) * o.evalEvery!);
   const outDir = o.out ?? path.join('runs', cfg.name);
-  const result = await trainWithDistillation(cfg, { outDir, resume: o.resume, maxSteps: o.maxSteps, progress: o.progress && process.stdout.isTTY });
+  const result = await trainWithDistillation(cfg, { outDir, resume: o.resume, maxSteps: o.maxSteps, evalEpochs, progress: o.progress && process.stdout.isTTY });
   console.log(`trained ${result.losses.length ? result.losses[result.losses.length - 1].step + 1 : 0} steps in ${result.seconds.toFixed(0)} s (${result.imagesPerSecond.toFixed(1)} img/s); checkpoints, metrics.json and report.html in ${outDir}`);
   if (result.eval) console.log(formatCocoSummary(result.eval));
   return EXIT.ok;

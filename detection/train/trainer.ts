@@ -63,6 +63,21 @@ export interface TrainOptions {
   datasets?: Datasets;
   /** called after each step is submitted, with the number of steps done (soak sampling) */
   onStep?: (done: number) => void | Promise<void>;
+  /**
+   * Evaluate on the validation set at the end of these epochs too (a mAP-vs-step curve; the
+   * last step is always evaluated when `evaluate` is on). Evaluation changes nothing in
+   * training, so the config, and with it resuming, does not depend on it.
+   */
+  evalEpochs?: readonly number[];
+}
+
+/** One point of a run's mAP-vs-step curve. */
+export interface EvalPoint {
+  step: number;
+  epoch: number;
+  mAP: number;
+  mAP50: number;
+  mAP75: number;
 }
 
 export interface LossRecord {
@@ -75,6 +90,8 @@ export interface TrainResult {
   detector: Detector;
   losses: LossRecord[];
   eval: CocoEvalResult | null;
+  /** the evaluations after `evalEpochs` and at the end, in step order (kept across resumes) */
+  evalCurve: EvalPoint[];
   /** the detections on each validation image (dataset order) when evaluated */
   evalDetections: Detections[] | null;
   imagesPerSecond: number;
@@ -109,6 +126,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   let losses: LossRecord[] = [];
   let lastCheckpoint: string | null = null;
   let trainSeconds = 0;
+  let evalCurve: EvalPoint[] = [];
+  for (const e of opts.evalEpochs ?? [])
+    if (!Number.isInteger(e) || e < 1 || e > cfg.train.epochs) throw new Error(`evaluation epochs: expected integers in 1…${cfg.train.epochs} (the run's epochs), got ${e}`);
   if (opts.resume) {
     const sidecarFile = latestCheckpoint(opts.outDir);
     if (!sidecarFile) throw new Error(`--resume: no checkpoint in ${opts.outDir}`);
@@ -121,6 +141,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     loaderState = sidecar.loader;
     losses = (sidecar.extra.losses as LossRecord[]) ?? [];
     trainSeconds = (sidecar.extra.trainSeconds as number) ?? 0;
+    evalCurve = ((sidecar.extra.evalCurve as EvalPoint[]) ?? []).filter((p) => p.step <= startStep);
     lastCheckpoint = sidecarFile;
     // temporary files of writes a killed run left unfinished (never a checkpoint: the
     // sidecar of a checkpoint is renamed into place last)
@@ -166,9 +187,25 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     : null;
   bar?.start(totalSteps, startStep, { loss: '-', ips: '-' });
 
+  const evalAt = new Set((opts.evaluate === false ? [] : opts.evalEpochs ?? []).map((e) => e * stepsPerEpoch).filter((s) => s < totalSteps));
+  const evaluate = async () => {
+    const numVal = datasets.val.records.length;
+    log(`${cfg.name}: evaluating on ${numVal} validation images`);
+    const evalBar = useBar ? new cliProgress.SingleBar({ format: `${cfg.name} eval [{bar}] {value}/{total} batches | ETA {eta_formatted}`, hideCursor: true, stream: process.stdout }, cliProgress.Presets.shades_classic) : null;
+    evalBar?.start(Math.ceil(numVal / cfg.train.batchSize), 0);
+    const out = await evaluateDetector(detector, datasets.val, { padSize, batchSize: cfg.train.batchSize, onBatch: (done) => evalBar?.update(done) });
+    evalBar?.stop();
+    return out;
+  };
+  const addCurvePoint = (step: number, r: CocoEvalResult) => {
+    evalCurve.push({ step, epoch: step / stepsPerEpoch, mAP: r.mAP, mAP50: r.mAP50, mAP75: r.mAP75 });
+    log(`${cfg.name}: step ${step} (epoch ${+(step / stepsPerEpoch).toFixed(2)}) mAP ${(100 * r.mAP).toFixed(1)}`);
+  };
+
   const maxStep = Math.min(totalSteps, startStep + (opts.maxSteps ?? Infinity));
   let t0 = performance.now();
   let imagesSinceT0 = 0;
+  let evalSecondsSinceT0 = 0;
   let ips = 0;
   for (let step = startStep; step < maxStep; step++) {
     const batch = loader.next();
@@ -182,7 +219,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     const done = step + 1;
     if (done % cfg.train.logEvery === 0 || done === maxStep) {
       await flushLosses();
-      const secs = (performance.now() - t0) / 1000;
+      const secs = (performance.now() - t0) / 1000 - evalSecondsSinceT0;
+      evalSecondsSinceT0 = 0;
       trainSeconds += secs;
       ips = imagesSinceT0 / secs;
       t0 = performance.now();
@@ -191,6 +229,15 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       const summary = names.map((n) => `${n} ${last[n].toFixed(4)}`).join(' ');
       if (bar) bar.update(done, { loss: last.total.toFixed(4), ips: ips.toFixed(1) });
       else log(`${cfg.name} step ${done}/${totalSteps} lr ${lr.toExponential(2)} ${summary} | ${ips.toFixed(1)} img/s | ETA ${formatDuration(((maxStep - done) * cfg.train.batchSize) / ips)}`);
+    }
+    if (evalAt.has(done)) {
+      await flushLosses();
+      const evalStarted = performance.now();
+      bar?.stop();
+      addCurvePoint(done, (await evaluate()).result);
+      bar?.start(totalSteps, done, { loss: losses.at(-1)?.total.toFixed(4) ?? '-', ips: ips.toFixed(1) });
+      // the evaluation's time is not training time
+      evalSecondsSinceT0 += (performance.now() - evalStarted) / 1000;
     }
     if (done % cfg.train.checkpointEvery === 0 || done === totalSteps) {
       await flushLosses();
@@ -201,7 +248,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
         optimizer,
         config: cfg,
         loader: loader.state,
-        extra: { losses, trainSeconds, ...opts.checkpointExtra },
+        extra: { losses, trainSeconds, evalCurve, ...opts.checkpointExtra },
       }).catch((e: Error) => {
         if (e instanceof NonFiniteCheckpointError) e.message += `; ${lastGood(lastCheckpoint)}`;
         throw e;
@@ -216,13 +263,10 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   let evalDetections: Detections[] | null = null;
   const finished = maxStep === totalSteps;
   if (finished && opts.evaluate !== false) {
-    const numVal = datasets.val.records.length;
-    log(`${cfg.name}: evaluating on ${numVal} validation images`);
-    const evalBar = useBar ? new cliProgress.SingleBar({ format: `${cfg.name} eval [{bar}] {value}/{total} batches | ETA {eta_formatted}`, hideCursor: true, stream: process.stdout }, cliProgress.Presets.shades_classic) : null;
-    evalBar?.start(Math.ceil(numVal / cfg.train.batchSize), 0);
-    const out = await evaluateDetector(detector, datasets.val, { padSize, batchSize: cfg.train.batchSize, onBatch: (done) => evalBar?.update(done) });
-    evalBar?.stop();
+    const out = await evaluate();
     [evalResult, evalDetections] = [out.result, out.detections];
+    // a finished run evaluated again (resumed at its last step) has this point already
+    if (evalCurve.at(-1)?.step !== totalSteps) addCurvePoint(totalSteps, out.result);
   }
   const imagesPerSecond = trainSeconds > 0 ? ((maxStep - 0) * cfg.train.batchSize) / trainSeconds : 0;
   const metrics: ReportMetrics | null = evalResult
@@ -245,6 +289,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
         total_steps: totalSteps,
         loss: losses,
         eval: metrics,
+        eval_curve: evalCurve,
         images_per_s: imagesPerSecond,
         train_seconds: trainSeconds,
       },
@@ -262,9 +307,10 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     losses,
     metrics,
     samples: evalDetections ? { dataset: datasets.val, detections: evalDetections } : null,
+    curve: evalCurve,
   });
   for (const f of report.files) writeFileAtomic(path.join(opts.outDir, f.name), f.bytes);
   writeFileAtomic(path.join(opts.outDir, 'report.html'), report.html);
   optimizer.dispose();
-  return { detector, losses, eval: evalResult, evalDetections, imagesPerSecond, seconds: trainSeconds, lastCheckpoint, datasets };
+  return { detector, losses, eval: evalResult, evalCurve, evalDetections, imagesPerSecond, seconds: trainSeconds, lastCheckpoint, datasets };
 }

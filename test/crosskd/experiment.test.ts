@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { presetConfig } from '../../detection/train/config.ts';
 import { latestCheckpoint } from '../../engine/io/checkpoint.ts';
-import { EVAL_SECONDS, EXPERIMENT_PRESETS, STEP_SECONDS, experimentPlan, resultsTable, runExperiment } from '../../crosskd/experiment.ts';
+import { EVAL_SECONDS, EXPERIMENT_PRESETS, STEP_SECONDS, curvePanels, experimentPlan, resultsTable, runExperiment } from '../../crosskd/experiment.ts';
 
 beforeAll(async () => {
   await E.init();
@@ -61,8 +61,34 @@ describe('experiment runner', () => {
     expect(rows.slice(2)).toEqual(['| gfl | gfl (gfl) | crosskd | 3 | 2 | 32.0 ± 2.8 | 50.0 ± 0.0 | 30.0 ± 7.1 | 110 |', '| – | gfl (gfl) | none | – | 1 | 20.0 | 40.0 | 10.0 | 50 |']);
   });
 
+  it('adds the mAP after given epochs from the runs\' curves, and charts each configuration as its seeds\' mean', () => {
+    const run = { method: 'crosskd' as const, head: 'gfl' as const, student: 'gfl', teacher: 'gfl', tap: 3, mAP50: 0.5, mAP75: 0.3, seconds: 10 };
+    const curve = (a: number, b: number, c: number) => [
+      { step: 200, epoch: 1, mAP: a, mAP50: 0, mAP75: 0 },
+      { step: 400, epoch: 2, mAP: b, mAP50: 0, mAP75: 0 },
+      { step: 800, epoch: 4, mAP: c, mAP50: 0, mAP75: 0 },
+    ];
+    const runs = [
+      { ...run, seed: 0, mAP: 0.4, curve: curve(0.1, 0.2, 0.4) },
+      { ...run, seed: 1, mAP: 0.44, curve: curve(0.14, 0.3, 0.44) },
+      { ...run, method: 'none' as const, teacher: null, tap: null, seed: 0, mAP: 0.3, curve: curve(0.05, 0.1, 0.3).slice(0, 2) },
+    ];
+    const rows = resultsTable(runs, [1, 4]);
+    expect(rows[0]).toBe('| teacher | student | method | tap | seeds | mAP ep 1 | mAP ep 4 | mAP | mAP50 | mAP75 | train s |');
+    // epoch 1: (10 + 14) / 2 = 12.0 ± √8 = 2.8; epoch 4: 42.0 ± 2.8; the baseline has no epoch-4 point
+    expect(rows.slice(2)).toEqual(['| gfl | gfl (gfl) | crosskd | 3 | 2 | 12.0 ± 2.8 | 42.0 ± 2.8 | 42.0 ± 2.8 | 50.0 ± 0.0 | 30.0 ± 0.0 | 10 |', '| – | gfl (gfl) | none | – | 1 | 5.0 | – | 30.0 | 50.0 | 30.0 | 10 |']);
+    const full = runs.map((r) => ({ ...r, per_class: {}, mAP_s: 0, mAP_m: 0, mAP_l: 0, losses: [], sampleDetections: [] }));
+    const [panel] = curvePanels({}, full);
+    expect(panel.file).toBe('map-curves.png');
+    expect(panel.series.map((c) => c.name)).toEqual(['gfl→gfl crosskd tap 3 (mean of 2 seeds)', 'gfl baseline']);
+    expect(panel.series[0].points.map((p) => p.step)).toEqual([200, 400, 800]);
+    expect(panel.series[0].points[1].mAP).toBeCloseTo(0.25, 12);
+    const two = curvePanels({ curvePanels: [{ title: 'a', include: (r) => r.teacher === null }, { title: 'b', include: () => true }] }, full);
+    expect(two.map((p) => [p.file, p.series.length])).toEqual([['map-curves-0.png', 1], ['map-curves-1.png', 2]]);
+  });
+
   it('rejects an unknown preset and a bad seed count', async () => {
-    await expect(runExperiment({ preset: 'medium', outDir: os.tmpdir() })).rejects.toThrow(/unknown experiment preset 'medium' \(known: smoke, quick, taps, conflict, hetero, heads, full\)/);
+    await expect(runExperiment({ preset: 'medium', outDir: os.tmpdir() })).rejects.toThrow(/unknown experiment preset 'medium' \(known: smoke, quick, taps, conflict, hetero, heads, full, converged\)/);
     await expect(runExperiment({ preset: 'smoke', seeds: 0, outDir: os.tmpdir() })).rejects.toThrow(/--seeds must be a positive integer, got 0/);
   });
 
@@ -114,5 +140,32 @@ describe('experiment presets', () => {
     const preset = EXPERIMENT_PRESETS.full();
     expect(preset.defaultSeeds).toBe(3);
     for (const cfg of [...Object.values(preset.teachers), ...Object.values(preset.students)]) expect(cfg.train).toEqual(presetConfig('quick-teacher').train);
+  });
+
+  it('converged: the 16-epoch teachers; methods (2 seeds for baseline, mimicking, CrossKD), taps and the RetinaNet teacher at 16 epochs', () => {
+    const c = specs('converged', 2);
+    expect(c).toEqual([
+      '->gfl(gfl):none@-#0', 'gfl>gfl(gfl):pred_mimic@-#0', 'gfl>gfl(gfl):pkd@-#0', 'gfl>gfl(gfl):crosskd@3#0', 'gfl>gfl(gfl):crosskd+pkd@3#0',
+      '->gfl(gfl):none@-#1', 'gfl>gfl(gfl):pred_mimic@-#1', 'gfl>gfl(gfl):crosskd@3#1',
+      'gfl>gfl(gfl):crosskd@0#0', 'gfl>gfl(gfl):crosskd@1#0', 'gfl>gfl(gfl):crosskd@2#0', 'gfl>gfl(gfl):crosskd@4#0',
+      'retina>gfl(gfl):pred_mimic@-#0', 'retina>gfl(gfl):crosskd@3#0',
+    ]);
+    expect(specs('converged', 3).filter((r) => r.endsWith('#2'))).toEqual(['->gfl(gfl):none@-#2', 'gfl>gfl(gfl):pred_mimic@-#2', 'gfl>gfl(gfl):crosskd@3#2']);
+    const preset = EXPERIMENT_PRESETS.converged();
+    expect(preset.defaultSeeds).toBe(2);
+    expect(preset.teachers.gfl).toEqual(presetConfig('quick-teacher'));
+    expect(preset.teachers.retina).toEqual(presetConfig('quick-retina-teacher'));
+    expect(preset.students.gfl).toEqual({ ...presetConfig('quick-student'), name: 'exp-student' });
+    expect(preset.evalEpochs).toEqual([1, 2, 4, 6, 8, 10, 12, 14]);
+    // 3200 steps per student; each run evaluated 9 times
+    const plan = experimentPlan(preset, 2, empty());
+    expect(plan.teachers).toEqual([{ name: 'gfl', steps: 3200 }, { name: 'retina', steps: 3200 }]);
+    expect(new Set(plan.runs.map((r) => r.steps))).toEqual(new Set([3200]));
+    const studentSeconds = plan.runs.reduce((a, r) => a + 3200 * STEP_SECONDS[r.method] + 9 * EVAL_SECONDS, 0);
+    expect(plan.seconds).toBeCloseTo(2 * (3200 * STEP_SECONDS.teacher + EVAL_SECONDS) + studentSeconds, 6);
+    // the charts: the method comparison, the taps, the conflicting teacher
+    const runs = preset.runs(2);
+    const panels = preset.curvePanels!;
+    expect(panels.map((p) => runs.filter(p.include).length)).toEqual([8, 6, 8]);
   });
 });

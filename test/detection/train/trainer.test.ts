@@ -47,6 +47,36 @@ describe('training', () => {
     rest.detector.dispose();
   });
 
+  it('evaluates along the way (evalEpochs) without changing training, and keeps the curve across a resume', async () => {
+    const cfg3 = { ...cfg, train: { ...cfg.train, epochs: 3 } }; // 16 images / batch 4: 4 steps per epoch
+    const out = tmp();
+    const logs: string[] = [];
+    const curved = await train(cfg3, { outDir: out, log: (m) => logs.push(m), progress: false, evalEpochs: [1, 2] });
+    expect(curved.evalCurve.map((p) => [p.step, p.epoch])).toEqual([[4, 1], [8, 2], [12, 3]]);
+    expect(curved.evalCurve.at(-1)!.mAP).toBe(curved.eval!.mAP);
+    expect(logs.filter((m) => /evaluating on 8 validation images/.test(m))).toHaveLength(3);
+    const metrics = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+    expect(metrics.eval_curve).toEqual(curved.evalCurve);
+    expect(fs.readdirSync(out)).toContain('map-curve.png');
+    // evaluation is inference only: the same losses and final weights' mAP as a run without it
+    const plain = await train(cfg3, { outDir: tmp(), log: quiet, progress: false });
+    expect(plain.losses.map((l) => l.total)).toEqual(curved.losses.map((l) => l.total));
+    expect(plain.eval!.mAP).toBe(curved.eval!.mAP);
+    expect(plain.evalCurve.map((p) => p.step)).toEqual([12]);
+    // stopped after step 6 (one point so far, kept in the checkpoint), then resumed
+    const out2 = tmp();
+    const first = await train(cfg3, { outDir: out2, log: quiet, progress: false, evalEpochs: [1, 2], maxSteps: 6 });
+    expect(first.evalCurve.map((p) => p.step)).toEqual([4]);
+    const rest = await train(cfg3, { outDir: out2, log: quiet, progress: false, evalEpochs: [1, 2], resume: true });
+    expect(rest.evalCurve).toEqual(curved.evalCurve);
+    // a finished run resumed is evaluated again, without a second point for its last step
+    const again = await train(cfg3, { outDir: out2, log: quiet, progress: false, evalEpochs: [1, 2], resume: true });
+    expect(again.evalCurve).toEqual(curved.evalCurve);
+    for (const r of [curved, plain, first, rest, again]) r.detector.dispose();
+    for (const bad of [0, 4, 1.5])
+      await expect(train(cfg3, { outDir: tmp(), log: quiet, evalEpochs: [bad] })).rejects.toThrow(`evaluation epochs: expected integers in 1…3 (the run's epochs), got ${bad}`);
+  });
+
   it('refuses to resume with another config or without a checkpoint', async () => {
     await expect(train(cfg, { outDir: tmp(), log: quiet, resume: true })).rejects.toThrow(/--resume: no checkpoint in/);
     const out = tmp();
