@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { loadWeights, readSidecar } from '../engine/io/checkpoint.ts';
+import { FileFormatError } from '../engine/io/format.ts';
 import { Detector } from '../detection/detector.ts';
 import type { TrainConfig } from '../detection/train/config.ts';
 import { detectorConfig, train, type TrainOptions, type TrainResult } from '../detection/train/trainer.ts';
@@ -18,6 +19,7 @@ export function loadTeacher(sidecarFile: string): Detector {
     loadWeights(teacher, path.join(path.dirname(sidecarFile), sidecar.weights));
   } catch (e) {
     teacher.dispose();
+    if (e instanceof FileFormatError) throw e;
     throw new Error(`teacher checkpoint does not match its config: ${(e as Error).message}`);
   }
   return teacher.freeze().eval();

@@ -23,4 +23,5 @@ export * from './ops/index.ts';
 export * from './nn/index.ts';
 export * from './optim/index.ts';
 // the safetensors format itself (no file system); files are engine/io/checkpoint.ts (Node)
+export { FileFormatError } from './io/format.ts';
 export { encodeSafetensors, decodeSafetensors, type NamedArray, type SafeDType, type DecodedSafetensors } from './io/safetensors.ts';

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { NoAdapterError } from '../engine/device.ts';
 import { latestCheckpoint, loadWeights, readSidecar, type CheckpointSidecar } from '../engine/io/checkpoint.ts';
+import { FileFormatError } from '../engine/io/format.ts';
 import { Detector, fpnStrides } from '../detection/detector.ts';
 import { parseConfig, type TrainConfig } from '../detection/train/config.ts';
 import { detectorConfig } from '../detection/train/trainer.ts';
@@ -80,6 +81,13 @@ export function readJsonFile(file: string, what: string): unknown {
   }
 }
 
+/** A plain-text table: columns padded to their widest cell, numeric ones right-aligned, a rule under the head. */
+export function textTable(head: readonly string[], rows: readonly (readonly string[])[], numeric: readonly boolean[] = []): string {
+  const widths = head.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k].length)));
+  const line = (r: readonly string[]) => r.map((c, k) => (numeric[k] ? c.padStart(widths[k]) : c.padEnd(widths[k]))).join('  ').trimEnd();
+  return [line(head), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
 // ------------------------------------------------------------------ checkpoints
 
 export interface ResolvedCheckpoint {
@@ -130,6 +138,8 @@ export function loadDetector(ckpt: ResolvedCheckpoint): Detector {
     loadWeights(detector, ckpt.weightsFile);
   } catch (e) {
     detector.dispose();
+    // a corrupt or truncated file says so itself; "do not match" is for well-formed weights of another model
+    if (e instanceof FileFormatError) throw e;
     throw new Error(`the weights do not match the model config in ${ckpt.sidecarFile}: ${(e as Error).message}`);
   }
   if (ckpt.padSize[0] % detector.sizeDivisor)

@@ -29,6 +29,7 @@
 // naming the file.
 
 import { decode as decodePngRaw, hasPngSignature } from 'fast-png';
+import { describeValue } from '../../engine/io/format.ts';
 
 /** COCO image entry (fields this project uses; others are ignored). */
 export interface CocoImageJson {
@@ -140,15 +141,7 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-/** A short rendering of a JSON value for messages (NaN and Infinity shown as such, not as null). */
-function describe(x: unknown): string {
-  let s: string;
-  if (x === undefined) s = 'undefined';
-  else if (typeof x === 'number') s = String(x);
-  else if (Array.isArray(x)) s = `[${x.map(describe).join(', ')}]`;
-  else s = JSON.stringify(x);
-  return s.length > 60 ? `${s.slice(0, 60)}…` : s;
-}
+const describe = (x: unknown) => describeValue(x);
 
 /**
  * Validates a parsed COCO object (see the policy at the top of this file) and builds one
@@ -353,9 +346,10 @@ function rawCategoriesHaveId(raw: unknown[], id: number): boolean {
  */
 export function decodePng(bytes: Uint8Array, file: string): RgbImage {
   if (!hasPngSignature(bytes)) throw new CocoError(file, ['not a PNG file (only PNG images are supported)']);
+  checkPngHeader(bytes, file);
   let png: ReturnType<typeof decodePngRaw>;
   try {
-    png = decodePngRaw(bytes);
+    png = decodePngRaw(bytes, { checkCrc: true });
   } catch (e) {
     throw new CocoError(file, [`corrupt PNG: ${(e as Error).message}`]);
   }
@@ -394,6 +388,34 @@ export function decodePng(bytes: Uint8Array, file: string): RgbImage {
     }
   }
   return { width, height, data: out };
+}
+
+/** Deflate's largest expansion (RFC 1951: a 258-byte match from every 2 bits of a stream). */
+const DEFLATE_MAX_RATIO = 1032;
+/** The largest image decoded (64 Mpixel: 192 MiB as RGB). */
+const MAX_PNG_PIXELS = 1 << 26;
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/**
+ * Checks the IHDR chunk before decoding: its dimensions decide the decoder's allocations,
+ * so an image that could not come from this many compressed bytes (or is past
+ * MAX_PNG_PIXELS) is refused before anything that size is allocated.
+ */
+function checkPngHeader(bytes: Uint8Array, file: string): void {
+  const corrupt = (what: string) => new CocoError(file, [`corrupt PNG: ${what}`]);
+  if (bytes.length < 8 + 8 + 13) throw corrupt(`${bytes.length} bytes, too short for the IHDR chunk (truncated?)`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const type = String.fromCharCode(...bytes.subarray(12, 16));
+  if (type !== 'IHDR' || dv.getUint32(8) !== 13) throw corrupt(`the first chunk must be a 13-byte IHDR, got ${JSON.stringify(type)} of ${dv.getUint32(8)} bytes`);
+  const [width, height, depth, colorType] = [dv.getUint32(16), dv.getUint32(20), bytes[24], bytes[25]];
+  const channels = PNG_CHANNELS[colorType];
+  if (channels === undefined) throw corrupt(`color type ${colorType} (expected 0, 2, 3, 4 or 6)`);
+  if (![1, 2, 4, 8, 16].includes(depth)) throw corrupt(`bit depth ${depth} (expected 1, 2, 4, 8 or 16)`);
+  if (width < 1 || height < 1) throw corrupt(`size ${width}×${height} (both must be ≥ 1)`);
+  if (width * height > MAX_PNG_PIXELS) throw new CocoError(file, [`a ${width}×${height} PNG is larger than the ${MAX_PNG_PIXELS / (1 << 20)} Mpixel images this loader decodes`]);
+  const rawBytes = height * (Math.ceil((width * channels * depth) / 8) + 1);
+  if (rawBytes > DEFLATE_MAX_RATIO * bytes.length)
+    throw corrupt(`IHDR declares ${width}×${height} (${rawBytes} bytes of pixel data), more than ${bytes.length} compressed bytes can hold (truncated or corrupt)`);
 }
 
 /** Sub-byte samples (one channel), rows padded to whole bytes as PNG stores them. */

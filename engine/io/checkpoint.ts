@@ -11,6 +11,7 @@ import type { Tensor } from '../tensor.ts';
 import type { Module } from '../nn/module.ts';
 import type { Optimizer } from '../optim/optimizer.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from './safetensors.ts';
+import { describeValue, FileFormatError } from './format.ts';
 
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   const tmp = `${file}.tmp-${process.pid}`;
@@ -148,18 +149,51 @@ export function latestCheckpoint(dir: string): string | null {
   return sidecars.length ? path.join(dir, sidecars[sidecars.length - 1]) : null;
 }
 
+/** A file name in the sidecar's own folder: no path, so a sidecar cannot point elsewhere. */
+const isPlainFileName = (v: unknown, ext: string): v is string =>
+  typeof v === 'string' && v.endsWith(ext) && v.length > ext.length && !/[\\/\0]/.test(v) && v !== '.' && v !== '..';
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Reads and checks a checkpoint sidecar: every field the trainer and loaders use has its
+ * type (a FileFormatError names the first that does not), and the weight and optimizer
+ * files it names are plain file names next to it.
+ */
 export function readSidecar<C, L>(file: string): CheckpointSidecar<C, L> {
   if (!fs.existsSync(file)) throw new Error(`checkpoint not found: ${file}`);
-  let value: CheckpointSidecar<C, L>;
+  return parseSidecar(fs.readFileSync(file, 'utf8'), file);
+}
+
+/** The checks of readSidecar on a sidecar's text; `file` names it in errors. */
+export function parseSidecar<C, L>(text: string, file: string): CheckpointSidecar<C, L> {
+  const bad = (what: string) => new FileFormatError(`${file}: ${what}`);
+  let value: unknown;
   try {
-    value = JSON.parse(fs.readFileSync(file, 'utf8'));
+    value = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+    throw bad(`not valid JSON (${(e as Error).message})`);
   }
-  if (value?.format !== 'crosskd-checkpoint' || value.version !== 1)
-    throw new Error(`${file}: not a checkpoint sidecar of this project (format ${JSON.stringify(value?.format)}, version ${JSON.stringify(value?.version)})`);
-  for (const k of ['step', 'config', 'weights'] as const) if (value[k] === undefined) throw new Error(`${file}: missing field '${k}'`);
-  return value;
+  if (!isObject(value) || value.format !== 'crosskd-checkpoint' || value.version !== 1)
+    throw bad(
+      `not a checkpoint sidecar of this project (expected format "crosskd-checkpoint", version 1; got ${isObject(value) ? `format ${describeValue(value.format)}, version ${describeValue(value.version)}` : `a JSON ${Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value}`})`,
+    );
+  const field = (k: string, ok: boolean, expected: string) => {
+    if (!(k in value)) throw bad(`missing field '${k}' (${expected})`);
+    if (!ok) throw bad(`field '${k}' must be ${expected}, got ${describeValue(value[k])}`);
+  };
+  field('step', Number.isSafeInteger(value.step) && (value.step as number) >= 0, 'an integer ≥ 0');
+  field('config', isObject(value.config), 'an object');
+  field('weights', isPlainFileName(value.weights, '.safetensors'), 'a .safetensors file name in the same folder');
+  field('extra', isObject(value.extra), 'an object');
+  field('loader', true, 'the data loader state or null');
+  const o = value.optimizer;
+  field(
+    'optimizer',
+    o === null || (isObject(o) && isPlainFileName(o.file, '.safetensors') && Number.isSafeInteger(o.step) && (o.step as number) >= 0 && typeof o.lr === 'number' && Number.isFinite(o.lr)),
+    'null or {file: a .safetensors file name in the same folder, step: an integer ≥ 0, lr: a finite number}',
+  );
+  return value as unknown as CheckpointSidecar<C, L>;
 }
 
 /** Restores the optimizer slots saved next to a sidecar. */

@@ -5,3 +5,4 @@
  */
 export * from './checkpoint.ts';
 export * from './safetensors.ts';
+export * from './format.ts';

@@ -4,6 +4,7 @@
  * then the raw little-endian tensor bytes. The format PyTorch and mmdetection tools share.
  * Reading validates everything and names what is wrong; nothing is silently dropped.
  */
+import { describeValue, FileFormatError } from './format.ts';
 
 export type SafeDType = 'F32' | 'I32' | 'U32' | 'F64' | 'I64' | 'F16' | 'BF16' | 'U8' | 'I8' | 'BOOL';
 
@@ -53,69 +54,92 @@ export interface DecodedSafetensors {
 
 /**
  * Parses a safetensors file. F64 tensors are narrowed to F32 and I64 to I32 (with a range
- * check) because the engine computes in 32 bits; other dtypes are rejected by name.
+ * check) because the engine computes in 32 bits; other dtypes are rejected by name. As the
+ * reference reader, the tensors' byte ranges must tile the data section exactly (no gaps,
+ * overlaps or trailing bytes). Every problem with the bytes is a FileFormatError; nothing
+ * is allocated from a declared size before it is checked against the file's size.
  */
 export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): DecodedSafetensors {
-  if (bytes.length < 8) throw new Error(`${source}: file is ${bytes.length} bytes, too short for a safetensors header (truncated?)`);
+  const bad = (what: string) => new FileFormatError(`${source}: ${what}`);
+  if (bytes.length < 8) throw bad(`not a safetensors file: ${bytes.length} bytes, too short for the 8-byte header length (truncated?)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > bytes.length - 8)
-    throw new Error(`${source}: header claims ${headerLen} bytes but only ${bytes.length - 8} follow (truncated or not safetensors)`);
-  let header: Record<string, unknown>;
+  const declared = view.getBigUint64(0, true);
+  if (declared > BigInt(bytes.length - 8))
+    throw bad(`not a safetensors file: header length ${declared} exceeds the file size (${bytes.length} bytes; truncated, or another format)`);
+  const headerLen = Number(declared);
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
   } catch (e) {
-    throw new Error(`${source}: header is not valid JSON (${(e as Error).message})`);
+    throw bad(`not a safetensors file: its ${headerLen}-byte header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
-  if (!header || typeof header !== 'object' || Array.isArray(header)) throw new Error(`${source}: header must be a JSON object`);
+  if (!header || typeof header !== 'object' || Array.isArray(header)) throw bad(`corrupt safetensors header: expected a JSON object, got ${describeValue(header)}`);
   const dataStart = 8 + headerLen;
   const dataLen = bytes.length - dataStart;
   const tensors = new Map<string, NamedArray>();
+  const ranges: { name: string; begin: number; end: number }[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw new Error(`${source}: __metadata__ must be an object of strings, got ${JSON.stringify(entry)}`);
+      if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw bad(`__metadata__ must be an object of strings, got ${describeValue(entry)}`);
       for (const [k, v] of Object.entries(entry))
-        if (typeof v !== 'string') throw new Error(`${source}: __metadata__ '${k}' must be a string, got ${JSON.stringify(v)}`);
+        if (typeof v !== 'string') throw bad(`__metadata__ '${k}' must be a string, got ${describeValue(v)}`);
       metadata = entry as Record<string, string>;
       continue;
     }
+    const where = `tensor '${name}'`;
+    if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw bad(`${where}: expected {dtype, shape, data_offsets}, got ${describeValue(entry)}`);
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const where = `${source}: tensor '${name}'`;
-    if (typeof e?.dtype !== 'string' || !(e.dtype in BYTES)) throw new Error(`${where}: unknown dtype ${JSON.stringify(e?.dtype)}`);
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0))
-      throw new Error(`${where}: shape must be a list of non-negative integers, got ${JSON.stringify(e.shape)}`);
+    if (typeof e.dtype !== 'string' || !Object.hasOwn(BYTES, e.dtype)) throw bad(`${where}: unknown dtype ${describeValue(e.dtype)} (known: ${Object.keys(BYTES).join(', ')})`);
+    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw bad(`${where}: shape must be a list of non-negative integers, got ${describeValue(e.shape)}`);
     const offs = e.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isInteger(d) && d >= 0) || offs[0] > offs[1])
-      throw new Error(`${where}: data_offsets must be [begin, end], got ${JSON.stringify(offs)}`);
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0) || offs[0] > offs[1])
+      throw bad(`${where}: data_offsets must be [begin, end] with 0 ≤ begin ≤ end, got ${describeValue(offs)}`);
     const dtype = e.dtype as SafeDType;
     const shape = e.shape as number[];
+    // in floating point: a product of declared dimensions can exceed 2^53, and then it cannot equal the byte count
     const n = shape.reduce((a, b) => a * b, 1);
     const [begin, end] = offs as [number, number];
-    if (end - begin !== n * BYTES[dtype]) throw new Error(`${where}: ${end - begin} bytes for ${n} ${dtype} values`);
-    if (end > dataLen) throw new Error(`${where}: data ends at byte ${end}, past the end of the file's data (${dataLen}): truncated`);
-    // copy: the source bytes may not be aligned for a typed-array view
-    const raw = bytes.slice(dataStart + begin, dataStart + end);
-    const dv = new DataView(raw.buffer);
-    let data: Float32Array | Int32Array | Uint32Array;
-    let outType: NamedArray['dtype'];
-    if (dtype === 'F32') [data, outType] = [new Float32Array(raw.buffer), 'F32'];
-    else if (dtype === 'I32') [data, outType] = [new Int32Array(raw.buffer), 'I32'];
-    else if (dtype === 'U32') [data, outType] = [new Uint32Array(raw.buffer), 'U32'];
-    else if (dtype === 'F64') {
-      data = new Float32Array(n);
-      for (let i = 0; i < n; i++) data[i] = dv.getFloat64(8 * i, true);
-      outType = 'F32';
-    } else if (dtype === 'I64') {
-      data = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = dv.getBigInt64(8 * i, true);
-        if (v > 2147483647n || v < -2147483648n) throw new Error(`${where}: int64 value ${v} does not fit in int32`);
-        data[i] = Number(v);
-      }
-      outType = 'I32';
-    } else throw new Error(`${where}: dtype ${dtype} is not supported (use F32, F64, I32, I64 or U32)`);
-    tensors.set(name, { dtype: outType, shape, data });
+    if (end - begin !== n * BYTES[dtype]) throw bad(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape [${shape}] of ${dtype} needs ${n * BYTES[dtype]}`);
+    if (end > dataLen) throw bad(`${where}: data ends at byte ${end}, past the end of the file's ${dataLen} data bytes (truncated)`);
+    ranges.push({ name, begin, end });
+    if (dtype !== 'F32' && dtype !== 'I32' && dtype !== 'U32' && dtype !== 'F64' && dtype !== 'I64')
+      throw bad(`${where}: dtype ${dtype} is not supported (use F32, F64, I32, I64 or U32)`);
+    tensors.set(name, readTensor(bytes.subarray(dataStart + begin, dataStart + end), dtype, shape, n, () => bad(where)));
   }
+  ranges.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  for (const r of ranges) {
+    if (r.begin !== covered)
+      throw bad(`corrupt safetensors file: tensor '${r.name}' starts at data byte ${r.begin}, expected ${covered} (${r.begin < covered ? 'it overlaps the tensor before it' : 'a gap before it'})`);
+    covered = r.end;
+  }
+  if (covered !== dataLen) throw bad(`corrupt safetensors file: the tensors cover ${covered} of the ${dataLen} data bytes after the header`);
   return { tensors, metadata };
+}
+
+function readTensor(raw: Uint8Array, dtype: 'F32' | 'I32' | 'U32' | 'F64' | 'I64', shape: number[], n: number, where: () => FileFormatError): NamedArray {
+  // copy: the source bytes may not be aligned for a typed-array view
+  const copy = raw.slice();
+  const dv = new DataView(copy.buffer);
+  if (dtype === 'F32') return { dtype: 'F32', shape, data: new Float32Array(copy.buffer) };
+  if (dtype === 'I32') return { dtype: 'I32', shape, data: new Int32Array(copy.buffer) };
+  if (dtype === 'U32') return { dtype: 'U32', shape, data: new Uint32Array(copy.buffer) };
+  if (dtype === 'F64') {
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = dv.getFloat64(8 * i, true);
+    return { dtype: 'F32', shape, data };
+  }
+  const data = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = dv.getBigInt64(8 * i, true);
+    if (v > 2147483647n || v < -2147483648n) {
+      const err = where();
+      err.message += `: int64 value ${v} does not fit in int32`;
+      throw err;
+    }
+    data[i] = Number(v);
+  }
+  return { dtype: 'I32', shape, data };
 }

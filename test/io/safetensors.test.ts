@@ -46,9 +46,9 @@ describe('safetensors', () => {
 
   it.each([
     ['a truncated file', (b: Uint8Array) => b.slice(0, b.length - 5), /truncated/],
-    ['a file shorter than its header length', (b: Uint8Array) => b.slice(0, 4), /too short/],
-    ['a header length past the end', (b: Uint8Array) => { const c = b.slice(); new DataView(c.buffer).setBigUint64(0, 10n ** 9n, true); return c; }, /header claims/],
-    ['a corrupt header', (b: Uint8Array) => { const c = b.slice(); c[9] = 0x7b; c[10] = 0x7b; return c; }, /not valid JSON/],
+    ['a file shorter than its header length', (b: Uint8Array) => b.slice(0, 4), /not a safetensors file: 4 bytes, too short for the 8-byte header length/],
+    ['a header length past the end', (b: Uint8Array) => { const c = b.slice(); new DataView(c.buffer).setBigUint64(0, 10n ** 9n, true); return c; }, /not a safetensors file: header length 1000000000 exceeds the file size/],
+    ['a corrupt header', (b: Uint8Array) => { const c = b.slice(); c[9] = 0x7b; c[10] = 0x7b; return c; }, /not a safetensors file: its \d+-byte header is not valid UTF-8 JSON/],
   ])('rejects %s with a clear error', (_n, corrupt, message) => {
     const bytes = encodeSafetensors(sample());
     expect(() => decodeSafetensors(corrupt(bytes), 'ckpt.safetensors')).toThrow(message);
@@ -133,6 +133,6 @@ describe('safetensors', () => {
     const bytes = new Uint8Array(8 + hb.length + 8);
     new DataView(bytes.buffer).setBigUint64(0, BigInt(hb.length), true);
     bytes.set(hb, 8);
-    expect(() => decodeSafetensors(bytes, 'x.safetensors')).toThrow(/x.safetensors: tensor 'w': 8 bytes for 3 F32 values/);
+    expect(() => decodeSafetensors(bytes, 'x.safetensors')).toThrow("x.safetensors: tensor 'w': data_offsets [0, 8] hold 8 bytes, but shape [3] of F32 needs 12");
   });
 });
