@@ -10,7 +10,7 @@ import { Command } from 'commander';
 import { FULL_TIMING, QUICK_TIMING, formatTable, measure, type Row, type TimingOptions } from './harness.ts';
 import { loadTfjs, setupNavigatorGpu, type TfjsInfo } from './tfjs.ts';
 import { workloads } from './workloads/index.ts';
-import { EXIT, exitWithUsageCode } from '../scripts/cli.ts';
+import { EXIT, exitWithUsageCode, intArg } from '../scripts/cli.ts';
 import { writeFileAtomic } from '../engine/io/checkpoint.ts';
 
 const program = new Command()
@@ -19,7 +19,7 @@ const program = new Command()
   .option('--json <file>', 'also write {header, rows} as JSON to FILE')
   .option('--quick', `short run: ${QUICK_TIMING.warmup} warm-up + ${QUICK_TIMING.iterations} timed iterations (default ${FULL_TIMING.warmup} + ${FULL_TIMING.iterations})`)
   .option('--filter <text>', 'only workloads whose name contains TEXT (case-insensitive)')
-  .option('--iterations <n>', 'timed iterations per side (median is reported)', (v) => Number.parseInt(v, 10))
+  .option('--iterations <n>', 'timed iterations per side (median is reported)', intArg(1))
   .option('--no-tfjs', 'measure our engine only')
   .option('--markdown', 'print the table as Markdown (for bench/RESULTS.md)')
   .addHelpText('after', '\nExit codes: 0 ok, 1 a measurement failed, 2 bad arguments, 3 no WebGPU adapter.')
@@ -48,18 +48,12 @@ function packageVersion(name: string): string | null {
 
 async function main(): Promise<number> {
   const timing: TimingOptions = { ...(opts.quick ? QUICK_TIMING : FULL_TIMING) };
-  if (opts.iterations !== undefined) {
-    if (!Number.isInteger(opts.iterations) || opts.iterations < 1) {
-      console.error(`bench: --iterations must be a positive integer, got ${opts.iterations}`);
-      return EXIT.usage;
-    }
-    timing.iterations = opts.iterations;
-  }
+  if (opts.iterations !== undefined) timing.iterations = opts.iterations;
   const filter = opts.filter?.toLowerCase();
   const selected = workloads.filter((w) => !filter || w.name.toLowerCase().includes(filter));
   if (selected.length === 0) {
-    console.error(`bench: no workload matches --filter '${opts.filter}'. Workloads:\n  ${workloads.map((w) => w.name).join('\n  ')}`);
-    return 2;
+    console.error(`error: no workload matches --filter '${opts.filter}' (case-insensitive substring of a name). Workloads:\n  ${workloads.map((w) => w.name).join('\n  ')}`);
+    return EXIT.usage;
   }
 
   // One GPU object on navigator.gpu first: the engine and TF.js then share its adapter.

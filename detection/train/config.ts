@@ -4,6 +4,7 @@
  * work starts.
  */
 import { z } from 'zod';
+import { describeValue } from '../../engine/io/format.ts';
 import { HEAD_TYPES, checkHeadConfig } from '../heads/config.ts';
 import { SHAPES, resolveSyntheticConfig, splitConfigs } from '../data/synthetic.ts';
 
@@ -121,24 +122,34 @@ const jsonPath = (path: readonly PropertyKey[]) => (path.length ? path.map(Strin
  * folders) the problems of the branch the value comes closest to (fewest problems),
  * rather than zod's bare "Invalid input" for the union as a whole.
  */
-export function configProblems(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
+export function configProblems(issues: readonly z.core.$ZodIssue[], input: unknown, prefix: readonly PropertyKey[] = []): string[] {
   const out: string[] = [];
   for (const issue of issues) {
     const at = [...prefix, ...issue.path];
     if (issue.code === 'unrecognized_keys') out.push(`${jsonPath(at)}: ${issue.message} (${issue.keys.map((key) => jsonPath([...at, key])).join(', ')})`);
     else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
-      const branches = issue.errors.map((branch) => configProblems(branch, at));
+      const branches = issue.errors.map((branch) => configProblems(branch, input, at));
       out.push(...branches.reduce((best, b) => (b.length < best.length ? b : best)));
-    } else out.push(`${jsonPath(at)}: ${issue.message}`);
+    } else out.push(`${jsonPath(at)}: ${issue.message.replace(/, received \w+$/, '')}${actualAt(input, at)}`); // the value itself, not only its type
   }
   return out;
+}
+
+/** ", got <value>" for the value at a path of the input (", but it is missing" where there is none). */
+function actualAt(input: unknown, at: readonly PropertyKey[]): string {
+  let v: unknown = input;
+  for (const k of at) {
+    if (typeof v !== 'object' || v === null || !Object.hasOwn(v, k)) return at.length > 0 ? ', but it is missing' : '';
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return `, got ${describeValue(v)}`;
 }
 
 /** Validates a config; the error lists every problem with its JSON path. */
 export function parseConfig(value: unknown, source = 'config'): TrainConfig {
   const result = ConfigSchema.safeParse(value);
   if (!result.success) {
-    const lines = configProblems(result.error.issues).map((line) => `  ${line}`);
+    const lines = configProblems(result.error.issues, value).map((line) => `  ${line}`);
     throw new Error(`${source} is not a valid training config:\n${lines.join('\n')}`);
   }
   const cfg = result.data;

@@ -316,7 +316,7 @@ add(
   /teacher\.safetensors: loadStateDict: checkpoint does not match the model; unexpected: backbone\.layers\.1\.1\.conv1\.weight/,
 );
 add('checkpoint', 'a sidecar that is not JSON', () => readSidecar(writeVariant('checkpoint-0000009.json', '{"format": "crosskd-ch')), /checkpoint-0000009\.json: not valid JSON/);
-add('checkpoint', 'a JSON file that is no checkpoint sidecar', () => readSidecar(writeVariant('other.json', '{"format": "coco"}')), /other\.json: not a checkpoint sidecar of this project \(format "coco", version undefined\)/);
+add('checkpoint', 'a JSON file that is no checkpoint sidecar', () => readSidecar(writeVariant('other.json', '{"format": "coco"}')), /other\.json: not a checkpoint sidecar of this project \(expected format "crosskd-checkpoint", version 1; got format "coco", version undefined\)/);
 add(
   'checkpoint',
   'optimizer state for parameters of other shapes',
