@@ -354,6 +354,19 @@ export async function runExperiment(args: {
   const seeds = args.seeds ?? preset.defaultSeeds;
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds must be a positive integer, got ${seeds}`);
   const cacheDir = args.cacheDir ?? '.cache/teachers';
+  if (args.teacherCheckpoint) {
+    if (!preset.teachers.gfl)
+      throw new Error(`--teacher replaces the GFL teacher, which preset '${args.preset}' does not use (its teachers: ${Object.keys(preset.teachers).join(', ')})`);
+    // the whole teacher checked before any run trains: its sidecar, config and weights file
+    if (!fs.existsSync(args.teacherCheckpoint)) throw new Error(`--teacher: checkpoint not found: ${args.teacherCheckpoint}`);
+    const sidecar = readSidecar<TrainConfig, unknown>(args.teacherCheckpoint);
+    const cfg = parseConfig(sidecar.config, `--teacher ${args.teacherCheckpoint} (its config)`);
+    const weights = path.join(path.dirname(args.teacherCheckpoint), sidecar.weights);
+    if (!fs.existsSync(weights)) throw new Error(`--teacher ${args.teacherCheckpoint}: its weights file ${weights} is missing`);
+    const students = Object.values(preset.students);
+    const other = students.find((st) => st.numClasses !== cfg.numClasses);
+    if (other) throw new Error(`--teacher ${args.teacherCheckpoint} has ${cfg.numClasses} classes, the preset's student '${other.name}' ${other.numClasses}`);
+  }
   fs.mkdirSync(args.outDir, { recursive: true });
   const plan = experimentPlan(preset, seeds, cacheDir, args.teacherCheckpoint ? ['gfl'] : []);
   log(
@@ -362,8 +375,6 @@ export async function runExperiment(args: {
       `about ${formatDuration(plan.seconds)} on a 2-core lavapipe machine alone`,
   );
 
-  if (args.teacherCheckpoint && !preset.teachers.gfl)
-    throw new Error(`--teacher replaces the GFL teacher, which preset '${args.preset}' does not use (its teachers: ${Object.keys(preset.teachers).join(', ')})`);
   // Teachers are trained (or found in the cache) when a run first needs one, and each
   // teacher's conflict with a student's assigner is measured then: a long study gives its
   // first results before its last teacher is trained.

@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import * as E from '../engine/index.ts';
 import { writeFileAtomic } from '../engine/io/checkpoint.ts';
 import { Detector, fpnStrides } from '../detection/detector.ts';
@@ -33,7 +33,7 @@ const program = new Command()
   .requiredOption('--teacher <sidecar...>', 'teacher checkpoint(s): sidecar (checkpoint-*.json), its .safetensors or a run folder; repeat to compare teachers')
   .option('--data <dir>', 'COCO-format dataset folder (annotations.json + images/)')
   .option('--preset <name>', `the synthetic data of a training preset instead: ${Object.keys(PRESETS).join(', ')}`)
-  .option('--split <split>', 'with --preset: train or val', 'val')
+  .addOption(new Option('--split <split>', 'with --preset: which split (default val)').choices(['train', 'val']))
   .option('--student <preset|file>', `the student whose assigner (and priors) give the targets: a preset name or a JSON config`, DEFAULT_STUDENT)
   .option('--batch-size <n>', 'images per teacher batch', intArg(1), 8)
   .option('--bins <n>', 'histogram bins over [0, 1]', intArg(1), 20)
@@ -55,14 +55,14 @@ function studentConfig(arg: string): TrainConfig {
   throw new Error(`--student must be a preset (${Object.keys(PRESETS).join(', ')}) or a JSON config file, got '${arg}'`);
 }
 
-function loadData(o: { data?: string; preset?: string; split: string }, sizeDivisor: number): { dataset: CocoDataset; where: string } {
+function loadData(o: { data?: string; preset?: string; split?: 'train' | 'val' }, sizeDivisor: number): { dataset: CocoDataset; where: string } {
   if (o.data) {
     if (!fs.existsSync(o.data)) throw new Error(`data folder not found: ${o.data}`);
     return { dataset: loadCocoDir(o.data), where: o.data };
   }
-  if (o.split !== 'train' && o.split !== 'val') throw new Error(`--split must be train or val, got '${o.split}'`);
+  const split = o.split ?? 'val';
   const ds = prepareDatasets(presetConfig(o.preset!), sizeDivisor, (m) => console.log(m));
-  return { dataset: ds[o.split], where: o.split === 'train' ? ds.trainDir : ds.valDir };
+  return { dataset: ds[split], where: split === 'train' ? ds.trainDir : ds.valDir };
 }
 
 function formatTable(rows: { name: string; stats: ConflictStats }[]): string {
@@ -90,10 +90,12 @@ function formatHistogram(rows: { name: string; stats: ConflictStats }[]): string
 
 await runCli(async () => {
   program.parse();
-  const o = program.opts<{ teacher: string[]; data?: string; preset?: string; split: string; student: string; batchSize: number; bins: number; out?: string; json?: string }>();
+  const o = program.opts<{ teacher: string[]; data?: string; preset?: string; split?: 'train' | 'val'; student: string; batchSize: number; bins: number; out?: string; json?: string }>();
   const { batchSize, bins } = o;
   if (o.out && !o.out.endsWith('.png')) throw new Error(`--out must name a .png file, got '${o.out}'`);
   if (!o.data === !o.preset) throw new Error('give exactly one of --data DIR or --preset NAME');
+  if (o.data && o.split) throw new Error(`--split ${o.split} chooses a split of --preset's data; --data ${o.data} is one dataset already`);
+  if (o.preset && !PRESETS[o.preset]) throw new Error(`--preset: unknown preset '${o.preset}' (known: ${Object.keys(PRESETS).join(', ')})`);
 
   // Everything that can be checked without the GPU first.
   const teachers: ResolvedCheckpoint[] = o.teacher.map((t) => resolveCheckpoint(t));

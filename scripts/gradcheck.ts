@@ -46,7 +46,7 @@ async function main(): Promise<number> {
     try {
       specs = opts.op.map(specById);
     } catch (e) {
-      console.error((e as Error).message);
+      console.error(`error: --op: ${(e as Error).message}`);
       return EXIT.usage;
     }
   }

@@ -2,8 +2,10 @@
  * `npm run parity -- FILE...`: runs op case files (the format of shared OPCASES.md) through
  * the engine and checks every output and gradient with the OPCASES.md pass rule. One line
  * per case with its worst ratio err/(tol·max|ref|), then `N passed, M failed`; exits 1
- * when any case fails or a file cannot be read, 3 when there is no WebGPU adapter.
+ * when any case fails or a file cannot be parsed, 2 when a file does not exist, 3 when
+ * there is no WebGPU adapter.
  */
+import * as fs from 'node:fs';
 import { Command } from 'commander';
 import { init, NoAdapterError } from '../engine/index.ts';
 import { runParityFiles } from '../engine/checks/parity.ts';
@@ -17,11 +19,16 @@ const program = new Command()
       'null gradients must come out exactly zero or absent.',
   )
   .argument('<files...>', 'case files (JSON)')
-  .addHelpText('after', '\nExit codes: 0 every case passed, 1 a case failed or a file could not be read, 2 bad arguments, 3 no WebGPU adapter.')
+  .addHelpText('after', '\nExit codes: 0 every case passed, 1 a case failed or a file could not be parsed, 2 bad arguments (a file that does not exist), 3 no WebGPU adapter.')
   .exitOverride(exitWithUsageCode)
   .parse();
 
 async function main(files: string[]): Promise<number> {
+  const missing = files.filter((f) => !fs.existsSync(f) || !fs.statSync(f).isFile());
+  if (missing.length > 0) {
+    console.error(`error: case file${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')} (expected JSON case files, see OPCASES.md)`);
+    return EXIT.usage;
+  }
   try {
     await init();
   } catch (e) {
