@@ -1,7 +1,7 @@
 /**
  * The readers of untrusted files, as fuzz targets (engine/checks/fuzz.ts): safetensors
  * weights, checkpoint sidecars (with the training config they carry), COCO annotation
- * JSON and PNG images. Each starts from a few valid files built here; the fuzz test
+ * JSON, PNG images and PyTorch .pth checkpoints. Each starts from a few valid files built here; the fuzz test
  * (test/reliability/fuzz.test.ts) and `npm run fuzz` run them.
  */
 import { encode as encodePng } from 'fast-png';
@@ -9,6 +9,8 @@ import { BYTE_MUTATIONS, fuzz, isOwnError, JSON_MUTATIONS, withDeep, type FuzzRe
 import { FileFormatError } from '../engine/io/format.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../engine/io/safetensors.ts';
 import { parseSidecar, type CheckpointSidecar } from '../engine/io/checkpoint.ts';
+import { decodePth, encodePth, type PthTensor } from '../engine/io/pth.ts';
+import { readZip, writeZip } from '../engine/io/zip.ts';
 import { CocoError, decodePng, parseCocoText } from '../detection/data/coco.ts';
 import { parseConfig, presetConfig } from '../detection/train/config.ts';
 
@@ -192,7 +194,44 @@ const png: FuzzTarget = {
   maxExpansion: 24 * 1032,
 };
 
-export const FUZZ_TARGETS: readonly FuzzTarget[] = [safetensors, sidecar, coco, png];
+// ------------------------------------------------------------------ .pth
+
+/** A .pth's pickle mutated (bytes), the archive rebuilt around it with valid CRCs, so the unpickler meets the damage. */
+function mutatePickle(b: Uint8Array, rand: Random): Uint8Array {
+  let records: Map<string, Uint8Array>;
+  try {
+    records = readZip(b, 'seed');
+  } catch {
+    return b;
+  }
+  const names = Object.keys(BYTE_MUTATIONS);
+  const pkl = [...records.keys()].find((n) => n.endsWith('/data.pkl'));
+  if (!pkl) return b;
+  records.set(pkl, BYTE_MUTATIONS[names[Math.floor(rand() * names.length)]](records.get(pkl)!, rand));
+  return writeZip([...records]);
+}
+
+function pthSeeds(): Uint8Array[] {
+  const tensors = new Map<string, PthTensor>([
+    ['module.backbone.conv1.weight', { dtype: 'float32', shape: [2, 1, 3, 3], data: Float32Array.from({ length: 18 }, (_, i) => i / 7) }],
+    ['module.backbone.bn1.num_batches_tracked', { dtype: 'int64', shape: [], data: new BigInt64Array([5n]) }],
+    ['module.neck.half', { dtype: 'float16', shape: [2], data: new Uint16Array([0x3c00, 0xc000]) }],
+    ['module.head.mask', { dtype: 'bool', shape: [3], data: new Uint8Array([1, 0, 1]) }],
+  ]);
+  return [encodePth(tensors), encodePth(tensors, { meta: { epoch: 3, classes: ['a', 'b'], lr: 0.5 } })];
+}
+
+const pth: FuzzTarget = {
+  name: '.pth',
+  seeds: pthSeeds(),
+  mutations: { 'mutate the pickle behind a valid zip': mutatePickle },
+  read: (bytes, source) => [...decodePth(bytes, source).stateDict.values()].reduce((a, t) => a + t.data.byteLength, 0),
+  isClearError: isOwnError([FileFormatError]),
+  // stride-0 views may expand (bounded by 16 elements per file byte, 8 bytes each)
+  maxExpansion: 128,
+};
+
+export const FUZZ_TARGETS: readonly FuzzTarget[] = [safetensors, sidecar, coco, png, pth];
 
 /** Runs every target (or those named) for `iterations` inputs each. */
 export function fuzzReaders(opts: { iterations: number; seed: number; targets?: readonly string[]; maxMsPerInput?: number }): FuzzReport[] {

@@ -6,3 +6,5 @@
 export * from './checkpoint.ts';
 export * from './safetensors.ts';
 export * from './format.ts';
+export * from './pth.ts';
+export { PyOpaque, PyTuple } from './pickle.ts';
