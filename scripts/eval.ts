@@ -17,13 +17,19 @@ const program = new Command()
   .requiredOption('--data <dir>', 'COCO-format dataset folder: annotations.json and images/')
   .option('--batch-size <n>', "images per inference batch (default: the config's training batch size)", intArg(1))
   .option('--json <file>', 'also write the results as JSON to FILE')
+  .option('--detections <file>', "write the detections as COCO results JSON ([{image_id, category_id, bbox: [x, y, w, h], score}], pycocotools' loadRes format)")
   .option('--confusion', 'also print the class confusion: per object, the class of the best detection of any class at IoU ≥ 0.5 (localisation vs classification)')
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments, checkpoint or data, 3 no WebGPU adapter, 5 GPU error.')
   .exitOverride(exitWithUsageCode);
 
+function writeJson(file: string, value: unknown): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  writeFileAtomic(file, `${JSON.stringify(value, null, 1)}\n`);
+}
+
 await runCli(async () => {
   program.parse();
-  const o = program.opts<{ checkpoint: string; data: string; batchSize?: number; json?: string; confusion?: boolean }>();
+  const o = program.opts<{ checkpoint: string; data: string; batchSize?: number; json?: string; detections?: string; confusion?: boolean }>();
 
   // Everything that can be checked without the GPU first.
   const ckpt = resolveCheckpoint(o.checkpoint);
@@ -47,7 +53,7 @@ await runCli(async () => {
   console.log(`checkpoint ${ckpt.sidecarFile} (config '${cfg.name}', step ${ckpt.sidecar.step}); ${dataset.records.length} images of ${o.data}, padded to ${padW}×${padH}`);
   const t0 = performance.now();
   const tty = process.stderr.isTTY;
-  const { result, detections } = await evaluateDetector(detector, dataset, {
+  const { result, detections, cocoDetections } = await evaluateDetector(detector, dataset, {
     padSize: ckpt.padSize,
     batchSize,
     onBatch: (done, total) => {
@@ -61,6 +67,10 @@ await runCli(async () => {
   const confusion = o.confusion ? classConfusion(dataset.records, detections, cfg.numClasses) : null;
   if (confusion) console.log(`\n${formatConfusion(confusion, dataset.categories.map((c) => c.name))}`);
 
+  if (o.detections) {
+    writeJson(o.detections, cocoDetections);
+    console.log(`\nwrote ${cocoDetections.length} detections to ${o.detections} (COCO results format)`);
+  }
   if (o.json) {
     const out = {
       checkpoint: path.resolve(ckpt.sidecarFile),
@@ -82,8 +92,7 @@ await runCli(async () => {
       stats: result.stats,
       ...(confusion ? { confusion } : {}),
     };
-    fs.mkdirSync(path.dirname(path.resolve(o.json)), { recursive: true });
-    writeFileAtomic(o.json, `${JSON.stringify(out, null, 1)}\n`);
+    writeJson(o.json, out);
     console.log(`\nwrote ${o.json}`);
   }
   return EXIT.ok;

@@ -10,8 +10,10 @@ import { DetectionLoader } from '../detection/data/loader.ts';
 import { ANNOTATIONS_FILE } from '../detection/data/node.ts';
 import { resolveSyntheticConfig, syntheticCategories } from '../detection/data/synthetic.ts';
 import { drawDetections } from '../detection/draw.ts';
+import { detectionsToCoco } from '../detection/eval/coco.ts';
+import type { Detections } from '../detection/postprocess.ts';
 import type { TrainConfig } from '../detection/train/config.ts';
-import { EXIT, exitWithUsageCode, loadDetector, resolveCheckpoint, runCli } from './cli.ts';
+import { EXIT, exitWithUsageCode, intArg, loadDetector, resolveCheckpoint, runCli } from './cli.ts';
 
 const program = new Command()
   .name('predict')
@@ -20,6 +22,8 @@ const program = new Command()
   .requiredOption('--image <file>', 'input PNG (at most the configured image size; it is padded, not resized)')
   .requiredOption('--out <file>', 'output PNG with the detections drawn')
   .option('--score-thr <x>', 'draw and list detections scoring at least this', '0.3')
+  .option('--json <file>', "also write those detections as COCO results JSON ([{image_id, category_id, bbox: [x, y, w, h], score}]; category ids 1…C in the config's class order)")
+  .option('--image-id <n>', 'the image_id written with --json', intArg(0), 1)
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments, checkpoint or image, 3 no WebGPU adapter, 5 GPU error.')
   .exitOverride(exitWithUsageCode);
 
@@ -45,7 +49,7 @@ function classNames(cfg: TrainConfig): string[] {
 
 await runCli(async () => {
   program.parse();
-  const o = program.opts<{ checkpoint: string; image: string; out: string; scoreThr: string }>();
+  const o = program.opts<{ checkpoint: string; image: string; out: string; scoreThr: string; json?: string; imageId: number }>();
   const scoreThr = o.scoreThr.trim() === '' ? Number.NaN : Number(o.scoreThr);
   if (!(scoreThr >= 0 && scoreThr <= 1)) {
     console.error(`error: --score-thr must be a number in [0, 1], got '${o.scoreThr}'`);
@@ -103,5 +107,12 @@ await runCli(async () => {
   console.log(widths.map((w) => '─'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));
   console.log(`\nwrote ${o.out}`);
+  if (o.json) {
+    const keep: Detections = { bboxes: Float64Array.from(drawn.flatMap((i) => Array.from(dets.bboxes.subarray(4 * i, 4 * i + 4)))), scores: Float64Array.from(drawn, (i) => dets.scores[i]), labels: Int32Array.from(drawn, (i) => dets.labels[i]) };
+    const coco = detectionsToCoco(o.imageId, keep, names.map((_, i) => i + 1));
+    fs.mkdirSync(path.dirname(path.resolve(o.json)), { recursive: true });
+    writeFileAtomic(o.json, `${JSON.stringify(coco, null, 1)}\n`);
+    console.log(`wrote ${coco.length} detections to ${o.json} (COCO results format)`);
+  }
   return EXIT.ok;
 });

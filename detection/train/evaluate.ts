@@ -10,6 +10,8 @@ export interface EvalOutput {
   result: CocoEvalResult;
   /** detections per image, in dataset order */
   detections: Detections[];
+  /** the same in the COCO results format the metric read (pycocotools' loadRes input) */
+  cocoDetections: CocoDetection[];
 }
 
 export async function evaluateDetector(
@@ -36,5 +38,5 @@ export async function evaluateDetector(
     opts.onBatch?.(b + 1, batches);
   }
   detector.train(wasTraining);
-  return { result: evaluateCoco(dataset.parsed.json as never, coco), detections: all };
+  return { result: evaluateCoco(dataset.parsed.json as never, coco), detections: all, cocoDetections: coco };
 }

@@ -13,6 +13,9 @@ import { decodePng, type RgbImage } from '../../detection/data/coco.ts';
 import { classColor, drawBox, drawDetections, drawLabel, drawText, fillRect, labelSize, textColorOn, textWidth } from '../../detection/draw.ts';
 import { presetConfig } from '../../detection/train/config.ts';
 import { train } from '../../detection/train/trainer.ts';
+import { evaluateCoco } from '../../detection/eval/coco.ts';
+import { readSafetensorsFile } from '../../engine/io/checkpoint.ts';
+import { encodeSafetensors } from '../../engine/io/safetensors.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -52,7 +55,16 @@ describe('npm run eval / predict', () => {
 
   it('eval prints the COCO table (and with --confusion the class confusion) and writes JSON', async () => {
     const json = path.join(tmp, 'eval.json');
-    const r = await runScript('scripts/eval.ts', ['--checkpoint', sidecar, '--data', valDir, '--batch-size', '4', '--json', json, '--confusion']);
+    const detectionsFile = path.join(tmp, 'results', 'detections.json');
+    // 4 training steps leave every score near the prior (0.01), under the test-time threshold:
+    // the same weights with the classifier's bias raised give detections to write
+    const confident = path.join(tmp, 'confident');
+    fs.mkdirSync(confident);
+    fs.copyFileSync(sidecar, path.join(confident, path.basename(sidecar)));
+    const weights = readSafetensorsFile(sidecar.replace(/\.json$/, '.safetensors'));
+    (weights.tensors.get('bbox_head.gfl_cls.bias')!.data as Float32Array).fill(1);
+    fs.writeFileSync(path.join(confident, path.basename(sidecar).replace(/\.json$/, '.safetensors')), encodeSafetensors(weights.tensors, weights.metadata));
+    const r = await runScript('scripts/eval.ts', ['--checkpoint', confident, '--data', valDir, '--batch-size', '4', '--json', json, '--confusion', '--detections', detectionsFile]);
     expect(r.stderr).not.toMatch(/^error:/m);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("config 'tiny', step 4");
@@ -68,6 +80,19 @@ describe('npm run eval / predict', () => {
     const annotations = JSON.parse(fs.readFileSync(path.join(valDir, 'annotations.json'), 'utf8')).annotations as unknown[];
     expect(out.confusion.objects).toBe(annotations.length);
     expect(out.confusion.matrix.flat().reduce((a: number, b: number) => a + b, 0)).toBe(annotations.length);
+    // --detections: pycocotools' results format, and the very detections the metric was computed on
+    const gt = JSON.parse(fs.readFileSync(path.join(valDir, 'annotations.json'), 'utf8'));
+    const results = JSON.parse(fs.readFileSync(detectionsFile, 'utf8')) as { image_id: number; category_id: number; bbox: number[]; score: number }[];
+    expect(results.length).toBeGreaterThan(0);
+    const imageIds = new Set(gt.images.map((i: { id: number }) => i.id));
+    const categoryIds = new Set(gt.categories.map((c: { id: number }) => c.id));
+    for (const d of results) {
+      expect(Object.keys(d)).toEqual(['image_id', 'category_id', 'bbox', 'score']);
+      expect(imageIds.has(d.image_id) && categoryIds.has(d.category_id)).toBe(true);
+      expect(d.bbox).toHaveLength(4);
+      expect(d.bbox[2] >= 0 && d.bbox[3] >= 0 && d.score >= 0 && d.score <= 1).toBe(true);
+    }
+    expect(evaluateCoco(gt, results).mAP).toBe(out.eval.mAP);
   });
 
   it('predict draws the detections into a PNG of the same size and lists them', async () => {
@@ -77,7 +102,8 @@ describe('npm run eval / predict', () => {
     // the weights (not the sidecar) are given: the sidecar is found next to them
     const weights = sidecar.replace(/\.json$/, '.safetensors');
     // 4 steps of training leave scores near the prior (0.01): threshold 0 draws some
-    const r = await runScript('scripts/predict.ts', ['--checkpoint', weights, '--image', image, '--out', outFile, '--score-thr', '0']);
+    const jsonFile = path.join(tmp, 'pred', 'dets.json');
+    const r = await runScript('scripts/predict.ts', ['--checkpoint', weights, '--image', image, '--out', outFile, '--score-thr', '0', '--json', jsonFile, '--image-id', '42']);
     expect(r.stderr).not.toMatch(/^error:/m);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^#\s+class\s+score\s+x1\s+y1\s+x2\s+y2$/m);
@@ -87,6 +113,14 @@ describe('npm run eval / predict', () => {
     const out = decodePng(new Uint8Array(fs.readFileSync(outFile)), outFile);
     expect([out.width, out.height]).toEqual([input.width, input.height]);
     expect(Buffer.compare(Buffer.from(out.data), Buffer.from(input.data))).not.toBe(0);
+    // --json: the listed detections in COCO results format, in the printed order
+    const coco = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as { image_id: number; category_id: number; bbox: number[]; score: number }[];
+    expect(coco).toHaveLength(n);
+    const first = /^\s*1\s+\S+\s+(0\.\d{3})\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d)$/m.exec(r.stdout)!;
+    expect(coco[0].image_id).toBe(42);
+    expect(coco[0].score.toFixed(3)).toBe(first[1]);
+    expect([coco[0].bbox[0].toFixed(1), coco[0].bbox[1].toFixed(1), (coco[0].bbox[0] + coco[0].bbox[2]).toFixed(1), (coco[0].bbox[1] + coco[0].bbox[3]).toFixed(1)]).toEqual(first.slice(2));
+    for (const d of coco) expect(d.category_id >= 1 && d.category_id <= 8).toBe(true);
   });
 
   it('profile: one distillation step per kernel and phase, as a table, JSON and report.html', async () => {
