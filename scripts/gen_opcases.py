@@ -599,6 +599,12 @@ def gen_movement():
         add("upsample_nearest2x_" + tag, "upsample_nearest2x", {}, [("x", R("up_" + tag).randn(shape), True)],
             lambda d: {"out": F.interpolate(d["x"], scale_factor=2, mode="nearest")},
             "nearest 2x upsampling of %s (gradient sums each 2x2 block)" % shape)
+    for tag, shape, k, st, pd in [("1x2x8x8_k2", [1, 2, 8, 8], [2, 2], [2, 2], [0, 0]),
+                                  ("2x3x9x7_k3s2p1", [2, 3, 9, 7], [3, 3], [2, 2], [1, 1]),
+                                  ("1x2x6x5_k3s1p1", [1, 2, 6, 5], [3, 3], [1, 1], [1, 1])]:
+        add("max_pool2d_" + tag, "max_pool2d", {"kernel_size": k, "stride": st, "padding": pd}, [("x", R("mp_" + tag).randn(shape), True)],
+            lambda d, k=k, st=st, pd=pd: {"out": F.max_pool2d(d["x"], k, st, pd)},
+            "max pooling of %s, kernel %s, stride %s, padding %s (gradient to each window's maximum, summed over overlaps)" % (shape, k, st, pd))
     return fam
 
 
@@ -1051,6 +1057,7 @@ OPS = {
     "reshape": (["x"], [], ["shape"]), "permute": (["x"], [], ["dims"]), "transpose": (["x"], [], ["dim0", "dim1"]),
     "slice": (["x"], [], ["starts", "ends"]), "concat": (None, [], ["axis"]), "pad": (["x"], [], ["pads"]),
     "index_select": (["x", "index"], [], ["axis"]), "upsample_nearest2x": (["x"], [], []),
+    "max_pool2d": (["x"], [], ["kernel_size", "stride", "padding"]),
     "conv2d": (["x", "weight"], ["bias"], ["stride", "padding", "dilation", "groups"]),
     "group_norm": (["x", "weight", "bias"], [], ["num_groups", "eps"]),
     "sigmoid_focal_loss": (["logits", "targets"], [], ["alpha", "gamma", "reduction"]),

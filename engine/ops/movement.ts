@@ -8,6 +8,7 @@ import { broadcastShapes, broadcastStrides, coalesceStrides, fmt, normAxis, same
 import { empty, type Tensor } from '../tensor.ts';
 import { zeros } from './creation.ts';
 import { sum } from './reduce.ts';
+import { indexAdd } from './gather.ts';
 import { elementwiseGroups, expectInt, expectMaxRank } from './util.ts';
 
 /** out[outOffset + idx·outStrides] = x[xOffset + idx·xStrides] for idx over `shape`. */
@@ -189,4 +190,51 @@ export function upsampleNearest2x(x: Tensor): Tensor {
   // the backward sums each 2×2 block: out viewed as [N,C,H,2,W,2], summed over the "2" axes
   const viewShape = [n, c, h, 2, w, 2];
   return record('upsampleNearest2x', [x], out, (g) => [reshape(sum(reshape(g, viewShape), [3, 5]), x.shape)]);
+}
+
+export interface MaxPool2dOptions {
+  /** window [h, w] (a number: square) */
+  kernelSize: number | readonly [number, number];
+  /** default: the kernel size (torch's default) */
+  stride?: number | readonly [number, number];
+  /** −∞ padding each side, at most half the kernel; default 0 */
+  padding?: number | readonly [number, number];
+}
+
+const pair = (v: number | readonly [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+
+/**
+ * Max pooling of [N,C,H,W] as torch.nn.functional.max_pool2d (dilation 1, floor mode): the
+ * first maximum of each window in row-major order, NaN propagating. The backward sends
+ * each output's gradient to the input it came from (index_add over the saved argmax, so
+ * overlapping windows sum, deterministically).
+ */
+export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
+  const op = 'maxPool2d';
+  if (x.rank !== 4) throw new Error(`${op}: x must be [N,C,H,W], got ${fmt(x.shape)}`);
+  if (x.dtype !== 'float32') throw new Error(`${op}: x must be float32, got ${x.dtype}`);
+  const [kh, kw] = pair(opts.kernelSize);
+  const [sh, sw] = pair(opts.stride ?? opts.kernelSize);
+  const [ph, pw] = pair(opts.padding ?? 0);
+  for (const [name, v, min] of [['kernelSize', [kh, kw], 1], ['stride', [sh, sw], 1], ['padding', [ph, pw], 0]] as const)
+    if (!v.every((d) => Number.isInteger(d) && d >= min)) throw new Error(`${op}: ${name} must be integers ≥ ${min}, got [${v}]`);
+  if (2 * ph > kh || 2 * pw > kw) throw new Error(`${op}: padding must be at most half the kernel size, got padding [${ph}, ${pw}] for kernel [${kh}, ${kw}]`);
+  const [n, c, h, w] = x.shape;
+  const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
+  const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
+  if (oh < 1 || ow < 1) throw new Error(`${op}: output size ${oh}×${ow} is too small for input ${h}×${w} (kernel [${kh}, ${kw}], padding [${ph}, ${pw}])`);
+  if (x.size >= 2 ** 31) throw new Error(`${op}: ${x.size} elements exceed the int32 argmax index`);
+  const out = empty([n, c, oh, ow]);
+  const argmax = empty([out.size], 'int32');
+  if (out.size > 0)
+    runtime().dispatch({
+      op,
+      kernel: 'max_pool2d',
+      uniforms: { total: out.size, h, w, oh, ow, kh, kw, sh, sw, ph, pw },
+      buffers: { x: x.buffer, out: out.buffer, argmax: argmax.buffer },
+      workgroups: elementwiseGroups(out.size),
+    });
+  const result = record(op, [x], out, (g) => [reshape(indexAdd(reshape(g, [out.size]), 0, argmax, x.size), x.shape)]);
+  if (!result.gradFn) argmax.dispose();
+  return result;
 }

@@ -19,7 +19,7 @@ export const referenceOps: Record<string, RefOp> = {
   ...reduceReferenceOps,
   // matmul
   ...matmulReferenceOps,
-  // reshape permute transpose slice concat pad index_select index_add upsample_nearest2x
+  // reshape permute transpose slice concat pad index_select index_add upsample_nearest2x max_pool2d
   ...movementReferenceOps,
   // conv2d group_norm, the focal/KD/GIoU losses of OPCASES.md, iou_loss integral distance2bbox bbox2distance
   ...detectionReferenceOps,

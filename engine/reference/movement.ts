@@ -222,6 +222,46 @@ const planUpsample: Planner = (inputs, attrs) => {
   return { x, outShape, source };
 };
 
+/**
+ * max_pool2d (torch.nn.functional.max_pool2d, dilation 1, floor mode): each output reads
+ * the first maximum of its window in row-major order (NaN wins, as PyTorch's CPU kernel);
+ * padding positions are −∞, never read. The vjp sends each output's gradient to that
+ * input, summing where windows overlap.
+ */
+const planMaxPool: Planner = (inputs, attrs) => {
+  const op = 'max_pool2d';
+  const x = single(op, inputs, attrs, ['kernel_size', 'stride', 'padding']);
+  if (x.shape.length !== 4) throw new Error(`${op}: x must be [N, C, H, W] (rank 4), got shape ${fmtShape(x.shape)}`);
+  const pair = (name: string, dflt: number[]) => {
+    const v = attrs[name] === undefined ? dflt : intListAttr(op, attrs, name);
+    if (v.length !== 2) throw new Error(`${op}: attribute '${name}' must be [h, w], got ${describe(v)}`);
+    return v;
+  };
+  const [kh, kw] = pair('kernel_size', []);
+  const [sh, sw] = pair('stride', [kh, kw]);
+  const [ph, pw] = pair('padding', [0, 0]);
+  const [n, c, h, w] = x.shape;
+  if (kh < 1 || kw < 1 || sh < 1 || sw < 1) throw new Error(`${op}: kernel_size and stride must be ≥ 1, got [${kh}, ${kw}] and [${sh}, ${sw}]`);
+  if (ph < 0 || pw < 0 || 2 * ph > kh || 2 * pw > kw) throw new Error(`${op}: padding must be in [0, kernel_size / 2], got [${ph}, ${pw}] for kernel [${kh}, ${kw}]`);
+  const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
+  const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
+  if (oh < 1 || ow < 1) throw new Error(`${op}: output size ${oh}×${ow} is too small for input ${h}×${w} (kernel [${kh}, ${kw}], padding [${ph}, ${pw}])`);
+  const source = buildSource([n, c, oh, ow], ([b, ch, oy, ox]) => {
+    const plane = (b * c + ch) * h * w;
+    const y0 = Math.max(oy * sh - ph, 0);
+    const x0 = Math.max(ox * sw - pw, 0);
+    let best = -Infinity;
+    let at = plane + y0 * w + x0;
+    for (let y = y0; y < Math.min(oy * sh - ph + kh, h); y++)
+      for (let xx = x0; xx < Math.min(ox * sw - pw + kw, w); xx++) {
+        const v = x.data[plane + y * w + xx];
+        if (v > best || Number.isNaN(v)) [best, at] = [v, plane + y * w + xx];
+      }
+    return at;
+  });
+  return { x, outShape: [n, c, oh, ow], source };
+};
+
 // ---------------------------------------------------------------------------------------
 // concat (several data inputs, so not a single-input gather)
 // ---------------------------------------------------------------------------------------
@@ -322,4 +362,5 @@ export const movementReferenceOps: Record<string, RefOp> = {
   index_select: indexSelectOp,
   index_add: indexAddOp,
   upsample_nearest2x: gatherOp('upsample_nearest2x', planUpsample),
+  max_pool2d: gatherOp('max_pool2d', planMaxPool),
 };

@@ -45,6 +45,22 @@ describe('strided copies against the reference', () => {
     await check('upsample_nearest2x', [8, 64, 32, 32], {}, (x) => E.upsampleNearest2x(x));
   });
 
+  it('max pool 3×3 stride 2 padding 1 (the ResNet stem), [8, 16, 64, 64] and odd [2, 3, 37, 23]', async () => {
+    const attrs = { kernel_size: [3, 3], stride: [2, 2], padding: [1, 1] };
+    const run = (x: E.Tensor) => E.maxPool2d(x, { kernelSize: 3, stride: 2, padding: 1 });
+    await check('max_pool2d', [8, 16, 64, 64], attrs, run);
+    await check('max_pool2d', [2, 3, 37, 23], attrs, run);
+  });
+
+  it('max pool: NaN wins its window, and bad geometry is named', async () => {
+    const x = E.tensor([1, Number.NaN, 3, 2, 0, 4, -1, 5], [1, 2, 2, 2]);
+    expect(Array.from((await E.maxPool2d(x, { kernelSize: 2 }).data()) as Float32Array)).toEqual([Number.NaN, 5]);
+    expect(() => E.maxPool2d(x, { kernelSize: 3, padding: 2 })).toThrow('maxPool2d: padding must be at most half the kernel size, got padding [2, 2] for kernel [3, 3]');
+    expect(() => E.maxPool2d(x, { kernelSize: [2, 0] })).toThrow('maxPool2d: kernelSize must be integers ≥ 1, got [2,0]');
+    expect(() => E.maxPool2d(E.tensor([1, 2], [1, 2]), { kernelSize: 2 })).toThrow('maxPool2d: x must be [N,C,H,W], got [1,2]');
+    x.dispose();
+  });
+
   it('concat and expand match a direct computation', async () => {
     const a = E.tensor(new Rng(1).normal(2 * 3 * 41), [2, 3, 41]);
     const b = E.tensor(new Rng(2).normal(2 * 5 * 41), [2, 5, 41]);

@@ -105,7 +105,7 @@ const CORE_IDS = [
   'clamp', 'where',
   'sum', 'mean', 'max', 'softmax', 'log_softmax',
   'matmul',
-  'reshape', 'permute', 'transpose', 'slice', 'concat', 'pad', 'index_select', 'index_add', 'upsample_nearest2x',
+  'reshape', 'permute', 'transpose', 'slice', 'concat', 'pad', 'index_select', 'index_add', 'upsample_nearest2x', 'max_pool2d',
 ];
 
 describe('referenceOps registry', () => {
@@ -605,5 +605,35 @@ describe('index_select / upsample_nearest2x', () => {
     expect(() => fwd('upsample_nearest2x', { x: t([1, 2, 2], [1, 2, 3, 4]) })).toThrow(
       'upsample_nearest2x: x must be [N, C, H, W] (rank 4), got shape [1, 2, 2]',
     );
+  });
+});
+
+describe('max_pool2d', () => {
+  it('forward and vjp on hand-worked values: 2×2 windows, first maximum on ties', () => {
+    // [[1, 5, 2, 0], [3, 5, 4, 4], [0, 1, 9, 8], [2, 2, 7, 9]]
+    const x = t([1, 1, 4, 4], [1, 5, 2, 0, 3, 5, 4, 4, 0, 1, 9, 8, 2, 2, 7, 9]);
+    expectClose(fwd('max_pool2d', { x }, { kernel_size: [2, 2] }), [1, 1, 2, 2], [5, 4, 2, 9]);
+    // ties go to the first in row-major order: 5 at (0,1), not (1,1); 4 at (1,2); 2 at (3,0); 9 at (2,2)
+    expectClose(vjp('max_pool2d', { x }, { kernel_size: [2, 2] }, [10, 20, 30, 40]).x, [1, 1, 4, 4], [0, 10, 0, 0, 0, 0, 20, 0, 0, 0, 40, 0, 30, 0, 0, 0]);
+  });
+  it('padding is never selected, overlapping windows sum their gradients, NaN propagates', () => {
+    const x = t([1, 1, 3, 3], [-5, -1, -7, -2, -8, -3, -9, -6, -4]);
+    // 3×3, stride 2, padding 1: four windows over the corners, all padded; each holds -1, -2 or -3
+    expectClose(fwd('max_pool2d', { x }, { kernel_size: [3, 3], stride: [2, 2], padding: [1, 1] }), [1, 1, 2, 2], [-1, -1, -2, -3]);
+    expectClose(vjp('max_pool2d', { x }, { kernel_size: [3, 3], stride: [2, 2], padding: [1, 1] }, [1, 2, 3, 4]).x, [1, 1, 3, 3], [0, 3, 0, 3, 0, 4, 0, 0, 0]);
+    const withNan = fwd('max_pool2d', { x: t([1, 1, 2, 2], [1, NaN, 3, 2]) }, { kernel_size: [2, 2] });
+    expect(Number.isNaN(withNan.data[0])).toBe(true);
+  });
+  it('finite differences', () => {
+    const rng = new Rng(202);
+    checkGrads('max_pool2d', { x: randn(rng, [1, 2, 5, 5]) }, { kernel_size: [3, 3], stride: [2, 2], padding: [1, 1] });
+    checkGrads('max_pool2d', { x: randn(rng, [2, 1, 4, 6]) }, { kernel_size: [2, 3], stride: [1, 2] });
+  });
+  it('errors name the attribute, the expected and the actual', () => {
+    const x = t([1, 1, 2, 2], [1, 2, 3, 4]);
+    expect(() => fwd('max_pool2d', { x: t([1, 2, 2], [1, 2, 3, 4]) }, { kernel_size: [2, 2] })).toThrow('max_pool2d: x must be [N, C, H, W] (rank 4), got shape [1, 2, 2]');
+    expect(() => fwd('max_pool2d', { x }, { kernel_size: [3, 3], padding: [2, 2] })).toThrow('max_pool2d: padding must be in [0, kernel_size / 2], got [2, 2] for kernel [3, 3]');
+    expect(() => fwd('max_pool2d', { x }, { kernel_size: [3, 3] })).toThrow('max_pool2d: output size 0×0 is too small for input 2×2 (kernel [3, 3], padding [0, 0])');
+    expect(() => fwd('max_pool2d', { x }, { kernel_size: 2 })).toThrow("max_pool2d: attribute 'kernel_size' must be a list of integers, got 2");
   });
 });

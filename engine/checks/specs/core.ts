@@ -109,6 +109,11 @@ const MAX: Tolerance = {
   bwd: 1e-6,
   why: 'forward selects the largest float32 value (exact); backward is g/count with count = 1 without ties (one rounding at most)',
 };
+const MAX_POOL: Tolerance = {
+  fwd: 0,
+  bwd: 1e-6,
+  why: 'forward selects one float32 input per window (exact); backward sums the gradients of the windows whose maximum is the same input (a 3×3 stride-2 window overlaps ≤ 4 others: a few roundings, ≤ ~4u)',
+};
 const UPSAMPLE: Tolerance = {
   fwd: 0,
   bwd: 1e-6,
@@ -387,6 +392,19 @@ const movementSpecs: OpSpec[] = [
     (x) => E.upsampleNearest2x(x),
     [c('1x1x2x3', { x: { shape: [1, 1, 2, 3] } }), c('2x3x4x5', { x: { shape: [2, 3, 4, 5] } })],
     UPSAMPLE,
+  ),
+  movementSpec(
+    'max_pool2d',
+    ['kernel_size', 'stride', 'padding'],
+    (x, a) => E.maxPool2d(x, { kernelSize: a.kernel_size as [number, number], stride: a.stride as [number, number] | undefined, padding: a.padding as [number, number] | undefined }),
+    [
+      c('1x1x4x4_k2', { x: { shape: [1, 1, 4, 4] } }, { kernel_size: [2, 2] }),
+      // the ResNet stem's pool: 3×3, stride 2, padding 1 (overlapping windows, odd size)
+      c('2x3x7x9_k3s2p1', { x: { shape: [2, 3, 7, 9] } }, { kernel_size: [3, 3], stride: [2, 2], padding: [1, 1] }),
+      c('1x2x5x6_k3s1p1', { x: { shape: [1, 2, 5, 6] } }, { kernel_size: [3, 3], stride: [1, 1], padding: [1, 1] }),
+      c('1x2x6x5_k2x3s1x2', { x: { shape: [1, 2, 6, 5] } }, { kernel_size: [2, 3], stride: [1, 2], padding: [1, 1] }),
+    ],
+    MAX_POOL,
   ),
 ];
 
