@@ -5,12 +5,12 @@
  * (test/reliability/fuzz.test.ts) and `npm run fuzz` run them.
  */
 import { encode as encodePng } from 'fast-png';
-import { BYTE_MUTATIONS, fuzz, isOwnError, JSON_MUTATIONS, withDeep, type FuzzReport, type FuzzTarget, type Random } from '../engine/checks/fuzz.ts';
+import { BYTE_MUTATIONS, fuzz, isOwnError, JSON_MUTATIONS, pickMutation, withDeep, type FuzzReport, type FuzzTarget, type Random } from '../engine/checks/fuzz.ts';
 import { FileFormatError } from '../engine/io/format.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../engine/io/safetensors.ts';
 import { parseSidecar, type CheckpointSidecar } from '../engine/io/checkpoint.ts';
 import { decodePth, encodePth, type PthTensor } from '../engine/io/pth.ts';
-import { readZip, writeZip } from '../engine/io/zip.ts';
+import { crc32, readZip, writeZip } from '../engine/io/zip.ts';
 import { CocoError, decodePng, parseCocoText } from '../detection/data/coco.ts';
 import { parseConfig, presetConfig } from '../detection/train/config.ts';
 
@@ -50,8 +50,7 @@ function rewriteHeader(b: Uint8Array, rand: Random): Uint8Array {
   } catch {
     return b;
   }
-  const names = Object.keys(JSON_MUTATIONS);
-  const text = enc.encode(withDeep(JSON_MUTATIONS[names[Math.floor(rand() * names.length)]](doc as never, rand)));
+  const text = enc.encode(withDeep(pickMutation(rand, JSON_MUTATIONS)(doc as never, rand)));
   const out = new Uint8Array(8 + text.length + (b.length - 8 - len));
   new DataView(out.buffer).setBigUint64(0, BigInt(text.length), true);
   out.set(text, 8);
@@ -131,16 +130,6 @@ const coco: FuzzTarget = {
 
 // ------------------------------------------------------------------ PNG
 
-const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-const crc32 = (b: Uint8Array) => {
-  let c = 0xffffffff;
-  for (const x of b) c = CRC_TABLE[(c ^ x) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-};
 
 /** IHDR's size, depth or color type changed, its CRC made right again (so only the new values are wrong). */
 function rewriteIhdr(b: Uint8Array, rand: Random): Uint8Array {
@@ -171,8 +160,7 @@ function refreshCrcs(c: Uint8Array): Uint8Array {
 
 /** A byte mutation followed by fixing the CRCs, so the decoder itself meets the damage. */
 const mutateBehindCrcs = (b: Uint8Array, rand: Random) => {
-  const names = Object.keys(BYTE_MUTATIONS);
-  return refreshCrcs(BYTE_MUTATIONS[names[Math.floor(rand() * names.length)]](b, rand));
+  return refreshCrcs(pickMutation(rand, BYTE_MUTATIONS)(b, rand));
 };
 
 function pngSeeds(): Uint8Array[] {
@@ -204,10 +192,9 @@ function mutatePickle(b: Uint8Array, rand: Random): Uint8Array {
   } catch {
     return b;
   }
-  const names = Object.keys(BYTE_MUTATIONS);
   const pkl = [...records.keys()].find((n) => n.endsWith('/data.pkl'));
   if (!pkl) return b;
-  records.set(pkl, BYTE_MUTATIONS[names[Math.floor(rand() * names.length)]](records.get(pkl)!, rand));
+  records.set(pkl, pickMutation(rand, BYTE_MUTATIONS)(records.get(pkl)!, rand));
   return writeZip([...records]);
 }
 

@@ -9,6 +9,7 @@
  *
  * Pure: the caller supplies the targets (engine/ never imports detection/).
  */
+import { concatBytes } from '../io/zip.ts';
 
 /** mulberry32: a tiny seeded PRNG (uniform in [0, 1)). */
 export function seededRandom(seed: number): () => number {
@@ -25,6 +26,9 @@ export function seededRandom(seed: number): () => number {
 export type Random = () => number;
 const int = (rand: Random, n: number) => Math.floor(rand() * n);
 const pick = <T>(rand: Random, xs: readonly T[]): T => xs[int(rand, xs.length)];
+
+/** One mutation of a table, chosen by `rand` (format-aware mutations build on the generic ones). */
+export const pickMutation = <F>(rand: Random, table: Record<string, F>): F => table[pick(rand, Object.keys(table))];
 
 // ------------------------------------------------------------------ bytes
 
@@ -45,13 +49,13 @@ export const BYTE_MUTATIONS: Record<string, (b: Uint8Array, rand: Random) => Uin
   'insert bytes': (b, rand) => {
     const at = int(rand, b.length + 1);
     const extra = Uint8Array.from({ length: 1 + int(rand, 32) }, () => int(rand, 256));
-    return concat(b.subarray(0, at), extra, b.subarray(at));
+    return concatBytes([b.subarray(0, at), extra, b.subarray(at)]);
   },
   'duplicate a slice': (b, rand) => {
     const from = int(rand, b.length);
     const to = Math.min(b.length, from + 1 + int(rand, 64));
     const at = int(rand, b.length + 1);
-    return concat(b.subarray(0, at), b.subarray(from, to), b.subarray(at));
+    return concatBytes([b.subarray(0, at), b.subarray(from, to), b.subarray(at)]);
   },
   'huge length word': (b, rand) => {
     // a 4- or 8-byte length field set to a huge value (little- or big-endian)
@@ -63,15 +67,6 @@ export const BYTE_MUTATIONS: Record<string, (b: Uint8Array, rand: Random) => Uin
   },
 };
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 // ------------------------------------------------------------------ JSON
 

@@ -72,7 +72,6 @@ interface Callable {
 
 const MARK = Symbol('mark');
 const CALLABLES = new Set(['collections.OrderedDict', 'torch._utils._rebuild_tensor_v2', 'torch._utils._rebuild_tensor', 'torch._utils._rebuild_parameter', 'torch.Size', '_codecs.encode', 'builtins.set', 'builtins.frozenset']);
-export const STORAGE_TYPES = ['FloatStorage', 'DoubleStorage', 'HalfStorage', 'BFloat16Storage', 'LongStorage', 'IntStorage', 'ShortStorage', 'CharStorage', 'ByteStorage', 'BoolStorage'] as const;
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 const intTuple = (v: unknown): number[] | null => (v instanceof PyTuple && v.items.every(isInt) ? (v.items as number[]) : null);
@@ -136,7 +135,8 @@ export function unpickle(bytes: Uint8Array, source: string): PyValue {
   };
   const global = (module: string, name: string): PyValue => {
     const q = `${module}.${name}`;
-    if (module === 'torch' && (STORAGE_TYPES as readonly string[]).includes(name)) return { kind: 'storage-type', name };
+    // a torch storage type only names a dtype (pth.ts knows which); it is never instantiated
+    if (module === 'torch' && /^[A-Za-z0-9]+Storage$/.test(name)) return { kind: 'storage-type', name };
     if (CALLABLES.has(q)) return { kind: 'callable', name: q };
     return new PyOpaque(module, name);
   };
@@ -271,7 +271,7 @@ export function unpickle(bytes: Uint8Array, source: string): PyValue {
         const pid = pop();
         if (!(pid instanceof PyTuple) || pid.items[0] !== 'storage' || pid.items.length !== 5) throw bad(`a persistent id that is not a torch storage: ${describe(pid)}`);
         const [, type, key, location, numel] = pid.items;
-        if (typeof type !== 'object' || type === null || !('kind' in type) || type.kind !== 'storage-type') throw bad(`a storage of type ${describe(type)} (known: ${STORAGE_TYPES.join(', ')})`);
+        if (typeof type !== 'object' || type === null || !('kind' in type) || type.kind !== 'storage-type') throw bad(`a storage id whose type is ${describe(type)}, not a torch storage type`);
         if (typeof key !== 'string' || typeof location !== 'string' || !isInt(numel) || numel < 0) throw bad('a storage id must be (storage, type, key, location, numel)');
         stack.push({ kind: 'storage', storageType: type.name, key, location, numel });
         break;

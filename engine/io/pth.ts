@@ -141,7 +141,8 @@ function toPlain(v: PyValue, depth = 0): unknown {
 /** A tensor's values, contiguous, from its storage record (offset and strides honoured; bounds checked first). */
 function materialize(t: PyTensorRef, records: Map<string, Uint8Array>, prefix: string, where: string, fileBytes: number): PthTensor {
   const bad = (what: string) => new FileFormatError(`${where}: ${what}`);
-  const spec = STORAGE[t.storage.storageType];
+  const spec = Object.hasOwn(STORAGE, t.storage.storageType) ? STORAGE[t.storage.storageType] : undefined;
+  if (!spec) throw bad(`storage type torch.${t.storage.storageType} is not supported (known: ${Object.keys(STORAGE).join(', ')})`);
   const record = records.get(`${prefix}data/${t.storage.key}`);
   if (!record) throw bad(`its storage record ${prefix}data/${t.storage.key} is missing`);
   if (record.length !== t.storage.numel * spec.bytes)
@@ -225,10 +226,7 @@ export function halfToFloat(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
-/**
- * A tensor as float32 values for the engine: float16/bfloat16/float64 widened or narrowed,
- * integers and bools converted; null for none of those (never).
- */
+/** A tensor as float32 values for the engine: float16/bfloat16/float64 widened or narrowed, integers and bools converted. */
 export function pthToFloat32(t: PthTensor): Float32Array {
   const d = t.data;
   if (t.dtype === 'float32') return d as Float32Array;

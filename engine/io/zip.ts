@@ -168,10 +168,14 @@ export function writeZip(records: readonly [string, Uint8Array][], align = 64): 
   e.setUint16(10, records.length, true);
   e.setUint32(12, dirSize, true);
   e.setUint32(16, offset, true);
-  const all = [...parts, ...central, endRecord];
-  const out = new Uint8Array(all.reduce((a, p) => a + p.length, 0));
+  return concatBytes([...parts, ...central, endRecord]);
+}
+
+/** The byte arrays one after another in one new array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
-  for (const p of all) {
+  for (const p of parts) {
     out.set(p, at);
     at += p.length;
   }
