@@ -9,7 +9,7 @@
 // rstd·(ĝ₁ − ĝ₂)/2·(1 − x̂₁²), with 1 − x̂₁² = eps·rstd²: evaluated as written, a difference
 // of two terms that agree to eps/var (1e-5 for unit variance) and so loses most digits in
 // float32. (ĝ₁ − ĝ₂)/2·eps·rstd³ keeps them all.
-//!include group_norm_common
+//!include norm_common
 
 struct Params {
   n_groups: u32, groups: u32, cpg: u32, spatial: u32, t_shift: u32, rounds: u32, eps: f32,

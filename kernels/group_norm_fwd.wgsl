@@ -1,5 +1,5 @@
 // Group norm forward: statistics per (n, group), then normalise, affine and optional ReLU.
-// One workgroup per (n, group); layout and units are described in lib/group_norm_common.
+// One workgroup per (n, group); layout and units are described in lib/norm_common.
 //
 // Statistics are computed on shifted data, d = x − shift with shift = the group's first
 // element: x − shift is one rounding of the deviation itself (exact, by Sterbenz, when the
@@ -13,7 +13,7 @@
 // then merges the lanes' moments in lane order (deterministic). Welford and Chan never
 // subtract two large sums, so a group of two elements or with mean ≫ std is as accurate
 // as any; and one pass over x (not two) is 0.3 ms of 1.6 on the benchmark shape.
-//!include group_norm_common
+//!include norm_common
 
 struct Params {
   n_groups: u32, groups: u32, cpg: u32, spatial: u32, t_shift: u32, rounds: u32, eps: f32,
@@ -26,17 +26,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> stats: array<vec4<f32>>;
 override RELU: bool = false;
 
-// Moments of up to four streams (the components of a unit) with a common count.
-struct Moments { n: f32, mean: vec4<f32>, m2: vec4<f32>, }
-
-// Chan et al.: the moments of the union of two sets from the moments of each.
-fn moments_merge(a: Moments, b: Moments) -> Moments {
-  if (b.n == 0.0) { return a; }
-  let n = a.n + b.n;
-  let delta = b.mean - a.mean;
-  let f = b.n / n;
-  return Moments(n, a.mean + delta * f, a.m2 + b.m2 + delta * delta * (a.n * f));
-}
 var<workgroup> lane_moments: array<Moments, WG>;
 var<workgroup> group_stats: vec2<f32>;
 
@@ -71,21 +60,17 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
 
   // One pass over x: Welford per lane and component, chunk by chunk (masked components of
   // scalar units stay at zero and are skipped in the merge below).
-  var tot = Moments(0.0, vec4<f32>(0.0), vec4<f32>(0.0));
-  var chk = Moments(0.0, vec4<f32>(0.0), vec4<f32>(0.0));
+  var tot = moments_zero();
+  var chk = moments_zero();
   for (var k = 0u; k < u.rounds; k++) {
     let cl = k * tm.teams + tm.index;
     if (cl >= u.cpg) { break; }
     let cb = base + cl * units;
     for (var r = tm.lane; r < units; r += tm.size) {
-      let v = load_x(cb + r) - shift;
-      chk.n += 1.0;
-      let d = v - chk.mean;
-      chk.mean += d * (1.0 / chk.n);
-      chk.m2 += d * (v - chk.mean);
+      chk = moments_push(chk, load_x(cb + r) - shift);
       if (chk.n == f32(CHUNK)) {
         tot = moments_merge(tot, chk);
-        chk = Moments(0.0, vec4<f32>(0.0), vec4<f32>(0.0));
+        chk = moments_zero();
       }
     }
   }
@@ -94,16 +79,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
   workgroupBarrier();
   if (lid == 0u) {
     var g = vec3<f32>(0.0); // (count, mean, M2) of the group's deviations
-    for (var l = 0u; l < WG; l++) {
-      let lm = lane_moments[l];
-      for (var c = 0u; c < select(1u, 4u, VEC4); c++) {
-        if (lm.n == 0.0) { continue; }
-        let n = g.x + lm.n;
-        let delta = lm.mean[c] - g.y;
-        let f = lm.n / n;
-        g = vec3<f32>(n, g.y + delta * f, g.z + lm.m2[c] + delta * delta * (g.x * f));
-      }
-    }
+    for (var l = 0u; l < WG; l++) { g = moments_total(g, lane_moments[l], select(1u, 4u, VEC4)); }
     group_stats = vec2<f32>(g.y, g.z / f32(m));
   }
   workgroupBarrier();

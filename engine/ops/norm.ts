@@ -12,9 +12,9 @@ import { grid, runtime } from '../runtime.ts';
 import { fmt, sameShape } from '../shape.ts';
 import { empty, type Tensor } from '../tensor.ts';
 import { full } from './creation.ts';
-import { expectDtype, expectInt } from './util.ts';
+import { elementwiseGroups, expectDtype, expectInt } from './util.ts';
 
-/** Workgroup size of the group-norm kernels (const WG in kernels/lib/group_norm_common.wgsl). */
+/** Workgroup size of the group-norm kernels (const WG in kernels/lib/norm_common.wgsl). */
 const GN_WG = 8;
 /** Workgroup size of group_norm_param_grad.wgsl (one invocation per channel). */
 const PARAM_GRAD_WG = 64;
@@ -145,6 +145,141 @@ export function groupNorm(
     return [needs[0] ? dx : null, needs[1] ? dw : null, needs[2] ? db : null];
   });
   // The internal tensors live as long as the tape needs them; without a tape, free them now.
+  if (!result.gradFn) {
+    stats.dispose();
+    if (!weight) w.dispose();
+    if (!bias) b.dispose();
+  }
+  return result;
+}
+
+export interface BatchNormOptions {
+  /** normalise with the batch's statistics (true) or the running statistics (false, the default, as PyTorch's functional form) */
+  training?: boolean;
+  /** weight of the batch in the running-statistics update (default 0.1, as PyTorch) */
+  momentum?: number;
+  /** added to the variance (default 1e-5) */
+  eps?: number;
+  /** apply ReLU to the output (default false): conv → BN → ReLU is every ResNet block's */
+  relu?: boolean;
+}
+
+/**
+ * Batch norm over x [N, C, ...] (rank ≥ 2), as torch.nn.functional.batch_norm (kernels/
+ * batch_norm_stats.wgsl, batch_norm_fwd.wgsl, batch_norm_grad_stats.wgsl, batch_norm_bwd.wgsl).
+ * Training mode normalises each channel over N and the spatial extent with the batch's
+ * biased variance and, when the running tensors are given, updates them in place
+ * (running ← (1 − momentum)·running + momentum·batch, unbiased variance); eval mode
+ * normalises with runningMean/runningVar, which it requires. Then weight [C] and bias [C]
+ * (absent: 1 and 0) and the optional ReLU. Gradients reach x, weight and bias; the running
+ * statistics are state, not inputs of the graph.
+ */
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  { training = false, momentum = 0.1, eps = 1e-5, relu = false }: BatchNormOptions = {},
+): Tensor {
+  const op = 'batchNorm';
+  expectDtype(op, 'x', x, 'float32');
+  if (x.rank < 2) throw new Error(`${op}: x must have rank ≥ 2 [N, C, ...], got shape ${fmt(x.shape)}`);
+  const [n, c] = x.shape;
+  const spatial = x.size / Math.max(1, n * c);
+  for (const [name, p] of [['weight', weight], ['bias', bias], ['runningMean', runningMean], ['runningVar', runningVar]] as const) {
+    if (!p) continue;
+    expectDtype(op, name, p, 'float32');
+    if (!sameShape(p.shape, [c])) throw new Error(`${op}: ${name} must have shape [${c}] (one per channel of x), got ${fmt(p.shape)}`);
+  }
+  for (const [name, p] of [['runningMean', runningMean], ['runningVar', runningVar]] as const)
+    if (p?.requiresGrad) throw new Error(`${op}: ${name} is running state updated in place and must not require grad`);
+  if (!runningMean !== !runningVar)
+    throw new Error(`${op}: runningMean and runningVar go together, got ${runningMean ? 'runningMean' : 'runningVar'} alone`);
+  if (typeof training !== 'boolean') throw new Error(`${op}: training must be a boolean, got ${String(training)}`);
+  if (!training && !runningMean) throw new Error(`${op}: eval mode (training = false) needs runningMean and runningVar`);
+  if (training && x.size > 0 && n * spatial < 2)
+    throw new Error(`${op}: training mode needs more than one value per channel, x has shape ${fmt(x.shape)}`);
+  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) throw new Error(`${op}: momentum must be a number in [0, 1], got ${momentum}`);
+  if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) throw new Error(`${op}: eps must be a finite number ≥ 0, got ${eps}`);
+
+  const out = empty(x.shape);
+  const params = [weight, bias].filter((p): p is Tensor => !!p);
+  if (x.size === 0)
+    return record('batch_norm', [x, ...params], out, (_g, needs) => [
+      needs[0] ? empty(x.shape) : null,
+      ...params.map((p, k) => (needs[k + 1] ? full(p.shape, 0) : null)),
+    ]);
+
+  const rt = runtime();
+  const vec4 = spatial % 4 === 0;
+  const units = vec4 ? x.size / 4 : x.size;
+  const plane = vec4 ? spatial / 4 : spatial;
+  // Absent parameters act as 1 and 0, absent running statistics (training without them)
+  // as scratch that is not written; the kernels always bind all of them.
+  const w = weight ?? full([c], 1);
+  const b = bias ?? full([c], 0);
+  const scratch = runningMean ? null : [full([c], 0), full([c], 1)];
+  const [rm, rv] = scratch ?? [runningMean!, runningVar!];
+  const stats = empty([c, 4]);
+  rt.dispatch({
+    op: 'batch_norm',
+    kernel: 'batch_norm_stats',
+    constants: { EVAL: !training, UPDATE_RUNNING: training && !scratch, VEC4: vec4 },
+    uniforms: { batch: n, channels: c, spatial, momentum, eps },
+    buffers: { x: x.buffer, running_mean: rm.buffer, running_var: rv.buffer, stats: stats.buffer },
+    workgroups: grid(c),
+  });
+  rt.dispatch({
+    op: 'batch_norm',
+    kernel: 'batch_norm_fwd',
+    constants: { RELU: relu, VEC4: vec4 },
+    uniforms: { units, plane, channels: c },
+    buffers: { x: x.buffer, weight: w.buffer, bias: b.buffer, stats: stats.buffer, out: out.buffer },
+    workgroups: elementwiseGroups(units),
+  });
+  scratch?.forEach((t) => t.dispose());
+
+  const result = record('batch_norm', [x, w, b], out, (g, needs) => {
+    // Σg and Σg·x̂ are dβ and dγ; training mode's dx needs them too, eval mode's does not.
+    const sums = training || needs[1] || needs[2];
+    const db = sums ? empty([c]) : null;
+    const dw = sums ? empty([c]) : null;
+    const mask = relu ? out.buffer : x.buffer;
+    if (db && dw)
+      rt.dispatch({
+        op: 'batch_norm backward',
+        kernel: 'batch_norm_grad_stats',
+        constants: { RELU: relu, VEC4: vec4 },
+        uniforms: { batch: n, channels: c, spatial },
+        buffers: { x: x.buffer, grad: g.buffer, y: mask, stats: stats.buffer, dweight: dw.buffer, dbias: db.buffer },
+        workgroups: grid(c),
+      });
+    let dx: Tensor | null = null;
+    if (needs[0]) {
+      dx = empty(x.shape);
+      rt.dispatch({
+        op: 'batch_norm backward',
+        kernel: 'batch_norm_bwd',
+        constants: { RELU: relu, VEC4: vec4, EVAL: !training },
+        uniforms: { units, plane, channels: c, count: n * spatial, eps },
+        buffers: {
+          x: x.buffer,
+          grad: g.buffer,
+          y: mask,
+          weight: w.buffer,
+          stats: stats.buffer,
+          sum_g: (db ?? stats).buffer,
+          sum_gx: (dw ?? stats).buffer,
+          dx: dx.buffer,
+        },
+        workgroups: elementwiseGroups(units),
+      });
+    }
+    if (!needs[1]) dw?.dispose();
+    if (!needs[2]) db?.dispose();
+    return [dx, needs[1] ? dw : null, needs[2] ? db : null];
+  });
   if (!result.gradFn) {
     stats.dispose();
     if (!weight) w.dispose();

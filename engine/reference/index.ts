@@ -8,6 +8,7 @@ import { detectionReferenceOps } from './detection.ts';
 import { elementwiseReferenceOps } from './elementwise.ts';
 import { matmulReferenceOps } from './matmul.ts';
 import { movementReferenceOps } from './movement.ts';
+import { normReferenceOps } from './norm.ts';
 import { reduceReferenceOps } from './reduce.ts';
 
 export type { RefAttrs, RefOp, RefTensor } from './types.ts';
@@ -23,6 +24,8 @@ export const referenceOps: Record<string, RefOp> = {
   ...movementReferenceOps,
   // conv2d group_norm, the focal/KD/GIoU losses of OPCASES.md, iou_loss integral distance2bbox bbox2distance
   ...detectionReferenceOps,
+  // batch_norm batch_norm_running_stats
+  ...normReferenceOps,
 };
 
 /** The op for `id`, or an Error listing the known ids (a typo should not read as "missing op"). */

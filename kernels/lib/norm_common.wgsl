@@ -1,6 +1,7 @@
-// Shared by group_norm_fwd.wgsl and group_norm_bwd.wgsl.
+// Shared by the group-norm (group_norm_fwd, group_norm_bwd) and batch-norm statistics
+// kernels (batch_norm_stats, batch_norm_grad_stats).
 //
-// One workgroup owns one (n, group): its cpg·S elements are contiguous, and on a CPU
+// Group norm: one workgroup owns one (n, group): its cpg·S elements are contiguous, and on a CPU
 // driver a workgroup runs on one thread, so every pass after the first reads them from
 // cache. Inside the workgroup, invocations work in teams of T = 2^t_shift lanes (T = WG
 // when a channel has at least WG units, fewer for small spatial sizes): each team owns
@@ -48,6 +49,44 @@ fn sum4_value(a: Sum4) -> vec4<f32> {
 
 fn hsum(v: vec4<f32>) -> f32 {
   return (v.x + v.y) + (v.z + v.w);
+}
+
+// Moments of up to four streams (the components of a unit) with a common count.
+struct Moments { n: f32, mean: vec4<f32>, m2: vec4<f32>, }
+
+fn moments_zero() -> Moments {
+  return Moments(0.0, vec4<f32>(0.0), vec4<f32>(0.0));
+}
+
+// Welford: one more value of each stream.
+fn moments_push(a: Moments, v: vec4<f32>) -> Moments {
+  let n = a.n + 1.0;
+  let d = v - a.mean;
+  let mean = a.mean + d * (1.0 / n);
+  return Moments(n, mean, a.m2 + d * (v - mean));
+}
+
+// Chan et al.: the moments of the union of two sets from the moments of each.
+fn moments_merge(a: Moments, b: Moments) -> Moments {
+  if (b.n == 0.0) { return a; }
+  let n = a.n + b.n;
+  let delta = b.mean - a.mean;
+  let f = b.n / n;
+  return Moments(n, a.mean + delta * f, a.m2 + b.m2 + delta * delta * (a.n * f));
+}
+
+// (count, mean, M2) of all the components of `lm` (the first `comps` of each lane's
+// moments) merged in lane order, then component order: deterministic.
+fn moments_total(g0: vec3<f32>, lm: Moments, comps: u32) -> vec3<f32> {
+  var g = g0;
+  for (var c = 0u; c < comps; c++) {
+    if (lm.n == 0.0) { continue; }
+    let n = g.x + lm.n;
+    let delta = lm.mean[c] - g.y;
+    let f = lm.n / n;
+    g = vec3<f32>(n, g.y + delta * f, g.z + lm.m2[c] + delta * delta * (g.x * f));
+  }
+  return g;
 }
 
 // The workgroup index of a launch folded by grid() (uniform across the workgroup).
