@@ -3,9 +3,9 @@
  * (`backbone.*`, `neck.*`, `bbox_head.*`), its priors, and inference to detections.
  */
 import * as E from '../engine/index.ts';
-import { Module, InitSeeds } from '../engine/nn/index.ts';
+import { Module, InitSeeds, type CopyInto, type StateValue } from '../engine/nn/index.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { buildBackbone, type Backbone, type BackboneConfig } from './models/backbone.ts';
+import { buildBackbone, renameLegacyResNetKey, type Backbone, type BackboneConfig } from './models/backbone.ts';
 import { FPN, type FpnConfig } from './models/fpn.ts';
 import type { DenseHead, HeadOutputs, PriorTensors } from './heads/dense.ts';
 import type { DenseTargets } from './heads/gflTargets.ts';
@@ -75,13 +75,34 @@ export class Detector extends Module {
    */
   attachTrainingModule<M extends Module>(name: string, m: M): M {
     this.trainingOnly ??= this.child(TRAINING_ONLY_PREFIX.slice(0, -1), new ModuleGroup());
+    this.ownKeys = null;
     return this.trainingOnly.add(name, m);
   }
 
-  /** As Module's (strict), except that training-only tensors this detector has no module for are skipped. */
-  override loadStateDict(values: Map<string, { shape: readonly number[]; data: Float32Array }>, copyInto: (p: Tensor, data: Float32Array) => void): void {
-    const own = new Set(this.namedParameters().map(([name]) => name));
-    super.loadStateDict(new Map([...values].filter(([name]) => !name.startsWith(TRAINING_ONLY_PREFIX) || own.has(name))), copyInto);
+  /**
+   * The name this detector has for a checkpoint key: the key itself, or, for a ResNet
+   * checkpoint written before the torchvision naming (`backbone.stem.*`,
+   * `backbone.layers.I.*`), today's name for it, so that older checkpoints, teachers and
+   * optimizer states keep loading.
+   */
+  currentKey(key: string): string {
+    const own = (this.ownKeys ??= new Set(this.stateDict().keys()));
+    if (own.has(key)) return key;
+    const renamed = renameLegacyResNetKey(key);
+    return own.has(renamed) ? renamed : key;
+  }
+  private ownKeys: Set<string> | null = null;
+
+  /**
+   * As Module's (strict), except that training-only tensors this detector has no module
+   * for are skipped and legacy backbone keys are renamed (currentKey).
+   */
+  override loadStateDict(values: Map<string, StateValue>, copyInto: CopyInto): void {
+    const own = new Set(this.stateDict().keys());
+    const current = [...values]
+      .map(([name, v]) => [this.currentKey(name), v] as const)
+      .filter(([name]) => !name.startsWith(TRAINING_ONLY_PREFIX) || own.has(name));
+    super.loadStateDict(new Map(current), copyInto);
   }
 
   /** The anchors of an anchor-based head (GFL, ATSS, RetinaNet); FCOS has points only. */

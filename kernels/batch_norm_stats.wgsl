@@ -5,7 +5,8 @@
 // component in chunks, lanes merged in order. `stats[c]` = (shift, mean of x − shift,
 // rstd) for batch_norm_fwd and the backward. With UPDATE_RUNNING the running statistics
 // move toward the batch's, PyTorch's rule: running ← (1 − momentum)·running +
-// momentum·batch, with the unbiased variance (M/(M − 1) times the biased one).
+// momentum·batch, with the unbiased variance (M/(M − 1) times the biased one), and the
+// batch counter (PyTorch's num_batches_tracked) goes up by one.
 // EVAL: the running statistics are the statistics; `stats[c]` = (mean, 0, rstd).
 //!include norm_common
 
@@ -14,7 +15,8 @@ struct Params { batch: u32, channels: u32, spatial: u32, momentum: f32, eps: f32
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(3) var<storage, read_write> running_var: array<f32>;
-@group(0) @binding(4) var<storage, read_write> stats: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> num_batches: array<i32>;
+@group(0) @binding(5) var<storage, read_write> stats: array<vec4<f32>>;
 override EVAL: bool = false;
 override UPDATE_RUNNING: bool = false;
 
@@ -61,6 +63,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
       let k = u.momentum;
       running_mean[c] = (1.0 - k) * running_mean[c] + k * (shift + g.y);
       running_var[c] = (1.0 - k) * running_var[c] + k * (g.z / (m - 1.0));
+      if (c == 0u) { num_batches[0] += 1; }
     }
   }
 }

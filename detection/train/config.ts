@@ -16,7 +16,13 @@ export const BackboneSchema = z.strictObject({
   stemChannels: positiveInt,
   stageChannels: ints4,
   depths: ints4,
-  gnGroups: positiveInt,
+  /** required with GN (the default norm) */
+  gnGroups: positiveInt.optional(),
+  norm: z.enum(['GN', 'BN']).optional(),
+  stem: z.enum(['conv3x3', 'conv7x7_maxpool']).optional(),
+  block: z.enum(['basic', 'bottleneck']).optional(),
+  normEval: z.boolean().optional(),
+  frozenStages: z.number().int().min(-1).max(4).optional(),
 });
 
 export const ModelSchema = z.strictObject({

@@ -136,7 +136,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     if (JSON.stringify(sidecar.config) !== JSON.stringify(cfg))
       throw new Error(`--resume: ${sidecarFile} was written with another config (name '${(sidecar.config as TrainConfig).name}'); resume with the same config`);
     loadWeights(detector, path.join(path.dirname(sidecarFile), sidecar.weights));
-    loadOptimizerState(optimizer, sidecarFile, sidecar as never);
+    loadOptimizerState(optimizer, sidecarFile, sidecar as never, (name) => detector.currentKey(name));
     startStep = sidecar.step;
     loaderState = sidecar.loader;
     losses = (sidecar.extra.losses as LossRecord[]) ?? [];

@@ -8,10 +8,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runtime } from '../runtime.ts';
 import type { Tensor } from '../tensor.ts';
-import type { Module } from '../nn/module.ts';
+import type { Module, StateValue } from '../nn/module.ts';
 import type { Optimizer } from '../optim/optimizer.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from './safetensors.ts';
 import { describeValue, FileFormatError } from './format.ts';
+import { decodePth, pthToFloat32, type PthTensor } from './pth.ts';
 
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   const tmp = `${file}.tmp-${process.pid}`;
@@ -46,7 +47,7 @@ async function toArrays(named: Iterable<[string, Tensor]>, finiteFor?: string): 
 
 /** Writes a module's parameters to a safetensors file. */
 export async function saveWeights(module: Module, file: string, metadata: Record<string, string> = {}): Promise<void> {
-  writeFileAtomic(file, encodeSafetensors(await toArrays(module.namedParameters()), metadata));
+  writeFileAtomic(file, encodeSafetensors(await toArrays(module.stateDict()), metadata));
 }
 
 export function readSafetensorsFile(file: string): ReturnType<typeof decodeSafetensors> {
@@ -55,22 +56,55 @@ export function readSafetensorsFile(file: string): ReturnType<typeof decodeSafet
 }
 
 /** Copies CPU values into a parameter in stream order (after pending work that reads it). */
-export function assignParameter(p: Tensor, data: Float32Array): void {
+export function assignParameter(p: Tensor, data: Float32Array | Int32Array): void {
   const rt = runtime();
   rt.flush();
   rt.write(p.buffer, data);
 }
 
-/** Loads weights by name; a missing, unexpected or mis-shaped tensor is an error naming it. */
-export function loadWeights(module: Module, file: string, opts: { prefix?: string } = {}): Record<string, string> {
-  const { tensors, metadata } = readSafetensorsFile(file);
-  const prefix = opts.prefix ?? '';
-  const values = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, t] of tensors) {
-    if (!name.startsWith(prefix)) continue;
-    if (t.dtype !== 'F32') throw new Error(`${file}: tensor '${name}' is ${t.dtype}, parameters are F32`);
-    values.set(name.slice(prefix.length), { shape: t.shape, data: t.data as Float32Array });
+/** Whether the bytes are a zip archive: a torch.save file (`.pth`), not safetensors. */
+const isZip = (b: Uint8Array) => b.length >= 4 && b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04;
+
+/** A .pth tensor as a state value: floats as float32, integers (counters) as int32. */
+function pthValue(file: string, name: string, t: PthTensor): StateValue {
+  if (t.dtype.startsWith('float') || t.dtype === 'bfloat16') return { shape: t.shape, data: pthToFloat32(t) };
+  const values = t.dtype === 'int64' ? Array.from(t.data as BigInt64Array, Number) : Array.from(t.data as ArrayLike<number>);
+  const at = values.findIndex((v) => !Number.isSafeInteger(v) || Math.abs(v) >= 2 ** 31);
+  if (at >= 0) throw new FileFormatError(`${file}: tensor '${name}' (${t.dtype}) holds ${String((t.data as ArrayLike<unknown>)[at])} at index ${at}, outside int32`);
+  return { shape: t.shape, data: Int32Array.from(values) };
+}
+
+/**
+ * The named tensors of a weights file: safetensors (F32, and I32 counters) or a PyTorch
+ * `.pth` (torch.save's zip; mmdetection's `{meta, state_dict}` wrapper and `module.`
+ * prefixes are handled by decodePth), told apart by content, not name.
+ */
+export function readWeightsFile(file: string): { values: Map<string, StateValue>; metadata: Record<string, string> } {
+  if (!fs.existsSync(file)) throw new Error(`checkpoint file not found: ${file}`);
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  const values = new Map<string, StateValue>();
+  if (isZip(bytes)) {
+    const ckpt = decodePth(bytes, file);
+    for (const [name, t] of ckpt.stateDict) values.set(name, pthValue(file, name, t));
+    return { values, metadata: {} };
   }
+  const { tensors, metadata } = decodeSafetensors(bytes, file);
+  for (const [name, t] of tensors) {
+    if (t.dtype !== 'F32' && t.dtype !== 'I32') throw new Error(`${file}: tensor '${name}' is ${t.dtype}, parameters are F32 (and counters I32)`);
+    values.set(name, { shape: t.shape, data: t.data as Float32Array | Int32Array });
+  }
+  return { values, metadata };
+}
+
+/**
+ * Loads weights by name from a safetensors or `.pth` file (only the tensors under
+ * `prefix`, with it removed); a missing, unexpected or mis-shaped tensor is an error naming it.
+ */
+export function loadWeights(module: Module, file: string, opts: { prefix?: string } = {}): Record<string, string> {
+  const { values: all, metadata } = readWeightsFile(file);
+  const prefix = opts.prefix ?? '';
+  const values = new Map<string, StateValue>();
+  for (const [name, v] of all) if (name.startsWith(prefix)) values.set(name.slice(prefix.length), v);
   try {
     module.loadStateDict(values, assignParameter);
   } catch (e) {
@@ -111,7 +145,7 @@ export async function saveCheckpoint<C, L>(args: SaveCheckpointArgs<C, L>): Prom
   fs.mkdirSync(args.dir, { recursive: true });
   const base = path.join(args.dir, `checkpoint-${pad(args.step)}`);
   const what = `checkpoint of step ${args.step}`;
-  const weights = await toArrays(args.model.namedParameters(), what);
+  const weights = await toArrays(args.model.stateDict(), what);
   let slotArrays: Map<string, NamedArray> | null = null;
   if (args.optimizer) {
     const slots: [string, Tensor][] = [];
@@ -196,8 +230,12 @@ export function parseSidecar<C, L>(text: string, file: string): CheckpointSideca
   return value as unknown as CheckpointSidecar<C, L>;
 }
 
-/** Restores the optimizer slots saved next to a sidecar. */
-export function loadOptimizerState(optimizer: Optimizer, sidecarFile: string, sidecar: CheckpointSidecar): void {
+/**
+ * Restores the optimizer slots saved next to a sidecar. `currentName` maps a parameter
+ * name of the file to the model's (a model that renamed its parameters since, e.g.
+ * Detector.currentKey); default: unchanged.
+ */
+export function loadOptimizerState(optimizer: Optimizer, sidecarFile: string, sidecar: CheckpointSidecar, currentName: (name: string) => string = (n) => n): void {
   if (!sidecar.optimizer) throw new Error(`${sidecarFile}: has no optimizer state`);
   const file = path.join(path.dirname(sidecarFile), sidecar.optimizer.file);
   const { tensors } = readSafetensorsFile(file);
@@ -205,8 +243,8 @@ export function loadOptimizerState(optimizer: Optimizer, sidecarFile: string, si
   for (const [name, t] of tensors) {
     const [param, slot] = name.split('::');
     if (!slot) throw new Error(`${file}: tensor '${name}' is not named <param>::<slot>`);
-    let perParam = slots.get(param);
-    if (!perParam) slots.set(param, (perParam = new Map()));
+    let perParam = slots.get(currentName(param));
+    if (!perParam) slots.set(currentName(param), (perParam = new Map()));
     perParam.set(slot, { shape: t.shape, data: t.data as Float32Array });
   }
   optimizer.loadState(sidecar.optimizer.step, slots);

@@ -1,8 +1,13 @@
-/** The layers dense detectors are made of: Conv2d, GroupNorm, ReLU, Scale, ConvModule. */
+/**
+ * The layers dense detectors are made of: Conv2d, GroupNorm, BatchNorm2d, MaxPool2d, ReLU,
+ * Scale, ConvModule.
+ */
 import { conv2d, type Conv2dOptions } from '../ops/conv.ts';
-import { groupNorm } from '../ops/norm.ts';
+import { full, zeros } from '../ops/creation.ts';
+import { maxPool2d, type MaxPool2dOptions } from '../ops/movement.ts';
+import { batchNorm, groupNorm } from '../ops/norm.ts';
 import { relu, mul } from '../ops/elementwise.ts';
-import type { Tensor } from '../tensor.ts';
+import { tensor, type Tensor } from '../tensor.ts';
 import { Module } from './module.ts';
 import { constantInit, type Initializer, InitSeeds, normalInit } from './init.ts';
 
@@ -51,6 +56,54 @@ export class GroupNorm extends Module {
   /** With relu, the ReLU is fused into the normalisation kernel. */
   forward(x: Tensor, opts: { relu?: boolean } = {}): Tensor {
     return groupNorm(x, this.numGroups, this.weight, this.bias, { eps: this.eps, relu: opts.relu ?? false });
+  }
+}
+
+/**
+ * PyTorch's BatchNorm2d: weight and bias (parameters), running_mean, running_var and
+ * num_batches_tracked (buffers, in the checkpoint). In training mode (the module's
+ * `training`) it normalises with the batch's statistics and moves the running ones; in
+ * eval mode it uses the running ones, as a teacher or an mmdetection backbone with
+ * norm_eval does while the rest trains.
+ */
+export class BatchNorm2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  readonly numBatchesTracked: Tensor;
+  readonly eps: number;
+  readonly momentum: number;
+  constructor(readonly numChannels: number, { eps = 1e-5, momentum = 0.1 }: { eps?: number; momentum?: number } = {}) {
+    super();
+    if (!Number.isInteger(numChannels) || numChannels < 1) throw new Error(`BatchNorm2d: channels must be a positive integer, got ${numChannels}`);
+    this.eps = eps;
+    this.momentum = momentum;
+    this.weight = this.param('weight', constantInit(1)([numChannels], 0));
+    this.bias = this.param('bias', constantInit(0)([numChannels], 0));
+    this.runningMean = this.buffer('running_mean', zeros([numChannels]));
+    this.runningVar = this.buffer('running_var', full([numChannels], 1));
+    this.numBatchesTracked = this.buffer('num_batches_tracked', tensor(Int32Array.from([0]), [], 'int32'));
+  }
+  /** With relu, the ReLU is fused into the normalisation kernel. */
+  forward(x: Tensor, opts: { relu?: boolean } = {}): Tensor {
+    return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {
+      training: this.training,
+      momentum: this.momentum,
+      eps: this.eps,
+      relu: opts.relu ?? false,
+      numBatchesTracked: this.numBatchesTracked,
+    });
+  }
+}
+
+/** Max pooling (no parameters), as torch.nn.MaxPool2d with dilation 1 and floor mode. */
+export class MaxPool2d extends Module {
+  constructor(readonly options: MaxPool2dOptions) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return maxPool2d(x, this.options);
   }
 }
 

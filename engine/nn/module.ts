@@ -6,22 +6,58 @@ import { requireGrad } from '../autograd.ts';
 import { keep, type Tensor } from '../tensor.ts';
 import { fmt, sameShape } from '../shape.ts';
 
+/** A tensor's values as a checkpoint reader hands them over. */
+export interface StateValue {
+  shape: readonly number[];
+  data: Float32Array | Int32Array;
+}
+
+/** Writes CPU values into a parameter or buffer (in stream order). */
+export type CopyInto = (t: Tensor, data: Float32Array | Int32Array) => void;
+
+/** `data` as the dtype of `t`: integer values only into an int32 buffer (a counter). */
+function asDtypeOf(name: string, t: Tensor, data: Float32Array | Int32Array): Float32Array | Int32Array {
+  if (t.dtype === 'float32') return data instanceof Float32Array ? data : Float32Array.from(data);
+  if (data instanceof Int32Array) return data;
+  const at = data.findIndex((v) => !Number.isInteger(v) || Math.abs(v) >= 2 ** 31);
+  if (at >= 0) throw new Error(`loadStateDict: '${name}' is an integer buffer, the checkpoint holds ${data[at]} at index ${at}`);
+  return Int32Array.from(data);
+}
+
 export abstract class Module {
   training = true;
   private readonly params = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();
   private readonly constants = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+  private readonly buffers = new Map<string, Tensor>();
+
+  private checkNew(name: string): void {
+    if (this.params.has(name) || this.children.has(name) || this.constants.has(name) || this.buffers.has(name))
+      throw new Error(`Module: '${name}' is registered twice`);
+  }
 
   /** Registers a parameter: a leaf that requires grad and survives scopes. */
   protected param(name: string, t: Tensor): Tensor {
-    if (this.params.has(name) || this.children.has(name) || this.constants.has(name)) throw new Error(`Module: '${name}' is registered twice`);
+    this.checkNew(name);
     keep(requireGrad(t));
     this.params.set(name, t);
     return t;
   }
 
+  /**
+   * Registers a buffer, PyTorch's word for state that is saved and loaded with the
+   * parameters but not trained (batch norm's running statistics and batch counter): it
+   * survives scopes, never requires grad, and the ops that own it update it in place.
+   */
+  protected buffer(name: string, t: Tensor): Tensor {
+    this.checkNew(name);
+    keep(t);
+    this.buffers.set(name, t);
+    return t;
+  }
+
   protected child<M extends Module>(name: string, m: M): M {
-    if (this.params.has(name) || this.children.has(name) || this.constants.has(name)) throw new Error(`Module: '${name}' is registered twice`);
+    this.checkNew(name);
     this.children.set(name, m);
     return m;
   }
@@ -33,7 +69,7 @@ export abstract class Module {
    * its value is this one (a different value means a different model).
    */
   protected constant(name: string, shape: readonly number[], data: Float32Array): void {
-    if (this.params.has(name) || this.children.has(name) || this.constants.has(name)) throw new Error(`Module: '${name}' is registered twice`);
+    this.checkNew(name);
     this.constants.set(name, { shape: [...shape], data });
   }
 
@@ -48,6 +84,13 @@ export abstract class Module {
     const out: [string, Tensor][] = [];
     for (const [n, p] of this.params) out.push([prefix + n, p]);
     for (const [n, c] of this.children) out.push(...c.namedParameters(`${prefix}${n}.`));
+    return out;
+  }
+
+  namedBuffers(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [n, b] of this.buffers) out.push([prefix + n, b]);
+    for (const [n, c] of this.children) out.push(...c.namedBuffers(`${prefix}${n}.`));
     return out;
   }
 
@@ -84,18 +127,27 @@ export abstract class Module {
     return this;
   }
 
-  /** Name → tensor for every parameter (shared, not copied). */
+  /** Name → tensor for every parameter and buffer (shared, not copied): what a checkpoint holds. */
   stateDict(): Map<string, Tensor> {
-    return new Map(this.namedParameters());
+    return new Map(this.namedState());
+  }
+
+  /** Parameters, then buffers, of each module before its children: PyTorch's state_dict order. */
+  private namedState(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [n, p] of this.params) out.push([prefix + n, p]);
+    for (const [n, b] of this.buffers) out.push([prefix + n, b]);
+    for (const [n, c] of this.children) out.push(...c.namedState(`${prefix}${n}.`));
+    return out;
   }
 
   /**
-   * Copies values into the parameters by name. Every parameter must be present with the
-   * same shape, and no unknown name may appear (strict, so a wrong architecture fails).
+   * Copies values into the parameters and buffers by name. Every one must be present with
+   * the same shape, and no unknown name may appear (strict, so a wrong architecture fails).
    * Constants may be present and must then hold their value. A 0-dim tensor loads into a
    * one-element parameter of shape [1] (PyTorch's scalar parameters, e.g. mmcv's Scale).
    */
-  loadStateDict(values: Map<string, { shape: readonly number[]; data: Float32Array }>, copyInto: (p: Tensor, data: Float32Array) => void): void {
+  loadStateDict(values: Map<string, StateValue>, copyInto: CopyInto): void {
     const own = this.stateDict();
     const constants = new Map(this.namedConstants());
     const missing = [...own.keys()].filter((k) => !values.has(k));
@@ -120,12 +172,13 @@ export abstract class Module {
       const v = values.get(name)!;
       if (!sameShape(v.shape, p.shape) && !scalarIntoOne(v.shape, p.shape))
         throw new Error(`loadStateDict: '${name}' has shape ${fmt(v.shape)} in the checkpoint, the model expects ${fmt(p.shape)}`);
-      copyInto(p, v.data);
+      copyInto(p, asDtypeOf(name, p, v.data));
     }
   }
 
   dispose(): void {
     for (const p of this.params.values()) p.dispose();
+    for (const b of this.buffers.values()) b.dispose();
     for (const c of this.children.values()) c.dispose();
   }
 }

@@ -162,6 +162,11 @@ export interface BatchNormOptions {
   eps?: number;
   /** apply ReLU to the output (default false): conv → BN → ReLU is every ResNet block's */
   relu?: boolean;
+  /**
+   * an int32 scalar counting the training batches (PyTorch's num_batches_tracked): a
+   * training forward that updates the running statistics adds one, in stream order
+   */
+  numBatchesTracked?: Tensor | null;
 }
 
 /**
@@ -180,7 +185,7 @@ export function batchNorm(
   runningVar: Tensor | null,
   weight?: Tensor | null,
   bias?: Tensor | null,
-  { training = false, momentum = 0.1, eps = 1e-5, relu = false }: BatchNormOptions = {},
+  { training = false, momentum = 0.1, eps = 1e-5, relu = false, numBatchesTracked = null }: BatchNormOptions = {},
 ): Tensor {
   const op = 'batchNorm';
   expectDtype(op, 'x', x, 'float32');
@@ -200,6 +205,9 @@ export function batchNorm(
   if (!training && !runningMean) throw new Error(`${op}: eval mode (training = false) needs runningMean and runningVar`);
   if (training && x.size > 0 && n * spatial < 2)
     throw new Error(`${op}: training mode needs more than one value per channel, x has shape ${fmt(x.shape)}`);
+  if (numBatchesTracked && (numBatchesTracked.dtype !== 'int32' || numBatchesTracked.size !== 1))
+    throw new Error(`${op}: numBatchesTracked must be an int32 scalar, got ${numBatchesTracked.dtype} ${fmt(numBatchesTracked.shape)}`);
+  if (numBatchesTracked && !runningMean) throw new Error(`${op}: numBatchesTracked counts running-statistics updates and needs runningMean and runningVar`);
   if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) throw new Error(`${op}: momentum must be a number in [0, 1], got ${momentum}`);
   if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) throw new Error(`${op}: eps must be a finite number ≥ 0, got ${eps}`);
 
@@ -215,19 +223,22 @@ export function batchNorm(
   const vec4 = spatial % 4 === 0;
   const units = vec4 ? x.size / 4 : x.size;
   const plane = vec4 ? spatial / 4 : spatial;
-  // Absent parameters act as 1 and 0, absent running statistics (training without them)
-  // as scratch that is not written; the kernels always bind all of them.
+  // Absent parameters act as 1 and 0; absent running state is scratch that the kernel
+  // does not write (it always binds all of it).
   const w = weight ?? full([c], 1);
   const b = bias ?? full([c], 0);
-  const scratch = runningMean ? null : [full([c], 0), full([c], 1)];
-  const [rm, rv] = scratch ?? [runningMean!, runningVar!];
+  const scratch: Tensor[] = [];
+  const orScratch = (t: Tensor | null, make: () => Tensor) => t ?? scratch[scratch.push(make()) - 1];
+  const rm = orScratch(runningMean, () => full([c], 0));
+  const rv = orScratch(runningVar, () => full([c], 1));
+  const batches = orScratch(numBatchesTracked, () => empty([], 'int32'));
   const stats = empty([c, 4]);
   rt.dispatch({
     op: 'batch_norm',
     kernel: 'batch_norm_stats',
-    constants: { EVAL: !training, UPDATE_RUNNING: training && !scratch, VEC4: vec4 },
+    constants: { EVAL: !training, UPDATE_RUNNING: training && !!runningMean, VEC4: vec4 },
     uniforms: { batch: n, channels: c, spatial, momentum, eps },
-    buffers: { x: x.buffer, running_mean: rm.buffer, running_var: rv.buffer, stats: stats.buffer },
+    buffers: { x: x.buffer, running_mean: rm.buffer, running_var: rv.buffer, num_batches: batches.buffer, stats: stats.buffer },
     workgroups: grid(c),
   });
   rt.dispatch({
@@ -238,7 +249,7 @@ export function batchNorm(
     buffers: { x: x.buffer, weight: w.buffer, bias: b.buffer, stats: stats.buffer, out: out.buffer },
     workgroups: elementwiseGroups(units),
   });
-  scratch?.forEach((t) => t.dispose());
+  scratch.forEach((t) => t.dispose());
 
   const result = record('batch_norm', [x, w, b], out, (g, needs) => {
     // Σg and Σg·x̂ are dβ and dγ; training mode's dx needs them too, eval mode's does not.

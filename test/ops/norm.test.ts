@@ -361,6 +361,21 @@ describe('batchNorm running statistics', () => {
     rv.dispose();
   });
 
+  it('count the training batches that update them (num_batches_tracked)', async () => {
+    const rm = E.zeros([c]);
+    const rv = E.full([c], 1);
+    const count = E.tensor(Int32Array.from([41]), [], 'int32');
+    const x = E.randNormal(shape, 9);
+    for (let k = 0; k < 3; k++) E.batchNorm(x, rm, rv, null, null, { training: true, numBatchesTracked: count }).dispose();
+    E.batchNorm(x, rm, rv, null, null, { training: false, numBatchesTracked: count }).dispose(); // eval: no update
+    expect(Array.from(await count.data())).toEqual([44]);
+    expect(() => E.batchNorm(x, rm, rv, null, null, { training: true, numBatchesTracked: rm })).toThrow(
+      /numBatchesTracked must be an int32 scalar, got float32 \[6\]/,
+    );
+    expect(() => E.batchNorm(x, null, null, null, null, { training: true, numBatchesTracked: count })).toThrow(/needs runningMean and runningVar/);
+    for (const t of [rm, rv, count, x]) t.dispose();
+  });
+
   it('are read, never written, in eval mode; training without them writes nothing', async () => {
     const rm = E.randNormal([c], 1);
     const rv = E.randUniform([c], 2, 0.5, 2);

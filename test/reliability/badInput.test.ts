@@ -313,7 +313,7 @@ add(
     teacher.dispose();
     return loadWeights(student, file);
   },
-  /teacher\.safetensors: loadStateDict: checkpoint does not match the model; unexpected: backbone\.layers\.1\.1\.conv1\.weight/,
+  /teacher\.safetensors: loadStateDict: checkpoint does not match the model; unexpected: backbone\.layer2\.1\.conv1\.weight/,
 );
 add('checkpoint', 'a sidecar that is not JSON', () => readSidecar(writeVariant('checkpoint-0000009.json', '{"format": "crosskd-ch')), /checkpoint-0000009\.json: not valid JSON/);
 add('checkpoint', 'a JSON file that is no checkpoint sidecar', () => readSidecar(writeVariant('other.json', '{"format": "coco"}')), /other\.json: not a checkpoint sidecar of this project \(expected format "crosskd-checkpoint", version 1; got format "coco", version undefined\)/);
