@@ -16,6 +16,7 @@ import { train } from '../../detection/train/trainer.ts';
 import { evaluateCoco } from '../../detection/eval/coco.ts';
 import { readSafetensorsFile } from '../../engine/io/checkpoint.ts';
 import { encodeSafetensors } from '../../engine/io/safetensors.ts';
+import { encodePth, type PthTensor } from '../../engine/io/pth.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -121,6 +122,37 @@ describe('npm run eval / predict', () => {
     expect(coco[0].score.toFixed(3)).toBe(first[1]);
     expect([coco[0].bbox[0].toFixed(1), coco[0].bbox[1].toFixed(1), (coco[0].bbox[0] + coco[0].bbox[2]).toFixed(1), (coco[0].bbox[1] + coco[0].bbox[3]).toFixed(1)]).toEqual(first.slice(2));
     for (const d of coco) expect(d.category_id >= 1 && d.category_id <= 8).toBe(true);
+  });
+
+  it('import: a .pth of the weights (mmdetection layout) becomes a checkpoint that eval scores the same, predict and train --teacher use', async () => {
+    // the tiny run's weights as PyTorch would save them from a DataParallel model, with mmdetection's meta
+    const { tensors } = readSafetensorsFile(sidecar.replace(/\.json$/, '.safetensors'));
+    const state = new Map<string, PthTensor>(
+      [...tensors].map(([k, t]) => [`module.${k}`, { dtype: t.dtype === 'I32' ? 'int32' : 'float32', shape: t.shape, data: t.data as Float32Array }]),
+    );
+    const pth = path.join(tmp, 'exported.pth');
+    fs.writeFileSync(pth, encodePth(state, { meta: { mmdet_version: '3.3.0', epoch: 1 } }));
+    const configFile = path.join(tmp, 'tiny.json');
+    fs.writeFileSync(configFile, JSON.stringify(JSON.parse(fs.readFileSync(sidecar, 'utf8')).config));
+    const out = path.join(tmp, 'imported');
+    const imp = await runScript('scripts/import.ts', ['--pth', pth, '--config', configFile, '--out', out]);
+    expect(imp.code, imp.stderr).toBe(0);
+    expect(imp.stdout).toMatch(/^imported \d+ tensors from .*exported\.pth \(config 'tiny'\) into .*checkpoint-0000000\.json$/m);
+    const imported = path.join(out, 'checkpoint-0000000.json');
+    const [a, b] = await Promise.all([sidecar, imported].map((c) => runScript('scripts/eval.ts', ['--checkpoint', c, '--data', valDir, '--batch-size', '4'])));
+    expect(b.code, b.stderr).toBe(0);
+    const table = (s: string) => s.split('\n').filter((l) => /Average (Precision|Recall)/.test(l));
+    expect(table(b.stdout)).toHaveLength(12);
+    expect(table(b.stdout)).toEqual(table(a.stdout));
+    const image = path.join(valDir, 'images', '000001.png');
+    const pred = await runScript('scripts/predict.ts', ['--checkpoint', imported, '--image', image, '--out', path.join(tmp, 'imported.png'), '--score-thr', '0']);
+    expect(pred.code, pred.stderr).toBe(0);
+    const distil = await runScript('scripts/train.ts', ['--preset', 'tiny', '--teacher', imported, '--method', 'crosskd', '--max-steps', '1', '--out', path.join(tmp, 'distilled'), '--no-progress']);
+    expect(distil.code, distil.stderr).toBe(0);
+    // a model that does not match names what differs
+    const wrong = await runScript('scripts/import.ts', ['--pth', pth, '--preset', 'quick-teacher', '--out', path.join(tmp, 'wrong')]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/^error: .*exported\.pth: loadStateDict: checkpoint does not match the model; missing: backbone\.layer2\.1\.conv1\.weight/m);
   });
 
   it('profile: one distillation step per kernel and phase, as a table, JSON and report.html', async () => {

@@ -66,6 +66,7 @@ beforeAll(async () => {
   fs.mkdirSync(at('garbage'));
   fs.copyFileSync(sidecar, at('garbage', path.basename(sidecar)));
   fs.writeFileSync(at('garbage', path.basename(sidecar).replace(/\.json$/, '.safetensors')), 'PK\x03\x04 a zip archive, not safetensors');
+  fs.writeFileSync(at('garbage.pth'), 'PK\x03\x04 a zip archive, not a torch.save file');
   fs.mkdirSync(at('escape'));
   const escaping = JSON.parse(fs.readFileSync(sidecar, 'utf8'));
   fs.writeFileSync(at('escape', path.basename(sidecar)), JSON.stringify({ ...escaping, weights: `../ckpt/${escaping.weights}` }));
@@ -214,6 +215,11 @@ const cases: CliCase[] = [
   { what: 'profile --method without a teacher', script: 'scripts/profile.ts', args: () => ['--preset', 'tiny', '--method', 'crosskd'], code: EXIT.usage, error: /^error: --method crosskd needs a teacher: --teacher CKPT or --teacher-preset NAME$/m },
   { what: 'profile with two teachers', script: 'scripts/profile.ts', args: () => ['--preset', 'tiny', '--teacher', sidecar, '--teacher-preset', 'tiny'], code: EXIT.usage, error: /^error: give at most one of --teacher CKPT and --teacher-preset NAME, got both \(.*, tiny\)$/m },
   { what: 'profile with an unknown --mode', script: 'scripts/profile.ts', args: () => ['--preset', 'tiny', '--mode', 'fast'], code: EXIT.usage, error: /^error: option '--mode <mode>' argument 'fast' is invalid\. Allowed choices are timestamp, replay\.$/m },
+  // --- import
+  { what: 'import without --preset or --config', script: 'scripts/import.ts', args: () => ['--pth', at('nope.pth'), '--out', at('imported')], code: EXIT.usage, error: /^error: give exactly one of --preset NAME or --config FILE$/m },
+  { what: 'import of a .pth that does not exist', script: 'scripts/import.ts', args: () => ['--pth', at('nope.pth'), '--preset', 'tiny', '--out', at('imported')], code: EXIT.usage, error: /^error: --pth: file not found: .*nope\.pth$/m },
+  { what: 'import of a corrupt zip', script: 'scripts/import.ts', args: () => ['--pth', at('garbage.pth'), '--preset', 'tiny', '--out', at('imported')], code: EXIT.usage, error: /^error: .*garbage\.pth: corrupt zip archive: no end-of-central-directory record \(truncated\?\)$/m },
+  { what: 'import into a model of another architecture', script: 'scripts/import.ts', args: () => ['--pth', sidecar.replace(/\.json$/, '.safetensors'), '--preset', 'quick-teacher', '--out', at('imported')], code: EXIT.usage, error: /^error: .*\.safetensors: loadStateDict: checkpoint does not match the model; missing: backbone\.layer2\.1\.conv1\.weight/m },
   // --- web, gradcheck, parity, fuzz, demo
   { what: 'web with a port out of range', script: 'scripts/web.ts', args: () => ['--port', '70000'], code: EXIT.usage, error: /^error: option '--port <n>' argument '70000' is invalid\. expected an integer port in \[0, 65535\], got '70000'$/m },
   { what: 'gradcheck with an unknown op id', script: 'scripts/gradcheck.ts', args: () => ['--op', 'no_such_op'], code: EXIT.usage, error: /^error: --op: unknown op id 'no_such_op' \(known: abs, add, .*\)$/m },
@@ -226,7 +232,7 @@ describe('command lines: bad input exits with its code and one clear line', () =
   it(`the command-line catalogue holds at least 40 cases over every script (${cases.length})`, () => {
     expect(cases.length).toBeGreaterThanOrEqual(40);
     const scripts = new Set(cases.map((c) => c.script));
-    for (const s of ['train', 'eval', 'predict', 'experiment', 'conflict', 'profile', 'web', 'gradcheck', 'parity', 'fuzz', 'demo', 'soak']) expect(scripts).toContain(`scripts/${s}.ts`);
+    for (const s of ['train', 'eval', 'predict', 'experiment', 'conflict', 'profile', 'web', 'gradcheck', 'parity', 'fuzz', 'demo', 'soak', 'import']) expect(scripts).toContain(`scripts/${s}.ts`);
     expect(scripts).toContain('bench/run.ts');
   });
 
