@@ -77,13 +77,14 @@ function pthValue(file: string, name: string, t: PthTensor): StateValue {
 /**
  * The named tensors of a weights file: safetensors (F32, and I32 counters) or a PyTorch
  * `.pth` (torch.save's zip; mmdetection's `{meta, state_dict}` wrapper and `module.`
- * prefixes are handled by decodePth), told apart by content, not name.
+ * prefixes are handled by decodePth). A `.safetensors` name is read as safetensors (so a
+ * damaged one is reported as such), any other name by its content: a zip is a `.pth`.
  */
 export function readWeightsFile(file: string): { values: Map<string, StateValue>; metadata: Record<string, string> } {
   if (!fs.existsSync(file)) throw new Error(`checkpoint file not found: ${file}`);
   const bytes = new Uint8Array(fs.readFileSync(file));
   const values = new Map<string, StateValue>();
-  if (isZip(bytes)) {
+  if (!file.endsWith('.safetensors') && isZip(bytes)) {
     const ckpt = decodePth(bytes, file);
     for (const [name, t] of ckpt.stateDict) values.set(name, pthValue(file, name, t));
     return { values, metadata: {} };
