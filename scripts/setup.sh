@@ -6,8 +6,9 @@
 #   3. makes a WebGPU adapter available: scripts/setup-webgpu.sh (Mesa's lavapipe from
 #      bookworm-backports when no adapter exists; needs root, otherwise it says what to run);
 #   4. installs Debian's Chromium (/usr/bin/chromium) when it is missing: the tests of the
-#      web page and of report.html drive it headless (playwright-core); needs root on
-#      Debian/Ubuntu, otherwise it says what to run.
+#      web page and of report.html drive it headless (playwright-core); and Python 3
+#      (/usr/bin/python3, the standard library only): the export tests read the written
+#      mmdetection config.py with it. Needs root on Debian/Ubuntu, otherwise it says what to run.
 # Idempotent and quiet when everything is in place.
 #
 # Usage: bash scripts/setup.sh      (npm run setup)
@@ -72,26 +73,31 @@ fi
 
 bash scripts/setup-webgpu.sh
 
-# ---------------------------------------------------------------- Chromium
+# ---------------------------------------------------------------- Debian packages
 
-CHROMIUM=/usr/bin/chromium
-if [ ! -x "$CHROMIUM" ]; then
+# apt_install_missing BINARY PACKAGE WHY: installs the Debian package when BINARY is missing.
+apt_install_missing() {
+  local binary=$1 package=$2 why=$3
+  [ -x "$binary" ] && return 0
   ID='' ID_LIKE=''
   # shellcheck disable=SC1091
   [ -r /etc/os-release ] && . /etc/os-release
   case "$ID ${ID_LIKE:-}" in
     *debian* | *ubuntu*) ;;
-    *) die "$CHROMIUM is missing (the web page and report tests drive it headless) and this is not Debian/Ubuntu.
-Install Chromium with your package manager and make it available as $CHROMIUM, then rerun." ;;
+    *) die "$binary is missing ($why) and this is not Debian/Ubuntu.
+Install $package with your package manager and make it available as $binary, then rerun." ;;
   esac
   if [ "$(id -u)" -ne 0 ]; then
-    die "$CHROMIUM is missing (the web page and report tests drive it headless); installing it needs root. Run:
-  sudo apt-get update && sudo apt-get install -y chromium"
+    die "$binary is missing ($why); installing it needs root. Run:
+  sudo apt-get update && sudo apt-get install -y $package"
   fi
-  say "installing Chromium for the browser tests: apt-get update; apt-get install -y chromium"
+  say "installing $package ($why): apt-get update; apt-get install -y $package"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq chromium >/dev/null
-  [ -x "$CHROMIUM" ] || die "apt-get installed chromium, but $CHROMIUM is not there"
-  say "installed $("$CHROMIUM" --version 2>/dev/null | head -1)"
-fi
+  apt-get install -y -qq "$package" >/dev/null
+  [ -x "$binary" ] || die "apt-get installed $package, but $binary is not there"
+  say "installed $("$binary" --version 2>/dev/null | head -1)"
+}
+
+apt_install_missing /usr/bin/chromium chromium 'the web page and report tests drive it headless'
+apt_install_missing /usr/bin/python3 python3 'the export tests read the written mmdetection config.py with it'

@@ -220,6 +220,10 @@ const cases: CliCase[] = [
   { what: 'import of a .pth that does not exist', script: 'scripts/import.ts', args: () => ['--pth', at('nope.pth'), '--preset', 'tiny', '--out', at('imported')], code: EXIT.usage, error: /^error: --pth: file not found: .*nope\.pth$/m },
   { what: 'import of a corrupt zip', script: 'scripts/import.ts', args: () => ['--pth', at('garbage.pth'), '--preset', 'tiny', '--out', at('imported')], code: EXIT.usage, error: /^error: .*garbage\.pth: corrupt zip archive: no end-of-central-directory record \(truncated\?\)$/m },
   { what: 'import into a model of another architecture', script: 'scripts/import.ts', args: () => ['--pth', sidecar.replace(/\.json$/, '.safetensors'), '--preset', 'quick-teacher', '--out', at('imported')], code: EXIT.usage, error: /^error: .*\.safetensors: loadStateDict: checkpoint does not match the model; missing: backbone\.layer2\.1\.conv1\.weight/m },
+  // --- export
+  { what: 'export of a checkpoint that does not exist', script: 'scripts/export.ts', args: () => ['--checkpoint', at('nope.json'), '--to', 'mmdet', '--out', at('exported')], code: EXIT.usage, error: /^error: checkpoint not found: .*nope\.json$/m },
+  { what: 'export to an unknown framework', script: 'scripts/export.ts', args: () => ['--checkpoint', sidecar, '--to', 'onnx', '--out', at('exported')], code: EXIT.usage, error: /^error: option '--to <format>' argument 'onnx' is invalid\. Allowed choices are mmdet\.$/m },
+  { what: 'export of a model mmdetection cannot build (the toy stem and widths)', script: 'scripts/export.ts', args: () => ['--checkpoint', sidecar, '--to', 'mmdet', '--out', at('exported')], code: EXIT.usage, error: /^error: the backbone has no mmdetection equivalent:\n {2}- backbone\.stem is 'conv3x3'/m },
   // --- web, gradcheck, parity, fuzz, demo
   { what: 'web with a port out of range', script: 'scripts/web.ts', args: () => ['--port', '70000'], code: EXIT.usage, error: /^error: option '--port <n>' argument '70000' is invalid\. expected an integer port in \[0, 65535\], got '70000'$/m },
   { what: 'gradcheck with an unknown op id', script: 'scripts/gradcheck.ts', args: () => ['--op', 'no_such_op'], code: EXIT.usage, error: /^error: --op: unknown op id 'no_such_op' \(known: abs, add, .*\)$/m },
@@ -232,7 +236,7 @@ describe('command lines: bad input exits with its code and one clear line', () =
   it(`the command-line catalogue holds at least 40 cases over every script (${cases.length})`, () => {
     expect(cases.length).toBeGreaterThanOrEqual(40);
     const scripts = new Set(cases.map((c) => c.script));
-    for (const s of ['train', 'eval', 'predict', 'experiment', 'conflict', 'profile', 'web', 'gradcheck', 'parity', 'fuzz', 'demo', 'soak', 'import']) expect(scripts).toContain(`scripts/${s}.ts`);
+    for (const s of ['train', 'eval', 'predict', 'experiment', 'conflict', 'profile', 'web', 'gradcheck', 'parity', 'fuzz', 'demo', 'soak', 'import', 'export']) expect(scripts).toContain(`scripts/${s}.ts`);
     expect(scripts).toContain('bench/run.ts');
   });
 
