@@ -20,6 +20,11 @@
 #                               mode (F64)
 #   gfl_r50_forward.safetensors   input [1,3,128,128] (F32) and, per FPN level, the class scores (sigmoid) and
 #                               box distances (integral of the distribution × stride), eval mode (F64)
+#   heads_keys.json             the state_dict of mmdetection's ATSSHead, RetinaHead and FCOSHead (small:
+#                               3 classes, 16 channels, 2 tower blocks, 3 levels) under `bbox_head.`
+#   heads_forward.safetensors   per head, hashed level features `<head>.feat<l>` (F32) and its outputs
+#                               `<head>.level<l>.{cls,reg,centerness}` (F64): logits, ATSS deltas after the
+#                               Scale, RetinaNet deltas, FCOS distances exp(Scale · x)
 # Outputs are float64 forwards of the float32-rounded weights and inputs; the float32 forward's error
 # against them is stored in the metadata to size the test's tolerance.
 #
@@ -43,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_torch_fixture import GFLHead, write_safetensors  # noqa: E402  (mmdetection's GFLHead replica)
+from gen_torch_fixture import ConvModule as GnConvModule, GFLHead, Scale, write_safetensors  # noqa: E402  (mmdetection's GFLHead replica)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(ROOT, "test", "io", "fixtures", "mmdet")
@@ -173,6 +178,81 @@ class GFL(nn.Module):
         return scores, distances
 
 
+# The other heads, head only (mmdetection 3.x's ATSSHead, RetinaHead, FCOSHead as the CrossKD
+# reference configures them), small: 3 classes, 16 channels, 2 tower blocks, 3 levels.
+SMALL_HEAD = {"numClasses": 3, "inChannels": 16, "featChannels": 16, "stackedConvs": 2, "gnGroups": 4}
+SMALL_FEATS = [[1, 16, 8, 8], [1, 16, 4, 4], [1, 16, 2, 2]]
+
+
+class PlainConvModule(nn.Module):
+    """mmcv's ConvModule without a norm (RetinaNet's towers): a conv with bias, then ReLU."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+
+    def forward(self, x):
+        return F.relu(self.conv(x))
+
+
+class DenseHeadReplica(nn.Module):
+    """Towers `cls_convs`/`reg_convs` and predictors named per head; forward as mmdetection's forward_single."""
+
+    def __init__(self, kind, c, num_levels):
+        super().__init__()
+        self.kind = kind
+        self.cls_convs = nn.ModuleList()
+        self.reg_convs = nn.ModuleList()
+        for i in range(c["stackedConvs"]):
+            cin = c["inChannels"] if i == 0 else c["featChannels"]
+            block = (lambda: PlainConvModule(cin, c["featChannels"])) if kind == "retina" else (lambda: GnConvModule(cin, c["featChannels"], c["gnGroups"]))
+            self.cls_convs.append(block())
+            self.reg_convs.append(block())
+        f, n = c["featChannels"], c["numClasses"]
+        conv = lambda cout: nn.Conv2d(f, cout, 3, padding=1)  # noqa: E731
+        if kind == "atss":
+            self.atss_cls, self.atss_reg, self.atss_centerness = conv(n), conv(4), conv(1)
+        elif kind == "retina":
+            a = 9  # 3 ratios × 3 scales
+            self.retina_cls, self.retina_reg = conv(a * n), conv(a * 4)
+        else:
+            self.conv_cls, self.conv_reg, self.conv_centerness = conv(n), conv(4), conv(1)
+        if kind != "retina":
+            self.scales = nn.ModuleList([Scale(1.0) for _ in range(num_levels)])
+
+    def forward(self, feats):
+        out = {"cls": [], "reg": [], "centerness": []}
+        for level, x in enumerate(feats):
+            cls_feat, reg_feat = x, x
+            for conv in self.cls_convs:
+                cls_feat = conv(cls_feat)
+            for conv in self.reg_convs:
+                reg_feat = conv(reg_feat)
+            if self.kind == "atss":  # ATSSHead.forward_single: centerness on the reg tower
+                out["cls"].append(self.atss_cls(cls_feat))
+                out["reg"].append(self.scales[level](self.atss_reg(reg_feat)).float())
+                out["centerness"].append(self.atss_centerness(reg_feat))
+            elif self.kind == "retina":
+                out["cls"].append(self.retina_cls(cls_feat))
+                out["reg"].append(self.retina_reg(reg_feat))
+            else:  # FCOSHead.forward_single, centerness_on_reg False, norm_on_bbox False: exp(scale · x)
+                out["cls"].append(self.conv_cls(cls_feat))
+                out["reg"].append(self.scales[level](self.conv_reg(reg_feat)).float().exp())
+                out["centerness"].append(self.conv_centerness(cls_feat))
+        return out
+
+
+class HeadOnly(nn.Module):
+    """Only for the `bbox_head.` prefix of the names."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.bbox_head = DenseHeadReplica(kind, SMALL_HEAD, len(SMALL_FEATS))
+
+    def forward(self, feats):
+        return self.bbox_head(feats)
+
+
 def entries(model):
     return [[k, list(t.shape), str(t.dtype).replace("torch.", "")] for k, t in model.state_dict().items()]
 
@@ -220,6 +300,30 @@ def main():
         tensors[f"level{i}.distances"] = d64[i]
         errs += [rel_err(s32[i], s64[i]), rel_err(d32[i], d64[i])]
     write_safetensors(os.path.join(OUT_DIR, "gfl_r50_forward.safetensors"), tensors, {"float32_rel_err": json.dumps(errs)})
+    heads_keys = {}
+    tensors = {}
+    head_errs = {}
+    for kind in ["atss", "retina", "fcos"]:
+        model = HeadOnly(kind)
+        heads_keys[kind] = entries(model)
+        feats = [hashed(f"{kind}.feat{l}", shape).float() for l, shape in enumerate(SMALL_FEATS)]
+        model.load_state_dict(hashed_state(model))
+        model.eval()
+        with torch.no_grad():
+            out32 = model.float()(feats)
+            out64 = model.double()([f.double() for f in feats])
+        errs = []
+        for l, f in enumerate(feats):
+            tensors[f"{kind}.feat{l}"] = f
+            for part in ["cls", "reg", "centerness"]:
+                if out64[part]:
+                    tensors[f"{kind}.level{l}.{part}"] = out64[part][l]
+                    errs.append(rel_err(out32[part][l], out64[part][l]))
+        head_errs[kind] = errs
+    with open(os.path.join(OUT_DIR, "heads_keys.json"), "w") as f:
+        json.dump(heads_keys, f, separators=(",", ":"))
+        f.write("\n")
+    write_safetensors(os.path.join(OUT_DIR, "heads_forward.safetensors"), tensors, {f"{k}.float32_rel_err": json.dumps(v) for k, v in head_errs.items()})
     n = sum(t.numel() for k, t in gfl.state_dict().items())
     print(f"keys.json: resnet18 {len(keys['resnet18'])}, resnet50 {len(keys['resnet50'])}, gfl_r50_fpn {len(keys['gfl_r50_fpn'])} keys ({n} values)")
     print(f"float32 error of the replica against float64: resnet18 {max(errs18):.2e}, gfl {max(errs):.2e}")

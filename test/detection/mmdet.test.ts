@@ -5,7 +5,8 @@
  * ResNet-18 forward (BasicBlocks, BN in eval mode, 7×7 stem + max pool) and the whole GFL
  * R50-FPN forward (Bottlenecks, FPN, head: class scores and box distances) on hashed
  * weights, the detector loaded from a `.pth` in mmdetection's `{meta, state_dict}` layout
- * with DataParallel's `module.` prefix, written by the engine's encoder.
+ * with DataParallel's `module.` prefix, written by the engine's encoder; and mmdetection's
+ * ATSS, RetinaNet and FCOS heads on their own (keys, and their outputs on given features).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,6 +20,7 @@ import { InitSeeds } from '../../engine/nn/index.ts';
 import { Detector } from '../../detection/detector.ts';
 import { ResNet, torchvisionResNet } from '../../detection/models/backbone.ts';
 import { mmdetGflR50Fpn } from '../../detection/models/mmdet.ts';
+import { buildHead } from '../../detection/heads/index.ts';
 import { hashedStateDict } from './hashedWeights.ts';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'io', 'fixtures', 'mmdet');
@@ -121,6 +123,43 @@ describe('forward parity with PyTorch (hashed weights, eval mode)', () => {
     for (const t of [...out.cls, ...out.reg, ...out.fpn]) t.dispose();
     det.dispose();
   });
+});
+
+describe("mmdetection's ATSS, RetinaNet and FCOS heads (head only, hashed weights)", () => {
+  const HEAD_KEYS = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'heads_keys.json'), 'utf8')) as Record<'atss' | 'retina' | 'fcos', Entry[]>;
+  const small = { featChannels: 16, stackedConvs: 2 };
+  const configs = {
+    atss: { type: 'atss', ...small, gnGroups: 4 },
+    retina: { type: 'retina', ...small },
+    fcos: { type: 'fcos', ...small, gnGroups: 4 },
+  } as const;
+  for (const kind of ['atss', 'retina', 'fcos'] as const)
+    it(`${kind}: the same keys, shapes and order; cls, reg${kind === 'retina' ? '' : ' and centerness'} at every level from an mmdetection .pth`, async () => {
+      const head = buildHead(configs[kind], { numClasses: 3, inChannels: 16, numLevels: 3 }, new InitSeeds(0));
+      expect(ourEntries(head, 'bbox_head.')).toEqual(asOurs(HEAD_KEYS[kind]));
+      const file = path.join(tmp, `${kind}-head.pth`);
+      fs.writeFileSync(file, encodePth(hashedStateDict(HEAD_KEYS[kind])));
+      loadWeights(head, file, { prefix: 'bbox_head.' });
+      head.eval();
+      const io = readSafetensorsFile(path.join(FIXTURES, 'heads_forward.safetensors'));
+      const tol = Math.max(1e-5, 10 * Math.max(...(JSON.parse(io.metadata[`${kind}.float32_rel_err`]) as number[])));
+      const feats = [0, 1, 2].map((l) => {
+        const f = io.tensors.get(`${kind}.feat${l}`)!;
+        return E.tensor(f.data as Float32Array, f.shape);
+      });
+      const out = E.noGrad(() => head.forward(feats));
+      for (let l = 0; l < 3; l++)
+        for (const part of ['cls', 'reg', 'centerness'] as const) {
+          const want = io.tensors.get(`${kind}.level${l}.${part}`);
+          const got = out[part]?.[l];
+          expect(!!got, `${part} at level ${l}`).toBe(!!want);
+          if (!want || !got) continue;
+          expect(got.shape).toEqual(want.shape);
+          expect(relErr(await got.data(), want.data as unknown as Float64Array), `${kind} level ${l} ${part}`).toBeLessThan(tol);
+        }
+      for (const t of [...feats, ...out.cls, ...out.reg, ...(out.centerness ?? [])]) t.dispose();
+      head.dispose();
+    });
 });
 
 describe('loading mmdetection checkpoints', () => {
