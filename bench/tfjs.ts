@@ -1,6 +1,6 @@
 /**
  * TensorFlow.js's WebGPU backend under Node, on the same adapter as our engine (the peer
- * of every benchmark). What makes it work (DESIGN.md, "Measuring against TensorFlow.js"):
+ * of every benchmark). What makes it work (docs/design.md, "Measuring against TensorFlow.js"):
  *
  * - Dawn's globals (GPUBufferUsage, ...) on globalThis and `navigator.gpu` set to one
  *   `create([])` GPU object BEFORE TF.js loads: its backend looks for navigator.gpu when

@@ -1,5 +1,5 @@
 /**
- * Target conflict (CROSSKD.md §6): how often a teacher's class scores disagree with the
+ * Target conflict (docs/crosskd.md §6): how often a teacher's class scores disagree with the
  * targets the student's own assigner gives. Prediction mimicking pulls the student toward
  * the teacher and the detection loss toward the assigned targets; where the two differ by
  * more than 0.5 they fight. CrossKD sidesteps this by distilling through the teacher's head.
@@ -28,7 +28,7 @@ import { oneHot } from '../detection/heads/dense.ts';
 /** [P] labels (numClasses = background) → [P, C] one-hot targets: the heads' oneHot, under the name the conflict API uses. */
 export const oneHotTargets = oneHot;
 
-/** Locations whose difference exceeds this are conflicting (CROSSKD.md §6). */
+/** Locations whose difference exceeds this are conflicting (docs/crosskd.md §6). */
 export const CONFLICT_THRESHOLD = 0.5;
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The cross-head path of CROSSKD.md §2: per FPN level and per tower, the student's
+ * The cross-head path of docs/crosskd.md §2: per FPN level and per tower, the student's
  * block-i output (the FPN output for i = 0) is aligned to the teacher's statistics,
  * passed through a ReLU when i > 0, and run through the teacher's blocks i+1… and
  * predictors (and the teacher's Scale). The teacher is frozen, so this path launches no

@@ -25,7 +25,7 @@ export interface DistillOptions {
   method: Method;
   /** tap index for crosskd (default: the teacher head's, 3; FCOS 2) */
   tap?: number;
-  /** KD weights over CROSSKD.md §4's defaults for the teacher's head type */
+  /** KD weights over docs/crosskd.md §4's defaults for the teacher's head type */
   weights?: Partial<KdWeights> & { pkd?: number };
   /**
    * crosskd between heads of different widths: a trainable 1×1 conv per tower maps the

@@ -125,7 +125,7 @@ const QUICK: Schedules = { teacher: QUICK_TEACHER_EPOCHS, student: QUICK_STUDENT
 /** full: the training presets' own schedule (16 epochs, issue 4's quick teacher and student) */
 const FULL: Schedules = { teacher: {}, student: {} };
 
-/** The experiments of CROSSKD.md §6 in miniature (issue 5 item 6). */
+/** The experiments of docs/crosskd.md §6 in miniature (issue 5 item 6). */
 const EXPERIMENTS = {
   methods: methodComparison('gfl', 'gfl'),
   taps: tapAblation('gfl', 'gfl'),

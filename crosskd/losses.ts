@@ -1,5 +1,5 @@
 /**
- * The KD losses of CROSSKD.md §4, per head type, and PKD's feature imitation.
+ * The KD losses of docs/crosskd.md §4, per head type, and PKD's feature imitation.
  * - GFL cls: KD-QFL (β 1) between predicted logits and σ(teacher logits), over every valid
  *   prior and class, / N_pos.
  * - GFL reg: KL(softmax(teacher) ‖ softmax(pred)) (T 1, summed over the 17 bins) per box
@@ -75,7 +75,7 @@ export interface KdWeights extends GflKdWeights {
   center: number;
 }
 
-/** CROSSKD.md §4's weights (T: GFL's KL temperature; center: ATSS only). */
+/** docs/crosskd.md §4's weights (T: GFL's KL temperature; center: ATSS only). */
 export const KD_WEIGHTS: Record<HeadType, KdWeights> = {
   gfl: { ...CROSSKD_GFL_WEIGHTS, center: 0 },
   atss: { cls: 1.0, reg: 1.0, T: 1, center: 1.0 },
@@ -98,7 +98,7 @@ export interface HeadKdContext {
 }
 
 /**
- * The KD terms of CROSSKD.md §4 for `head` (the teacher's head: the predictions are in its
+ * The KD terms of docs/crosskd.md §4 for `head` (the teacher's head: the predictions are in its
  * priors and coding): `pred` is trained toward the teacher's own predictions `teacher`.
  */
 export function headKdLosses(head: DenseHead, pred: PredictionMaps, teacher: PredictionMaps, ctx: HeadKdContext, w: KdWeights): Record<string, Tensor> {

@@ -1,5 +1,5 @@
 /**
- * The library in one page (the README's "Library API" example; test/examples.test.ts runs
+ * The library in one page (the example of docs/library.md; test/examples.test.ts runs
  * it): define a model, load a teacher head that PyTorch wrote, and train the student with
  * the CrossKD loss, one optimizer step at a time.
  *

@@ -1,4 +1,4 @@
-// Integral of GFL (CROSSKD.md §5): the expected bin of a softmax over m = reg_max + 1
+// Integral of GFL (docs/crosskd.md §5): the expected bin of a softmax over m = reg_max + 1
 // bin logits, out[n] = Σ_j softmax(z)_j · j, a distance in stride units. One row per loop
 // iteration; with GRAD_A the same pass writes d out/d z_k = p_k·(k - out), which the op
 // saves and scales by the upstream gradient in its backward (kernels/loss_grad.wgsl).

@@ -1,4 +1,4 @@
-// Distribution focal loss (GFL; CROSSKD.md §3) and its gradients in one pass, one row
+// Distribution focal loss (GFL; docs/crosskd.md §3) and its gradients in one pass, one row
 // (one box side: m = reg_max + 1 bin logits z) per loop iteration:
 //   y_l = floor(y), y_r = y_l + 1,
 //   loss = CE(z, y_l)·(y_r - y) + CE(z, y_r)·(y - y_l),   CE(z, k) = lse(z) - z_k.

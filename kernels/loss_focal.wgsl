@@ -1,4 +1,4 @@
-// Sigmoid focal loss (CROSSKD.md §3) and its gradients in one pass, per element:
+// Sigmoid focal loss (docs/crosskd.md §3) and its gradients in one pass, per element:
 //   p = σ(x), pt = (1-p)·t + p·(1-t), w_α = α·t + (1-α)(1-t),
 //   loss = w_α · pt^γ · BCE(x, t).
 // grad_a = d loss/d logits, grad_b = d loss/d targets (only when the targets require

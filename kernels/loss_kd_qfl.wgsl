@@ -1,4 +1,4 @@
-// KD quality focal loss (CrossKD's classification distillation; CROSSKD.md §3) and its
+// KD quality focal loss (CrossKD's classification distillation; docs/crosskd.md §3) and its
 // gradients in one pass, one row (prior) per loop iteration:
 //   element (n, c): BCE(x, t)·|σ(x) - t|^β, t = the teacher's probability (soft_target)
 // ROW_SUM: the loss element is the row's sum over classes ([N]); else each element ([N,C]).

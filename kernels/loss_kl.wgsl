@@ -1,5 +1,5 @@
 // Distribution KL of localization distillation (LD; CrossKD's GFL regression KD;
-// CROSSKD.md §3) and its gradient in one pass, one row (box side, m bins) per iteration:
+// docs/crosskd.md §3) and its gradient in one pass, one row (box side, m bins) per iteration:
 //   q = softmax(z_s/T) (student), t = softmax(z_t/T) (teacher, detached),
 //   loss = scale · Σ_j t_j (log t_j - log q_j),  scale = T² (bin sum) or T²/m (bin mean),
 //   grad_a = d loss/d z_s = scale · (q - t) / T   (Σ t = 1).

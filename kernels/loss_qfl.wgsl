@@ -1,4 +1,4 @@
-// Quality focal loss (GFL; CROSSKD.md §3) and its gradients in one pass, one row (prior)
+// Quality focal loss (GFL; docs/crosskd.md §3) and its gradients in one pass, one row (prior)
 // per loop iteration:
 //   every class c:           BCE(x_c, 0)·σ(x_c)^β
 //   the positive's own class: BCE(x_l, s)·|s - σ(x_l)|^β      (label l in [0, C), score s)

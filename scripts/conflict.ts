@@ -2,7 +2,7 @@
  * npm run conflict -- --teacher CKPT [--teacher CKPT ...] (--data DIR | --preset NAME)
  *   [--student PRESET|FILE.json] [--out FILE.png] [--json FILE]
  *
- * Target conflict (CROSSKD.md §6) of each teacher with the student's assigner on a
+ * Target conflict (docs/crosskd.md §6) of each teacher with the student's assigner on a
  * dataset: the share of locations where max over classes of |σ(teacher logit) − one-hot
  * assigned target| exceeds 0.5, split by assigned positives and negatives, and the
  * histogram of that difference (crosskd/conflict.ts).

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-# Generates the parity case files test/opcases/*.json (format: shared/OPCASES.md, schema_version 1).
+# Generates the parity case files test/opcases/*.json (format: docs/op-cases.md, schema_version 1).
 # Regenerate with: python3 scripts/gen_opcases.py   (writes test/opcases/; needs PyTorch, e.g. Debian's
 # python3-torch; if the python3 on PATH lacks torch the script re-runs itself under /usr/bin/python3).
 #
 # Every case: seeded inputs (torch.Generator, seed derived from the case name), float inputs and upstream
 # grads exactly representable in float32 (drawn in float32, then widened), outputs and gradients computed
 # by torch.autograd in float64, plus the same computation in float32 and its error against float64.
-# Loss formulas follow shared/CROSSKD.md section 3 (mmdetection); the "Worked values" there are asserted.
+# Loss formulas follow docs/crosskd.md §3 (mmdetection); the "Worked values" there are asserted.
 # The script checks every written file against the format and fails loudly on any mismatch.
 
 import os
@@ -266,7 +266,7 @@ def sfx(shape):
 def check_close(got, want, what, tol=1e-5):
     got = [float(v) for v in torch.as_tensor(got).reshape(-1).tolist()]
     if len(got) != len(want) or any(abs(g - w) > tol for g, w in zip(got, want)):
-        raise AssertionError("worked value mismatch for %s: torch gives %s, CROSSKD.md lists %s" % (what, got, want))
+        raise AssertionError("worked value mismatch for %s: torch gives %s, docs/crosskd.md lists %s" % (what, got, want))
     print("  worked values OK: %s = %s" % (what, ", ".join("%.6f" % g for g in got)))
 
 
@@ -762,7 +762,7 @@ def gen_batch_norm():
     return fam
 
 
-# Loss formulas (shared/CROSSKD.md section 3, as mmdetection computes them).
+# Loss formulas (docs/crosskd.md §3, as mmdetection computes them).
 
 def bce(x, t):
     # BCE(x, t) = max(x,0) - x t + log(1 + exp(-|x|)); torch's stable form, with the exact gradient sigma(x) - t
@@ -846,7 +846,7 @@ def gen_sigmoid_focal_loss():
 
     x = f32r(torch.tensor([[-1.0, 0.5, 2.0]], dtype=F64))
     t = torch.tensor([[0.0, 1.0, 0.0]], dtype=F64)
-    add("focal_worked_values", x, t, "none", "CROSSKD.md worked values: logits [-1, 0.5, 2], gt class 1",
+    add("focal_worked_values", x, t, "none", "docs/crosskd.md worked values: logits [-1, 0.5, 2], gt class 1",
         lambda o: check_close(o["loss"], [0.016994, 0.016893, 1.237559], "sigmoid focal elements"))
 
     def onehot(r, N, C, n_bg):
@@ -887,7 +887,7 @@ def gen_quality_focal_loss():
     lab = torch.tensor([1], dtype=torch.int64)
     sc = f32r(torch.tensor([0.7], dtype=F64))
     check_close(qfl_elements(x, lab, sc, beta), [0.022658, 0.003752, 1.650078], "QFL elements (IoU 0.7)")
-    add("qfl_worked_values", x, lab, sc, "CROSSKD.md worked values: logits [-1, 0.5, 2], gt class 1, IoU 0.7 "
+    add("qfl_worked_values", x, lab, sc, "docs/crosskd.md worked values: logits [-1, 0.5, 2], gt class 1, IoU 0.7 "
         "(elements 0.022658, 0.003752, 1.650078, summed)",
         lambda o: check_close(o["loss"], [0.022658 + 0.003752 + 1.650078], "QFL sum over classes", 2e-5))
 
@@ -933,7 +933,7 @@ def gen_kd_quality_focal_loss():
     t = f32r(torch.tensor([[-2.0, 1.0, 0.3]], dtype=F64).sigmoid())
     want = [0.064757, 0.066088, 0.299628]
     add("kdqfl_worked_values_none", x, t, 1.0, "none",
-        "CROSSKD.md worked values: logits [-1, 0.5, 2], soft target sigmoid([-2, 1, 0.3]) (rounded to float32), beta 1",
+        "docs/crosskd.md worked values: logits [-1, 0.5, 2], soft target sigmoid([-2, 1, 0.3]) (rounded to float32), beta 1",
         lambda o: check_close(o["loss"], want, "KD-QFL elements (beta 1)"))
     add("kdqfl_worked_values_sum", x, t, 1.0, "sum", "the worked values summed over classes",
         lambda o: check_close(o["loss"], [sum(want)], "KD-QFL sum", 2e-5))
@@ -976,7 +976,7 @@ def gen_distribution_focal_loss():
     x = f32r(torch.tensor([[0.1, 0.5, 2.0, 1.0, -1.0]], dtype=F64))
     y = f32r(torch.tensor([2.3], dtype=F64))
     check_close((F.softmax(x, 1) * torch.arange(5, dtype=F64)).sum(1), [1.969384], "DFL integral")
-    add("dfl_worked_values", x, y, "CROSSKD.md worked values: logits [0.1, 0.5, 2, 1, -1] (reg_max 4), target 2.3 (float32)",
+    add("dfl_worked_values", x, y, "docs/crosskd.md worked values: logits [0.1, 0.5, 2, 1, -1] (reg_max 4), target 2.3 (float32)",
         lambda o: check_close(o["loss"], [0.882420], "DFL"))
 
     r = Rng(seed_of("distribution_focal_loss-in/dfl_12x17"))
@@ -1006,7 +1006,7 @@ def gen_kd_kl_div():
     teacher = f32r(torch.tensor([[0.1, 0.5, 2.0, 1.0, -1.0]], dtype=F64))
     student = f32r(torch.tensor([[0.0, 1.0, 2.0, 0.5, -0.5]], dtype=F64))
     add("kl_worked_values_T1_sum", student, teacher, 1.0, "sum",
-        "CROSSKD.md worked values: teacher [0.1, 0.5, 2, 1, -1] vs student [0, 1, 2, 0.5, -0.5], T 1, sum",
+        "docs/crosskd.md worked values: teacher [0.1, 0.5, 2, 1, -1] vs student [0, 1, 2, 0.5, -0.5], T 1, sum",
         lambda o: check_close(o["loss"], [0.044914], "KL T=1 sum"))
     add("kl_worked_values_T10_mean", student, teacher, 10.0, "mean", "the same pair, T 10, mean over bins, times T^2",
         lambda o: check_close(o["loss"], [0.014253], "KL T=10 mean"))
@@ -1045,7 +1045,7 @@ def gen_generalized_box_iou_loss():
     check_close(iou, [0.111111], "IoU")
     check_close(giou, [-0.138889], "GIoU")
     check_close(-torch.log(iou.clamp(min=eps)), [2.197225], "IoU-log loss")
-    add("giou_worked_values", b1, b2, "none", "CROSSKD.md worked values: [0,0,10,10] vs [5,5,15,20]",
+    add("giou_worked_values", b1, b2, "none", "docs/crosskd.md worked values: [0,0,10,10] vs [5,5,15,20]",
         lambda o: check_close(o["loss"], [1.138889], "GIoU loss"))
 
     M = 0.01  # minimum gap between compared coordinates (no max/min ties, no clamp at 0)

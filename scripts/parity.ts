@@ -1,6 +1,6 @@
 /**
- * `npm run parity -- FILE...`: runs op case files (the format of shared OPCASES.md) through
- * the engine and checks every output and gradient with the OPCASES.md pass rule. One line
+ * `npm run parity -- FILE...`: runs op case files (the format of docs/op-cases.md) through
+ * the engine and checks every output and gradient with the docs/op-cases.md pass rule. One line
  * per case with its worst ratio err/(tol·max|ref|), then `N passed, M failed`; exits 1
  * when any case fails or a file cannot be parsed, 2 when a file does not exist, 3 when
  * there is no WebGPU adapter.
@@ -14,7 +14,7 @@ import { EXIT, exitWithUsageCode } from './cli.ts';
 const program = new Command()
   .name('npm run parity --')
   .description(
-    'Check op case files (schema_version 1, see OPCASES.md) against the engine on WebGPU. A case passes when, for ' +
+    'Check op case files (schema_version 1, see docs/op-cases.md) against the engine on WebGPU. A case passes when, for ' +
       'every output and gradient, max|got - ref| <= tol * max|ref| with tol = max(1e-5, 10 * error_vs_float64.max_rel_to_max); ' +
       'null gradients must come out exactly zero or absent.',
   )
@@ -26,7 +26,7 @@ const program = new Command()
 async function main(files: string[]): Promise<number> {
   const missing = files.filter((f) => !fs.existsSync(f) || !fs.statSync(f).isFile());
   if (missing.length > 0) {
-    console.error(`error: case file${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')} (expected JSON case files, see OPCASES.md)`);
+    console.error(`error: case file${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')} (expected JSON case files, see docs/op-cases.md)`);
     return EXIT.usage;
   }
   try {

@@ -66,7 +66,7 @@ const labelsFor = (n: number, classes: number): Int32Array =>
   // one prior in 10 positive, the rest background (label = classes)
   Int32Array.from(uniform(n, 0, 1, 7), (v, i) => (v < 0.1 ? i % classes : classes));
 
-/** BCE with logits, the stable form (CROSSKD.md §3), in TF.js ops. */
+/** BCE with logits, the stable form (docs/crosskd.md §3), in TF.js ops. */
 const tfBce = (tf: TF, x: TfTensor, t: TfTensor | number) =>
   tf.add(tf.sub(tf.relu(x), tf.mul(x, t)), tf.log1p(tf.exp(tf.neg(tf.abs(x)))));
 

@@ -1,5 +1,5 @@
 /**
- * What the dense heads share (GFL, ATSS, RetinaNet, FCOS; CROSSKD.md §1): per FPN level, a
+ * What the dense heads share (GFL, ATSS, RetinaNet, FCOS; docs/crosskd.md §1): per FPN level, a
  * classification tower and a regression tower of `stackedConvs` blocks (conv 3×3 →
  * GroupNorm → ReLU; RetinaNet: conv 3×3 with bias → ReLU), then predictors on each tower's
  * last feature. A head says which predictions each tower makes (`predictCls`,
@@ -84,7 +84,7 @@ export abstract class DenseHead extends Module {
   abstract readonly type: HeadType;
   /** priors per location (RetinaNet 9, the others 1) */
   abstract readonly priorsPerLocation: number;
-  /** CrossKD's default tap index for this head (CROSSKD.md §2: 3, FCOS 2) */
+  /** CrossKD's default tap index for this head (docs/crosskd.md §2: 3, FCOS 2) */
   abstract readonly defaultTap: number;
   /** the inference settings that differ from GFL's (RetinaNet and FCOS: NMS IoU 0.5) */
   abstract readonly testConfig: Partial<PostprocessConfig>;

@@ -1,5 +1,5 @@
 /**
- * The GFL head (CROSSKD.md §5): cls and reg towers of conv–GN–ReLU blocks, a class
+ * The GFL head (docs/crosskd.md §5): cls and reg towers of conv–GN–ReLU blocks, a class
  * predictor with the prior-probability bias, a distribution predictor over 4·(reg_max+1)
  * bins scaled per level, and the QFL + GIoU + DFL loss with mmdetection's normalisers.
  *

@@ -46,7 +46,7 @@ export interface DenseTargets {
    */
   posCenterness: Float32Array;
   /**
-   * The classification normaliser N_pos: Σ over images of max(#positives, 1) (CROSSKD.md;
+   * The classification normaliser N_pos: Σ over images of max(#positives, 1) (docs/crosskd.md;
    * GFL, ATSS, RetinaNet), or max(#positives of the batch, 1) for FCOS
    */
   avgFactor: number;

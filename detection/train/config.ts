@@ -101,7 +101,7 @@ export const DistillSchema = z.strictObject({
    * `distill.adapter.`); without it a width mismatch is an error
    */
   adapter: z.boolean().optional(),
-  /** over CROSSKD.md §4's defaults of the teacher's head type; center: ATSS's centerness KD */
+  /** over docs/crosskd.md §4's defaults of the teacher's head type; center: ATSS's centerness KD */
   weights: z.strictObject({ cls: z.number().min(0), reg: z.number().min(0), T: z.number().positive(), pkd: z.number().min(0), center: z.number().min(0) }).partial().optional(),
 });
 
@@ -187,7 +187,7 @@ export function parseConfig(value: unknown, source = 'config'): TrainConfig {
  * The synthetic set of the quick and demo presets, calibrated so that the quick teacher
  * learns it in 3200 steps on a 2-core CPU: four shapes (not the generator's eight), 16–64 px
  * spread uniformly (not 8–64 log-uniform), 2–8 objects and at most two distractors per
- * image. Measured on the way (README "Results so far"): on the generator's defaults (the
+ * image. Measured on the way (docs/results.md): on the generator's defaults (the
  * `hard-*` presets) 800 steps leave the teacher at 0.10 mAP with most objects misclassed;
  * six shapes at 12 epochs gave 0.54 mAP / 0.75 mAP50; five (no star) at 16 epochs 0.65 /
  * 0.84, with triangle/cross, triangle/square and circle/square the confusions left.

@@ -1,7 +1,7 @@
 /**
- * The parity runner: reads op case files in the format of shared OPCASES.md (schema 1),
+ * The parity runner: reads op case files in the format of docs/op-cases.md (schema 1),
  * runs every case through the engine by its OpSpec (engine/checks/registry.ts) and checks
- * outputs and gradients against the file's reference with the OPCASES.md pass rule:
+ * outputs and gradients against the file's reference with the docs/op-cases.md pass rule:
  *
  *   max|got − ref| ≤ tol · max|ref|,  tol = max(1e-5, 10 · error_vs_float64.max_rel_to_max)
  *   (1e-5 when the float32 block does not give it); a `null` gradient must be exactly
@@ -258,7 +258,7 @@ export function parseCase(file: CaseFile, i: number): ParsedCase {
 
 // ------------------------------------------------------------------ running
 
-/** The OPCASES.md tolerance of one array. */
+/** The docs/op-cases.md tolerance of one array. */
 export function toleranceFor(f32Rel: Record<string, number>, key: string): number {
   const r = f32Rel[key];
   return r === undefined ? MIN_TOL : Math.max(MIN_TOL, 10 * r);

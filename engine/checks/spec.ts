@@ -34,7 +34,7 @@ export interface Tolerance {
 }
 
 export interface OpSpec {
-  /** the op id used in parity files (test/opcases/README.md, ../shared/OPCASES.md) */
+  /** the op id used in parity files (test/opcases/README.md, docs/op-cases.md) */
   id: string;
   /** accepted input names; parity files and cases use these */
   inputs: string[];

@@ -1,10 +1,10 @@
 /**
- * The dense-detector losses of CROSSKD.md §3 as fused kernels (kernels/loss_*.wgsl):
+ * The dense-detector losses of docs/crosskd.md §3 as fused kernels (kernels/loss_*.wgsl):
  * sigmoid focal, quality focal (QFL), KD quality focal, distribution focal (DFL), the
  * distribution KL of localization distillation, GIoU and IoU-log; plus Integral and the
  * box coding of §5 (distance2bbox, bbox2distance).
  *
- * Fused forward and backward (DESIGN.md): one kernel pass reads the inputs once and writes
+ * Fused forward and backward (docs/design.md): one kernel pass reads the inputs once and writes
  * both the loss and d loss/d input. The op keeps that gradient; its backward rule is a
  * single multiply by the upstream gradient g (kernels/loss_grad.wgsl). When nothing
  * requires grad (or under noGrad) the kernel writes no gradient at all.
@@ -15,7 +15,7 @@
  *   of a [N,C] focal loss). It is folded into the kernel.
  * - `reduction`: 'none' (the weighted elements), 'sum', or 'mean' (default). 'mean'
  *   divides by the element count, or, with `avgFactor`, computes
- *   sum / (avgFactor + 1.1920929e-7) (float32 epsilon, CROSSKD.md §3). avgFactor is a
+ *   sum / (avgFactor + 1.1920929e-7) (float32 epsilon, docs/crosskd.md §3). avgFactor is a
  *   number or a one-element tensor computed on the GPU (read there, never by readback).
  *   As in mmdetection, avgFactor with 'sum' is an error; with 'none' it would be ignored
  *   there, here it is an error too (it would be silently meaningless).
@@ -58,7 +58,7 @@ export interface LossReduceOptions {
   avgFactor?: number | Tensor | null;
 }
 
-/** float32 machine epsilon, the avg_factor guard of mmdetection (CROSSKD.md §3). */
+/** float32 machine epsilon, the avg_factor guard of mmdetection (docs/crosskd.md §3). */
 export const AVG_FACTOR_EPS = 1.1920929e-7;
 
 const REDUCTIONS: readonly LossReduction[] = ['none', 'sum', 'mean'];
@@ -365,7 +365,7 @@ export interface FocalOptions extends LossReduceOptions {
 }
 
 /**
- * Sigmoid focal loss (RetinaNet; CROSSKD.md §3), elementwise on logits of any shape with
+ * Sigmoid focal loss (RetinaNet; docs/crosskd.md §3), elementwise on logits of any shape with
  * targets of the same shape (one-hot, background all zero): α 0.25, γ 2 by default.
  */
 export function sigmoidFocalLoss(logits: Tensor, targets: Tensor, opts: FocalOptions = {}): Tensor {
@@ -401,7 +401,7 @@ export interface QflOptions extends LossReduceOptions {
 }
 
 /**
- * Quality focal loss (GFL; CROSSKD.md §3): pred [N,C] logits, label int32 [N] in [0, C]
+ * Quality focal loss (GFL; docs/crosskd.md §3): pred [N,C] logits, label int32 [N] in [0, C]
  * (C = background), score [N] the IoU quality target of positives; β 2 by default.
  * The unreduced loss is [N], summed over the classes; a weight is one per prior ([N]).
  * The score gets a gradient only when it requires grad (mmdetection detaches it).
@@ -448,7 +448,7 @@ export interface KdQflOptions extends LossReduceOptions {
 }
 
 /**
- * CrossKD's classification KD (CROSSKD.md §3): BCE(x̂, t)·|σ(x̂) − t|^β per element, with
+ * CrossKD's classification KD (docs/crosskd.md §3): BCE(x̂, t)·|σ(x̂) − t|^β per element, with
  * softTarget t = σ(teacher logit) [N,C] (the caller applies σ and detaches); β 1 by default.
  */
 export function kdQualityFocalLoss(pred: Tensor, softTarget: Tensor, opts: KdQflOptions = {}): Tensor {
@@ -509,7 +509,7 @@ export interface DflOptions extends LossReduceOptions {
 }
 
 /**
- * Distribution focal loss (GFL; CROSSKD.md §3): pred [N, regMax+1] bin logits, target [N]
+ * Distribution focal loss (GFL; docs/crosskd.md §3): pred [N, regMax+1] bin logits, target [N]
  * continuous distances in [0, regMax). Targets are not clamped here: mmdetection clamps
  * them where they are made, in bbox2distance(points, gt, regMax) with eps 0.1, giving
  * [0, regMax − 0.1] ("clamped to [0, 15.9]" for reg_max 16); use bbox2distance here the
@@ -551,7 +551,7 @@ export interface KdKlOptions extends LossReduceOptions {
 }
 
 /**
- * Localization-distillation KL (CROSSKD.md §3): per row, KL(softmax(z_t/T) ‖ softmax(z_s/T))·T²,
+ * Localization-distillation KL (docs/crosskd.md §3): per row, KL(softmax(z_t/T) ‖ softmax(z_s/T))·T²,
  * summed or averaged over the bins. pred = student logits [N, n+1]; softLabel = teacher
  * logits of the same shape, treated as detached (no gradient, whatever its requiresGrad).
  */
@@ -611,7 +611,7 @@ function boxLoss(op: string, iouLog: boolean, boxes1: Tensor, boxes2: Tensor, op
   );
 }
 
-/** GIoU loss 1 − GIoU on aligned x1y1x2y2 boxes [N,4] (CROSSKD.md §3); both sets get gradients. */
+/** GIoU loss 1 − GIoU on aligned x1y1x2y2 boxes [N,4] (docs/crosskd.md §3); both sets get gradients. */
 export const giouLoss = (boxes1: Tensor, boxes2: Tensor, opts: BoxLossOptions = {}): Tensor =>
   boxLoss('giouLoss', false, boxes1, boxes2, opts);
 
@@ -622,7 +622,7 @@ export const iouLoss = (boxes1: Tensor, boxes2: Tensor, opts: BoxLossOptions = {
 // ------------------------------------------------------------------ Integral
 
 /**
- * GFL's Integral (CROSSKD.md §5): out[n] = Σ_j softmax(pred[n])_j · j over the regMax + 1
+ * GFL's Integral (docs/crosskd.md §5): out[n] = Σ_j softmax(pred[n])_j · j over the regMax + 1
  * bins of each row, the distance in stride units. Fused like the losses: the forward pass
  * also writes d out/d pred, and the backward scales it by the upstream gradient.
  */
@@ -695,7 +695,7 @@ function boxCoding(op: string, mode: 0 | 1, points: Tensor, boxes: Tensor, hi: n
 }
 
 /**
- * distance2bbox (CROSSKD.md §5): points [N,2] and distances (left, top, right, bottom) [N,4]
+ * distance2bbox (docs/crosskd.md §5): points [N,2] and distances (left, top, right, bottom) [N,4]
  * → boxes (p_x − d_l, p_y − d_t, p_x + d_r, p_y + d_b). With maxShape [H, W] the x
  * coordinates are clamped to [0, W] and the y ones to [0, H] (mmdetection); the gradient
  * passes where a coordinate lies within its bounds, inclusive (torch.clamp).
@@ -716,7 +716,7 @@ export function distance2bbox(points: Tensor, distance: Tensor, maxShape?: reado
 /**
  * bbox2distance: points [N,2] and boxes [N,4] → distances (p_x − x1, p_y − y1, x2 − p_x,
  * y2 − p_y). With maxDis each is clamped to [0, maxDis − eps] (mmdetection, eps 0.1): the
- * DFL targets, [0, 15.9] for reg_max 16 (CROSSKD.md §3). The gradient passes inside the
+ * DFL targets, [0, 15.9] for reg_max 16 (docs/crosskd.md §3). The gradient passes inside the
  * bounds, inclusive.
  */
 export function bbox2distance(points: Tensor, bbox: Tensor, maxDis?: number | null, eps = 0.1): Tensor {

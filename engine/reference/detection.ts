@@ -1,8 +1,8 @@
 /**
  * Float64 CPU reference of the detection ops: conv2d, group norm, the dense-detector
  * losses (focal, QFL, KD-QFL, DFL, distribution KL, GIoU, IoU-log) and the box helpers
- * (integral, distance2bbox, bbox2distance). Formulas follow /shared/CROSSKD.md §3 and §5;
- * op ids, input names, attributes and outputs follow /shared/OPCASES.md.
+ * (integral, distance2bbox, bbox2distance). Formulas follow docs/crosskd.md §3 and §5;
+ * op ids, input names, attributes and outputs follow docs/op-cases.md.
  *
  * Conventions shared by every op here:
  * - `vjp` returns d/dinput of Σ_o Σ_i upstream[o][i]·out[o][i]. Integer inputs (labels) and
@@ -147,7 +147,7 @@ function sigmoid(x: number): number {
 const softplus = (x: number): number => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
 
 /**
- * BCE with logits in the stable form of CROSSKD.md: (max(x,0) - x·t) + log(1 + e^{-|x|}).
+ * BCE with logits in the stable form of docs/crosskd.md: (max(x,0) - x·t) + log(1 + e^{-|x|}).
  * The order matters: at x = 30, t = 1 the bracket is exactly 0 and the tiny log term
  * survives; softplus(x) - x·t would cancel it away to a 1% error.
  */
@@ -596,7 +596,7 @@ function dflSetup(inputs: Record<string, RefTensor>, attrs: RefAttrs) {
   expectShape(op, 'target', target, [N]);
   for (let i = 0; i < N; i++) {
     const y = target.data[i];
-    // y_r = floor(y) + 1 must be a bin: y in [0, reg_max). The caller clamps (CROSSKD.md §3).
+    // y_r = floor(y) + 1 must be a bin: y in [0, reg_max). The caller clamps (docs/crosskd.md §3).
     if (!(y >= 0 && y < regMax)) fail(op, 'target', `values in [0, ${regMax})`, `target[${i}] = ${y}`);
   }
   return { pred, target, N, m };
@@ -797,7 +797,7 @@ function spread(g: number, shares: [number, number], da: Float64Array, db: Float
   db[k] += g * shares[1];
 }
 
-/** loss = 1 - GIoU per pair (CROSSKD.md §3). */
+/** loss = 1 - GIoU per pair (docs/crosskd.md §3). */
 const generalized_box_iou_loss: RefOp = {
   forward(inputs, attrs) {
     const { b1, b2, N, eps, reduction } = boxesSetup('generalized_box_iou_loss', inputs, attrs);
@@ -925,7 +925,7 @@ function b2dSetup(inputs: Record<string, RefTensor>, attrs: RefAttrs) {
   const s = pointsSetup(op, inputs, 'bbox');
   checkBoxes(op, 'bbox', s.t);
   // mmdetection: clamp(min = 0, max = max_dis - eps) when max_dis is given; its default
-  // eps is 0.1, which gives GFL's DFL targets in [0, 15.9] for reg_max 16 (CROSSKD.md §3).
+  // eps is 0.1, which gives GFL's DFL targets in [0, 15.9] for reg_max 16 (docs/crosskd.md §3).
   const maxDis = attrs.max_dis === undefined || attrs.max_dis === null ? undefined : numAttr(op, attrs, 'max_dis');
   const eps = numAttr(op, attrs, 'eps', 0.1);
   const hi = maxDis === undefined ? undefined : maxDis - eps;

@@ -38,7 +38,7 @@ const unaryRules: Record<string, UnaryRule> = {
   // sign(0) = 0, as PyTorch's abs backward.
   abs: { f: Math.abs, df: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0) },
   sigmoid: { f: stableSigmoid, df: (_x, y) => y * (1 - y) },
-  // NaN propagates (as in PyTorch); gradient 0 at x == 0 (the README's convention).
+  // NaN propagates and the gradient at x == 0 is 0, both as in PyTorch.
   relu: { f: (x) => (x > 0 || Number.isNaN(x) ? x : 0), df: (x) => (x > 0 ? 1 : 0) },
 };
 

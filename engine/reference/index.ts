@@ -1,6 +1,6 @@
 /**
  * The float64 reference ops by op id: the ids, input names and attributes of
- * test/opcases/README.md (core ops) and shared OPCASES.md (detection ops), so a parity
+ * test/opcases/README.md (core ops) and docs/op-cases.md (detection ops), so a parity
  * case or a GPU op test can look up its oracle by the same id.
  */
 import type { RefOp } from './types.ts';
@@ -22,7 +22,7 @@ export const referenceOps: Record<string, RefOp> = {
   ...matmulReferenceOps,
   // reshape permute transpose slice concat pad index_select index_add upsample_nearest2x max_pool2d
   ...movementReferenceOps,
-  // conv2d group_norm, the focal/KD/GIoU losses of OPCASES.md, iou_loss integral distance2bbox bbox2distance
+  // conv2d group_norm, the focal/KD/GIoU losses of docs/op-cases.md, iou_loss integral distance2bbox bbox2distance
   ...detectionReferenceOps,
   // batch_norm batch_norm_running_stats
   ...normReferenceOps,

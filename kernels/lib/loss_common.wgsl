@@ -1,5 +1,5 @@
 // Shared by the fused loss kernels (kernels/loss_*.wgsl, engine/ops/losses.ts): stable
-// scalar math for CROSSKD.md §3, and the reduction scaffolding every loss kernel uses.
+// scalar math for docs/crosskd.md §3, and the reduction scaffolding every loss kernel uses.
 //
 // Scaffolding: a loss kernel walks its work units (elements, rows or box pairs) with a
 // grid-stride loop over a launch of a few hundred workgroups (engine/ops/losses.ts), so
@@ -41,7 +41,7 @@ fn log1p_unit(v: f32) -> f32 {
   return 2.0 * s * (1.0 + z * tail);
 }
 
-// BCE with logits in CROSSKD.md's stable form, e = exp(-|x|) from sigmoid_pair():
+// BCE with logits in docs/crosskd.md's stable form, e = exp(-|x|) from sigmoid_pair():
 // (max(x, 0) - x·t) + log1p(e). The bracket first: at x = 30, t = 1 it is exactly 0 and
 // the tiny log term survives.
 fn bce_logits(x: f32, t: f32, e: f32) -> f32 {

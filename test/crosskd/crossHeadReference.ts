@@ -1,5 +1,5 @@
 /**
- * A float64 reference of the whole CrossKD loss on GFL heads (CROSSKD.md §2 and §4), built
+ * A float64 reference of the whole CrossKD loss on GFL heads (docs/crosskd.md §2 and §4), built
  * from the engine's reference ops, as a function of the student's input feature and
  * parameters — for finite-difference checks of the GPU path (crossHead.test.ts,
  * adapter.test.ts).

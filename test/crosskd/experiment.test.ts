@@ -117,7 +117,7 @@ describe('experiment presets', () => {
     expect(experimentPlan(preset, 1, empty(), ['gfl']).teachers).toEqual([]);
   });
 
-  it('taps, conflict, hetero and heads cover the other experiments of CROSSKD.md §6', () => {
+  it('taps, conflict, hetero and heads cover the other experiments of docs/crosskd.md §6', () => {
     expect(specs('taps')).toEqual([0, 1, 2, 3, 4].map((i) => `gfl>gfl(gfl):crosskd@${i}#0`));
     expect(specs('conflict')).toEqual([
       '->gfl(gfl):none@-#0', 'gfl>gfl(gfl):pred_mimic@-#0', 'gfl>gfl(gfl):crosskd@3#0', 'retina>gfl(gfl):pred_mimic@-#0', 'retina>gfl(gfl):crosskd@3#0',

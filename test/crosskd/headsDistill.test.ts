@@ -1,6 +1,6 @@
 /**
  * Distillation of the ATSS, RetinaNet and FCOS heads in the trainer: prediction mimicking
- * and CrossKD add CROSSKD.md §4's terms for the head, teachers load from checkpoints and
+ * and CrossKD add docs/crosskd.md §4's terms for the head, teachers load from checkpoints and
  * stay out of the student's; a RetinaNet teacher distils a GFL student through the cross
  * head and by direct mimicking in the teacher's priors (the conflicting-teacher pair;
  * crosskd/losses.ts crossTypeMimicLosses, tested in mimicAcross.test.ts); the default tap is

@@ -1,5 +1,5 @@
 /**
- * CrossKD for the ATSS, RetinaNet and FCOS heads (CROSSKD.md §4):
+ * CrossKD for the ATSS, RetinaNet and FCOS heads (docs/crosskd.md §4):
  * - the KD terms (KD-QFL, GIoU / IoU-log of boxes decoded at every prior weighted by the
  *   teacher's confidence, ATSS's centerness BCE at positives) against a float64 reference
  *   of the CrossKD code's pred_imitation losses, values and gradients;
@@ -114,7 +114,7 @@ describe.each(KINDS)('%s KD terms', (kind) => {
     };
     expect(await fdRelativeError(f, pred.cls[0].grad!, nchw.cls), 'd KD / d cls').toBeLessThan(1e-4);
     expect(await fdRelativeError(f, pred.reg[0].grad!, nchw.reg), 'd KD / d reg').toBeLessThan(1e-4);
-    // centerness KD is ATSS's only (CROSSKD.md §4): FCOS's centerness gets no KD gradient
+    // centerness KD is ATSS's only (docs/crosskd.md §4): FCOS's centerness gets no KD gradient
     if (kind === 'atss') expect(await fdRelativeError(f, pred.centerness![0].grad!, nchw.centerness!), 'd KD / d centerness').toBeLessThan(1e-4);
     if (kind === 'fcos') expect(pred.centerness![0].grad).toBeNull();
   });
@@ -186,7 +186,7 @@ describe.each(KINDS)('%s cross-head gradient routing', (kind) => {
 });
 
 describe('KD weights', () => {
-  it("are CROSSKD.md §4's per head", () => {
+  it("are docs/crosskd.md §4's per head", () => {
     expect(KD_WEIGHTS.atss).toMatchObject({ cls: 1, reg: 1, center: 1 });
     expect(KD_WEIGHTS.retina).toMatchObject({ cls: 1, reg: 1 });
     expect(KD_WEIGHTS.fcos).toMatchObject({ cls: 0.4, reg: 0.75 });

@@ -2,7 +2,7 @@
  * Prediction mimicking across head types (crosskd/losses.ts crossTypeMimicLosses): the
  * teacher head's KD applied to the student's own predictions, each location's logits and
  * box standing for every teacher prior there. Checked against a float64 computation of
- * CROSSKD.md §3–§4's formulas for a RetinaNet teacher (9 anchors) and a GFL student, and
+ * docs/crosskd.md §3–§4's formulas for a RetinaNet teacher (9 anchors) and a GFL student, and
  * against the same-head KD when the heads agree.
  */
 import * as os from 'node:os';

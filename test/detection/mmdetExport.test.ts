@@ -280,7 +280,7 @@ it("npm run export of a CrossKD student: the reference's CrossKDGFL fields, and 
   expect(model.type).toBe('CrossKDGFL');
   expect(model.teacher_config).toBe('{{ fileDirname }}/teacher/config.py');
   expect(model.teacher_ckpt).toBe('{{ fileDirname }}/teacher/model.pth');
-  // CROSSKD.md §4 for GFL (KD-QFL β1 w1, KL T1 summed over bins) with this run's reg and pkd weights
+  // docs/crosskd.md §4 for GFL (KD-QFL β1 w1, KL T1 summed over bins) with this run's reg and pkd weights
   expect(model.kd_cfg).toEqual({
     loss_cls_kd: { type: 'KDQualityFocalLoss', beta: 1, loss_weight: 1 },
     loss_reg_kd: { type: 'KnowledgeDistillationKLDivLoss', class_reduction: 'sum', T: 1, loss_weight: 3 },

@@ -1,6 +1,6 @@
 /**
  * The fused detection losses, Integral and box coding (engine/ops/losses.ts) on the GPU:
- * the worked values of CROSSKD.md §3 (typed in here, independent of any code), forward and
+ * the worked values of docs/crosskd.md §3 (typed in here, independent of any code), forward and
  * backward against the float64 reference with weights, reductions and avg_factor, the
  * extreme inputs (logits ±30 and beyond, targets exactly 0 and 1, tiny and thin boxes),
  * the one-kernel backward and the lifetime of the saved gradients, and bad arguments.
@@ -61,7 +61,7 @@ function dispatched(fn: () => void): string[] {
 
 // ------------------------------------------------------------------ worked values
 
-describe('worked values of CROSSKD.md §3 (torch 1.13, six decimals)', () => {
+describe('worked values of docs/crosskd.md §3 (torch 1.13, six decimals)', () => {
   const TOL = 2e-6; // half a unit of the sixth decimal, plus float32 rounding
 
   it('sigmoid focal loss, logits [-1, 0.5, 2], gt class 1', async () => {

@@ -2,7 +2,7 @@
  * The package as another project sees it: `npm run build` output installed under a
  * node_modules folder, every target of package.json's `exports` present, the Node entries
  * importable by plain Node (one engine shared by all of them, kernels inlined), and their
- * declarations type-checking a consumer under Node's module resolution. Also the README's
+ * declarations type-checking a consumer under Node's module resolution. Also docs/library.md's
  * library example (examples/api.ts), run as a user runs it.
  */
 import { execFile } from 'node:child_process';
@@ -125,11 +125,11 @@ export async function main(): Promise<number> {
   });
 });
 
-describe("the README's library example", () => {
+describe("docs/library.md's example", () => {
   it('is examples/api.ts, word for word', () => {
     const example = fs.readFileSync(path.join(ROOT, 'examples', 'api.ts'), 'utf8');
     const code = example.slice(example.indexOf('import {')).trimEnd();
-    expect(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')).toContain(`\`\`\`ts\n${code}\n\`\`\``);
+    expect(fs.readFileSync(path.join(ROOT, 'docs', 'library.md'), 'utf8')).toContain(`\`\`\`ts\n${code}\n\`\`\``);
   });
 
   it('runs (examples/api.ts): eight CrossKD steps on a head PyTorch wrote, the loss going down', async () => {

@@ -110,7 +110,7 @@ const CORE_IDS = [
 ];
 
 describe('referenceOps registry', () => {
-  it('has every core op id of test/opcases/README.md', () => {
+  it('has every core op id of docs/op-cases.md', () => {
     for (const id of CORE_IDS) expect(referenceOps[id], id).toBeDefined();
     expect(Object.keys(referenceOps).sort()).toEqual([...CORE_IDS, ...Object.keys(detectionReferenceOps), ...Object.keys(normReferenceOps)].sort());
   });

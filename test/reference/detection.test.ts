@@ -43,9 +43,9 @@ function fd(opId: string, inputs: Record<string, RefTensor>, attrs: RefAttrs, se
   return res;
 }
 
-// ───────────────────────── worked values, CROSSKD.md §3 ─────────────────────────
+// ───────────────────────── worked values, docs/crosskd.md §3 ─────────────────────────
 
-describe('worked values of CROSSKD.md §3 (torch 1.13)', () => {
+describe('worked values of docs/crosskd.md §3 (torch 1.13)', () => {
   const logits = [-1, 0.5, 2];
 
   it('sigmoid focal loss elements, gt class 1', () => {

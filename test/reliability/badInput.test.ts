@@ -1,5 +1,5 @@
 /**
- * The bad-input catalogue (README, "What is validated"): one row per case, each asserting
+ * The bad-input catalogue (docs/validation.md): one row per case, each asserting
  * that the error names what was wrong (the argument, file or key) and where, with the
  * expected and the actual where there is one. Areas: engine, kernels (losses and box
  * ops), detection targets, data, configs, checkpoints and distillation pairs; the command

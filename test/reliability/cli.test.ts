@@ -1,5 +1,5 @@
 /**
- * The bad-input catalogue, continued (README, "What is validated"): the command lines.
+ * The bad-input catalogue, continued (docs/validation.md): the command lines.
  * Each case runs the script as a user would and checks the exit code (scripts/cli.ts
  * EXIT), the one-line message naming what was wrong, and that no output file was left
  * behind.
@@ -227,7 +227,7 @@ const cases: CliCase[] = [
   // --- web, gradcheck, parity, fuzz, demo
   { what: 'web with a port out of range', script: 'scripts/web.ts', args: () => ['--port', '70000'], code: EXIT.usage, error: /^error: option '--port <n>' argument '70000' is invalid\. expected an integer port in \[0, 65535\], got '70000'$/m },
   { what: 'gradcheck with an unknown op id', script: 'scripts/gradcheck.ts', args: () => ['--op', 'no_such_op'], code: EXIT.usage, error: /^error: --op: unknown op id 'no_such_op' \(known: abs, add, .*\)$/m },
-  { what: 'parity with a case file that does not exist', script: 'scripts/parity.ts', args: () => [at('nope-cases.json')], code: EXIT.usage, error: /^error: case file not found: .*nope-cases\.json \(expected JSON case files, see OPCASES\.md\)$/m },
+  { what: 'parity with a case file that does not exist', script: 'scripts/parity.ts', args: () => [at('nope-cases.json')], code: EXIT.usage, error: /^error: case file not found: .*nope-cases\.json \(expected JSON case files, see docs\/op-cases\.md\)$/m },
   { what: 'fuzz with an unknown reader', script: 'scripts/fuzz.ts', args: () => ['--target', 'jpeg'], code: EXIT.usage, error: /^error: option '--target <name\.\.\.>' argument 'jpeg' is invalid\. Allowed choices are safetensors, checkpoint sidecar, COCO annotations, PNG, \.pth\.$/m },
   { what: 'demo with zero epochs', script: 'scripts/demo.ts', args: () => ['--epochs', '0'], code: EXIT.usage, error: /^error: option '--epochs <n>' argument '0' is invalid\. expected an integer ≥ 1, got '0'\.$/m },
 ];

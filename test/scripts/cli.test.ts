@@ -1,5 +1,5 @@
 /**
- * Conventions every command-line script keeps (README "npm scripts"): `--help` prints a
+ * Conventions every command-line script keeps (docs/usage.md): `--help` prints a
  * usage line and the exit codes and exits 0; a bad argument exits 2 (EXIT.usage) with a
  * one-line error; a config file is checked against the schema before anything runs, and
  * every unknown or mistyped key is reported with its path. No GPU work happens here.

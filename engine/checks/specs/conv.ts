@@ -1,6 +1,6 @@
 /**
  * OpSpec of conv2d (engine/ops/conv.ts). Op id, inputs and attributes are those of
- * ../shared/OPCASES.md: x [N,Cin,H,W], weight [Cout,Cin/groups,kh,kw], bias [Cout]
+ * docs/op-cases.md: x [N,Cin,H,W], weight [Cout,Cin/groups,kh,kw], bias [Cout]
  * (optional); stride [h,w], padding [h,w], dilation [h,w], groups.
  *
  * Cases cover stride 1 and 2, padding 0, 1 and 2, dilation 1 and 2, groups 1, 2, depthwise

@@ -1,6 +1,6 @@
 /**
  * OpSpecs of the fused detection losses, Integral and box coding (engine/ops/losses.ts).
- * Op ids, input names and attributes are those of ../shared/OPCASES.md (iou_loss,
+ * Op ids, input names and attributes are those of docs/op-cases.md (iou_loss,
  * integral, distance2bbox and bbox2distance, absent there, follow
  * engine/reference/detection.ts). Outputs are the unreduced loss unless `reduction` says
  * 'sum'.

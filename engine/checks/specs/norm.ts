@@ -2,7 +2,7 @@
  * OpSpecs of the normalisations (engine/ops/norm.ts): group_norm, batch_norm and the
  * running-statistics update of batch norm's training mode (batch_norm_running_stats, the
  * ids of engine/reference/norm.ts). Group norm's op id, inputs and attributes are
- * those of ../shared/OPCASES.md (`group_norm`: x [N,C,...], weight [C], bias [C];
+ * those of docs/op-cases.md (`group_norm`: x [N,C,...], weight [C], bias [C];
  * num_groups, eps), plus `relu` for the fused ReLU of conv → GN → ReLU head blocks.
  *
  * Cases cover both kernel layouts (four floats a unit when the spatial size is a multiple

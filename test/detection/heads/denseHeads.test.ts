@@ -110,7 +110,7 @@ describe.each(['atss', 'retina', 'fcos'] as const)('%s head against a float64 re
       expect(names).not.toContain('cls_convs.0.conv.bias');
       expect(names).toContain('scales.1.scale');
     }
-    // bias = −ln((1 − 0.01)/0.01) = −4.59512 (CROSSKD.md §5)
+    // bias = −ln((1 − 0.01)/0.01) = −4.59512 (docs/crosskd.md §5)
     const bias = await head.stateDict().get(`${pred.cls}.bias`)!.data();
     for (const b of bias) expect(b).toBeCloseTo(-4.59512, 4);
   });

@@ -194,7 +194,7 @@ export function rowsOf(levels: readonly RefTensor[], K: number): Float64Array {
 
 export const sigmoid = (v: number): number => 1 / (1 + Math.exp(-v));
 
-/** BCE with logits, CROSSKD.md §3's stable form. */
+/** BCE with logits, docs/crosskd.md §3's stable form. */
 export const bce = (x: number, t: number): number => Math.max(x, 0) - x * t + Math.log1p(Math.exp(-Math.abs(x)));
 
 /** DeltaXYWH decoding of one anchor (means 0, the dw/dh clamp of |ln(16/1000)|). */
@@ -330,7 +330,7 @@ export function gridPriorTensors(kind: HeadKind): PriorTensors {
   return { priors: E.tensor(Float32Array.from(rows), [R, dim]), centers: E.tensor(centers, [R, 2]), strides: E.tensor(new Float32Array(R).fill(GRID.STRIDE), [R, 1]) };
 }
 
-/** float64 align_scale (CROSSKD.md §2): per channel over N·H·W, unbiased std, +1e-6 on the student's. */
+/** float64 align_scale (docs/crosskd.md §2): per channel over N·H·W, unbiased std, +1e-6 on the student's. */
 export function alignRef(s: RefTensor, t: RefTensor): RefTensor {
   const [n, c, h, w] = s.shape;
   const stats = (x: RefTensor, ch: number) => {
@@ -359,7 +359,7 @@ export interface PredictionRows {
 }
 
 /**
- * CROSSKD.md §4's KD terms of an ATSS, RetinaNet or FCOS head in float64, as the CrossKD
+ * docs/crosskd.md §4's KD terms of an ATSS, RetinaNet or FCOS head in float64, as the CrossKD
  * reference's pred_imitation losses compute them (weights as given).
  */
 export function referenceBoxKd(
