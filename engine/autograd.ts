@@ -5,7 +5,7 @@
  * of its output. A rule is told which inputs need a gradient and returns null for the
  * others, so a frozen weight costs no kernel (the frozen-teacher path of CrossKD).
  */
-import { keep, scope, Tensor } from './tensor.ts';
+import { keep, scope, type Tensor } from './tensor.ts';
 import { fmt, sameShape } from './shape.ts';
 import { runtime } from './runtime.ts';
 

@@ -38,7 +38,7 @@ export function broadcastShapes(op: string, a: readonly number[], b: readonly nu
 export function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
   const own = stridesOf(shape);
   const offset = outShape.length - shape.length;
-  return outShape.map((d, i) => {
+  return outShape.map((_d, i) => {
     const j = i - offset;
     return j < 0 || shape[j] === 1 ? 0 : own[j];
   });

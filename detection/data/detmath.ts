@@ -10,7 +10,7 @@
 // everywhere.
 
 const HALF_PI = 1.5707963267948966;
-const LN2 = 0.6931471805599453;
+const LN2 = Math.LN2;
 
 /** sin(r) for |r| ≤ π/4: Taylor series to r^15 (truncation error < 1e-15). */
 function sinKernel(r: number): number {

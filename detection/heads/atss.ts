@@ -10,8 +10,8 @@
  * Inference: σ(cls) with σ(centerness) as the score factor, NMS IoU 0.6.
  */
 import * as E from '../../engine/index.ts';
-import { InitSeeds, ModuleList, priorProbBiasInit } from '../../engine/nn/index.ts';
-import { Conv2d, Scale } from '../../engine/nn/layers.ts';
+import { type InitSeeds, type ModuleList, priorProbBiasInit } from '../../engine/nn/index.ts';
+import type { Conv2d, Scale } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { MultiLevelPriors } from '../priors.ts';
 import { ATSS_DELTA_STDS, decodeDeltas } from './deltaCoder.ts';

@@ -11,7 +11,7 @@
  * head type alike.
  */
 import * as E from '../../engine/index.ts';
-import { Module, ModuleList, InitSeeds, normalInit, constantInit, type Initializer } from '../../engine/nn/index.ts';
+import { Module, ModuleList, type InitSeeds, normalInit, constantInit, type Initializer } from '../../engine/nn/index.ts';
 import { Conv2d, ConvModule, Scale } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { MultiLevelPriors } from '../priors.ts';

@@ -13,8 +13,8 @@
  * the score factor, NMS IoU 0.5. CrossKD taps FCOS at block 2 by default.
  */
 import * as E from '../../engine/index.ts';
-import { InitSeeds, ModuleList, priorProbBiasInit } from '../../engine/nn/index.ts';
-import { Conv2d, Scale } from '../../engine/nn/layers.ts';
+import { type InitSeeds, type ModuleList, priorProbBiasInit } from '../../engine/nn/index.ts';
+import type { Conv2d, Scale } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { FcosAssigner, defaultRegressRanges } from '../assigners/fcos.ts';
 import type { MultiLevelPriors } from '../priors.ts';

@@ -6,8 +6,8 @@
  * The towers and their entry points (`clsFrom`, `regFrom`) are DenseHead's.
  */
 import * as E from '../../engine/index.ts';
-import { InitSeeds, priorProbBiasInit, ModuleList } from '../../engine/nn/index.ts';
-import { Conv2d, Scale } from '../../engine/nn/layers.ts';
+import { type InitSeeds, priorProbBiasInit, type ModuleList } from '../../engine/nn/index.ts';
+import type { Conv2d, Scale } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { MultiLevelPriors } from '../priors.ts';
 import { alignedIou, flattenLevels } from './common.ts';

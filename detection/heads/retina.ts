@@ -11,8 +11,8 @@
  * target deltas of the positives / N_pos. Inference: σ(cls), NMS IoU 0.5.
  */
 import * as E from '../../engine/index.ts';
-import { InitSeeds, priorProbBiasInit } from '../../engine/nn/index.ts';
-import { Conv2d } from '../../engine/nn/layers.ts';
+import { type InitSeeds, priorProbBiasInit } from '../../engine/nn/index.ts';
+import type { Conv2d } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { MaxIoUAssigner, RETINANET_MAX_IOU } from '../assigners/maxIou.ts';
 import type { MultiLevelPriors } from '../priors.ts';

@@ -9,7 +9,7 @@
 import type { Detector } from '../detector.ts';
 import type { BackboneConfig } from '../models/backbone.ts';
 import { GFL_TEST_CFG } from '../postprocess.ts';
-import { AnchorGenerator } from '../priors.ts';
+import type { AnchorGenerator } from '../priors.ts';
 import type { TrainConfig } from '../train/config.ts';
 import { pyFloat, pyName, pyTuple } from './python.ts';
 

@@ -12,7 +12,7 @@
  * mmdetection's FPN with start_level 1 consumes them.
  */
 import { BatchNorm2d, Conv2d, GroupNorm, MaxPool2d } from '../../engine/nn/layers.ts';
-import { Module, ModuleList, InitSeeds, kaimingNormalInit } from '../../engine/nn/index.ts';
+import { Module, ModuleList, type InitSeeds, kaimingNormalInit } from '../../engine/nn/index.ts';
 import { add, relu } from '../../engine/ops/index.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 

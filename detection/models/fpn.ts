@@ -3,7 +3,7 @@
  * upsampling and addition, 3×3 output convs, and extra levels by stride-2 3×3 convs on
  * the last output ("on_output"). Names: `lateral_convs.i.conv`, `fpn_convs.i.conv`.
  */
-import { Module, ModuleList, InitSeeds, xavierUniformInit } from '../../engine/nn/index.ts';
+import { Module, ModuleList, type InitSeeds, xavierUniformInit } from '../../engine/nn/index.ts';
 import { ConvModule } from '../../engine/nn/layers.ts';
 import { add, relu, upsampleNearest2x } from '../../engine/ops/index.ts';
 import { fmt } from '../../engine/shape.ts';

@@ -9,7 +9,7 @@ import { batchNorm, groupNorm } from '../ops/norm.ts';
 import { relu, mul } from '../ops/elementwise.ts';
 import { tensor, type Tensor } from '../tensor.ts';
 import { Module } from './module.ts';
-import { constantInit, type Initializer, InitSeeds, normalInit } from './init.ts';
+import { constantInit, type Initializer, type InitSeeds, normalInit } from './init.ts';
 
 const pair = (v: number | readonly [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 

@@ -157,7 +157,7 @@ const bce = (x: number, t: number): number => Math.max(x, 0) - x * t + Math.log1
 function powGrad(b: number, gamma: number): number {
   if (gamma === 0) return 0;
   if (b === 0) return gamma === 1 ? 1 : gamma > 1 ? 0 : Infinity;
-  return gamma * Math.pow(b, gamma - 1);
+  return gamma * b ** (gamma - 1);
 }
 
 /** Stable log-softmax of row `r` (length m) of `z` scaled by 1/T, written into `out`. */
@@ -419,7 +419,7 @@ const sigmoid_focal_loss: RefOp = {
       const q = sigmoid(-x);
       const w = alpha * t + (1 - alpha) * (1 - t);
       const pt = q * t + p * (1 - t);
-      elems.data[i] = w * Math.pow(pt, gamma) * bce(x, t);
+      elems.data[i] = w * pt ** gamma * bce(x, t);
     }
     return { loss: reduce(elems, reduction) };
   },
@@ -436,7 +436,7 @@ const sigmoid_focal_loss: RefOp = {
       const q = sigmoid(-x);
       const w = alpha * t + (1 - alpha) * (1 - t);
       const pt = q * t + p * (1 - t);
-      const ptG = Math.pow(pt, gamma);
+      const ptG = pt ** gamma;
       const dptG = powGrad(pt, gamma);
       const l = bce(x, t);
       // dpt/dx = p·q·(1 - 2t); dBCE/dx = p - t; dpt/dt = q - p; dBCE/dt = -x; dw/dt = 2α - 1.
@@ -486,8 +486,8 @@ const quality_focal_loss: RefOp = {
         const x = pred.data[n * C + c];
         const p = sigmoid(x);
         s += label.data[n] === c
-          ? bce(x, score.data[n]) * Math.pow(Math.abs(score.data[n] - p), beta)
-          : softplus(x) * Math.pow(p, beta);
+          ? bce(x, score.data[n]) * Math.abs(score.data[n] - p) ** beta
+          : softplus(x) * p ** beta;
       }
       loss.data[n] = s;
     }
@@ -506,14 +506,14 @@ const quality_focal_loss: RefOp = {
         if (label.data[n] === c) {
           const s = score.data[n];
           const diff = s - p;
-          const f = Math.pow(Math.abs(diff), beta);
+          const f = Math.abs(diff) ** beta;
           const df = powGrad(Math.abs(diff), beta) * Math.sign(diff); // d f / d diff
           const l = bce(x, s);
           dpred.data[n * C + c] = u[n] * ((p - s) * f + l * df * -(p * q));
           dscore.data[n] += u[n] * (-x * f + l * df);
         } else {
           // d/dx [softplus(x)·p^β] = p·p^β + softplus(x)·β p^{β-1}·p·q
-          dpred.data[n * C + c] = u[n] * (p * Math.pow(p, beta) + softplus(x) * powGrad(p, beta) * p * q);
+          dpred.data[n * C + c] = u[n] * (p * p ** beta + softplus(x) * powGrad(p, beta) * p * q);
         }
       }
     }
@@ -548,7 +548,7 @@ const kd_quality_focal_loss: RefOp = {
     for (let i = 0; i < N * C; i++) {
       const x = pred.data[i];
       const t = target.data[i];
-      elems.data[i] = bce(x, t) * Math.pow(Math.abs(sigmoid(x) - t), beta);
+      elems.data[i] = bce(x, t) * Math.abs(sigmoid(x) - t) ** beta;
     }
     if (classReduction === 'none') return { loss: elems };
     const loss = tensor([N]);
@@ -567,7 +567,7 @@ const kd_quality_focal_loss: RefOp = {
       const p = sigmoid(x);
       const q = sigmoid(-x);
       const diff = p - t;
-      const f = Math.pow(Math.abs(diff), beta);
+      const f = Math.abs(diff) ** beta;
       const df = powGrad(Math.abs(diff), beta) * Math.sign(diff); // d f / d diff
       const l = bce(x, t);
       dpred.data[i] = g * ((p - t) * f + l * df * p * q);

@@ -119,7 +119,7 @@ interface BinaryRule {
 export function powC(a: number, b: number): number {
   if (a === 1 || b === 0) return 1;
   if (a === -1 && (b === Infinity || b === -Infinity)) return 1;
-  return Math.pow(a, b);
+  return a ** b;
 }
 
 const binaryRules: Record<string, BinaryRule> = {

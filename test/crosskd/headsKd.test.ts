@@ -24,7 +24,6 @@ import {
   GRID,
   RefTape,
   alignRef,
-  anchorAt,
   fdRelativeError,
   gridPriorRows,
   gridPriorTensors,

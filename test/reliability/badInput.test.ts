@@ -101,7 +101,7 @@ add(
   },
   /op 'exp' \(kernel unary\): binding 'x' is a 8192-byte buffer \(tensor \[2000\]\), over this adapter's maxStorageBufferBindingSize of 4096 bytes/,
 );
-add('engine', 'no WebGPU adapter (requestAdapter gives null)', () => openDevice({ requestAdapter: async () => null }), /No WebGPU adapter found \(requestAdapter\(\) returned null\)\.\nOn Debian\/Ubuntu .*\n  sudo bash scripts\/setup-webgpu\.sh/);
+add('engine', 'no WebGPU adapter (requestAdapter gives null)', () => openDevice({ requestAdapter: async () => null }), /No WebGPU adapter found \(requestAdapter\(\) returned null\)\.\nOn Debian\/Ubuntu .*\n {2}sudo bash scripts\/setup-webgpu\.sh/);
 add(
   'engine',
   'no WebGPU adapter (requestAdapter fails)',
