@@ -46,7 +46,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i < arrayLength(&src)) { dst[i] = src[i]; }
 }`;
 
-async function timeDispatch(device: GPUDevice, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, groups: [number, number], iterations: number): Promise<number> {
+async function timeDispatch(
+  device: GPUDevice,
+  pipeline: GPUComputePipeline,
+  bindGroup: GPUBindGroup,
+  groups: [number, number],
+  iterations: number,
+): Promise<number> {
   const once = async () => {
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
@@ -96,7 +102,10 @@ export async function measureCeilings(iterations = 5): Promise<Ceilings> {
     });
     const copyGroup = device.createBindGroup({
       layout: copy.getBindGroupLayout(0),
-      entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: dst } }],
+      entries: [
+        { binding: 0, resource: { buffer: src } },
+        { binding: 1, resource: { buffer: dst } },
+      ],
     });
     const groups = bytes / 16 / WORKGROUP; // 1 Mi workgroups: fold into a 1024-wide grid
     const copyMs = await timeDispatch(device, copy, copyGroup, [1024, groups / 1024], iterations);

@@ -125,10 +125,8 @@ const round = (x: number | null, digits: number) => (x === null ? null : Number(
 export async function measure(w: Workload, opts: MeasureOptions): Promise<Row> {
   const ours = await measureSide(() => w.ours(), opts);
   const tf = opts.tf;
-  const tfjs: SideResult =
-    tf && w.tfjs ? await measureSide(() => w.tfjs!(tf), opts) : { ms: null, samples: [] };
-  const rate = (amount: number | undefined, ms: number | null) =>
-    amount !== undefined && ms !== null && ms > 0 ? amount / (ms * 1e6) : null;
+  const tfjs: SideResult = tf && w.tfjs ? await measureSide(() => w.tfjs!(tf), opts) : { ms: null, samples: [] };
+  const rate = (amount: number | undefined, ms: number | null) => (amount !== undefined && ms !== null && ms > 0 ? amount / (ms * 1e6) : null);
   const gflops = rate(w.flops, ours.ms);
   const gbps = rate(w.bytes, ours.ms);
   const perDispatch = (ms: number | null) => (w.dispatches && ms !== null ? (ms * 1000) / w.dispatches : null);
@@ -168,10 +166,14 @@ export function formatTable(rows: readonly Row[], markdown = false): string {
   const head = ['workload', 'pass', 'ours ms', 'tfjs ms', 'ratio', 'GFLOP/s', 'GB/s', 'of ceiling', 'note'];
   const body = rows.map((r) => {
     const notes: string[] = [];
-    if (r.us_per_dispatch != null)
-      notes.push(`${fmtNum(r.us_per_dispatch, 1)} µs/dispatch (tfjs ${fmtNum(r.tfjs_us_per_dispatch, 1)})`);
+    if (r.us_per_dispatch != null) notes.push(`${fmtNum(r.us_per_dispatch, 1)} µs/dispatch (tfjs ${fmtNum(r.tfjs_us_per_dispatch, 1)})`);
     if (r.tfjs_gflops != null) notes.push(`tfjs ${fmtNum(r.tfjs_gflops, 2)} GFLOP/s`);
-    if (r.extra) notes.push(Object.entries(r.extra).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(1)}`).join(', '));
+    if (r.extra)
+      notes.push(
+        Object.entries(r.extra)
+          .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(1)}`)
+          .join(', '),
+      );
     if (r.error) notes.push(r.error);
     return [
       r.workload,

@@ -17,7 +17,10 @@ const program = new Command()
   .name('npm run bench --')
   .description('Kernel benchmarks: our engine beside TensorFlow.js (WebGPU backend) on the same adapter.')
   .option('--json <file>', 'also write {header, rows} as JSON to FILE')
-  .option('--quick', `short run: ${QUICK_TIMING.warmup} warm-up + ${QUICK_TIMING.iterations} timed iterations (default ${FULL_TIMING.warmup} + ${FULL_TIMING.iterations})`)
+  .option(
+    '--quick',
+    `short run: ${QUICK_TIMING.warmup} warm-up + ${QUICK_TIMING.iterations} timed iterations (default ${FULL_TIMING.warmup} + ${FULL_TIMING.iterations})`,
+  )
   .option('--filter <text>', 'only workloads whose name contains TEXT (case-insensitive)')
   .option('--iterations <n>', 'timed iterations per side (median is reported)', intArg(1))
   .option('--no-tfjs', 'measure our engine only')
@@ -52,7 +55,9 @@ async function main(): Promise<number> {
   const filter = opts.filter?.toLowerCase();
   const selected = workloads.filter((w) => !filter || w.name.toLowerCase().includes(filter));
   if (selected.length === 0) {
-    console.error(`error: no workload matches --filter '${opts.filter}' (case-insensitive substring of a name). Workloads:\n  ${workloads.map((w) => w.name).join('\n  ')}`);
+    console.error(
+      `error: no workload matches --filter '${opts.filter}' (case-insensitive substring of a name). Workloads:\n  ${workloads.map((w) => w.name).join('\n  ')}`,
+    );
     return EXIT.usage;
   }
 
@@ -116,7 +121,9 @@ async function main(): Promise<number> {
   const m = header.machine;
   console.log(`machine: ${m.os}, ${m.cpus} × ${m.cpu_model}, load ${m.loadavg.join(' ')}; node ${header.node}, webgpu ${header.webgpu}`);
   if (ceilings)
-    console.log(`ceiling: FMA probe ${ceilings.fma_gflops.toFixed(1)} GFLOP/s, streaming copy ${ceilings.copy_gbps.toFixed(2)} GB/s (bench/ceilings.ts; 'of ceiling' is against these)`);
+    console.log(
+      `ceiling: FMA probe ${ceilings.fma_gflops.toFixed(1)} GFLOP/s, streaming copy ${ceilings.copy_gbps.toFixed(2)} GB/s (bench/ceilings.ts; 'of ceiling' is against these)`,
+    );
   console.log(`timing:  median of ${timing.iterations} after ${timing.warmup} warm-up, each iteration waits for the GPU\n`);
 
   const rows: Row[] = [];

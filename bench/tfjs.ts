@@ -63,10 +63,12 @@ async function load(): Promise<TfjsInfo> {
   // TF.js greets Node users with a hint to install tfjs-node; it is not what we measure.
   const warn = console.warn;
   const log = console.log;
-  const quiet = (orig: typeof console.log) => (...args: unknown[]) => {
-    if (typeof args[0] === 'string' && args[0].includes('tfjs-node')) return;
-    orig(...args);
-  };
+  const quiet =
+    (orig: typeof console.log) =>
+    (...args: unknown[]) => {
+      if (typeof args[0] === 'string' && args[0].includes('tfjs-node')) return;
+      orig(...args);
+    };
   console.warn = quiet(warn);
   console.log = quiet(log);
   let tf: TF;
@@ -74,8 +76,7 @@ async function load(): Promise<TfjsInfo> {
     tf = (await import('@tensorflow/tfjs')) as TF;
     await import('@tensorflow/tfjs-backend-webgpu');
     const ok = await tf.setBackend('webgpu');
-    if (!ok || tf.getBackend() !== 'webgpu')
-      throw new Error(`TF.js: setBackend('webgpu') failed, backend is '${tf.getBackend()}'`);
+    if (!ok || tf.getBackend() !== 'webgpu') throw new Error(`TF.js: setBackend('webgpu') failed, backend is '${tf.getBackend()}'`);
     await tf.ready();
     tf.env().set('WEBGPU_CPU_FORWARD', false);
   } finally {
@@ -84,8 +85,7 @@ async function load(): Promise<TfjsInfo> {
   }
   const backend = tf.backend() as unknown as { adapterInfo?: Record<string, unknown> };
   const adapter: Record<string, unknown> = {};
-  for (const k of ['vendor', 'architecture', 'device', 'description'])
-    if (backend.adapterInfo?.[k] !== undefined) adapter[k] = backend.adapterInfo[k];
+  for (const k of ['vendor', 'architecture', 'device', 'description']) if (backend.adapterInfo?.[k] !== undefined) adapter[k] = backend.adapterInfo[k];
   const require = createRequire(import.meta.url);
   const version = (require('@tensorflow/tfjs-backend-webgpu/package.json') as { version: string }).version;
   return { tf, version, backend: tf.getBackend(), adapter };

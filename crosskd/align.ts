@@ -44,7 +44,9 @@ export function normalizeChannels(x: Tensor, who = 'normalizeChannels'): Tensor 
  */
 export function alignToTeacher(student: Tensor, teacher: Tensor): Tensor {
   if (student.shape.join() !== teacher.shape.join())
-    throw new Error(`alignToTeacher: student feature [${student.shape}] and teacher feature [${teacher.shape}] differ (heads of different widths need distill.adapter: true)`);
+    throw new Error(
+      `alignToTeacher: student feature [${student.shape}] and teacher feature [${teacher.shape}] differ (heads of different widths need distill.adapter: true)`,
+    );
   const t = E.noGrad(() => channelStats(E.detach(teacher), 'alignToTeacher (teacher)'));
   return E.add(E.mul(normalizeChannels(student, 'alignToTeacher (student)'), t.std), t.mean);
 }

@@ -58,7 +58,8 @@ export function locationConflicts(
     let worst = 0;
     for (let c = 0; c < numClasses; c++) {
       const s = teacherScores[p * numClasses + c];
-      if (!(s >= 0 && s <= 1)) throw new Error(`locationConflicts: teacher score at location ${p}, class ${c} is ${s}; scores are probabilities in [0, 1] (apply the sigmoid)`);
+      if (!(s >= 0 && s <= 1))
+        throw new Error(`locationConflicts: teacher score at location ${p}, class ${c} is ${s}; scores are probabilities in [0, 1] (apply the sigmoid)`);
       worst = Math.max(worst, Math.abs(s - targets[p * numClasses + c]));
     }
     out[p] = worst;

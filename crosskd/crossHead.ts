@@ -76,14 +76,24 @@ export function checkCrossHeadCompatible(student: DenseHead, teacher: DenseHead,
  * from a run without the tape (noGrad). With an adapter, each tower's tapped student
  * feature goes through its 1×1 conv first, then the alignment.
  */
-export function crossHeadForward(student: HeadOutputs, teacher: HeadOutputs, teacherHead: DenseHead, tap: number, adapter?: CrossHeadAdapter): CrossHeadOutputs {
+export function crossHeadForward(
+  student: HeadOutputs,
+  teacher: HeadOutputs,
+  teacherHead: DenseHead,
+  tap: number,
+  adapter?: CrossHeadAdapter,
+): CrossHeadOutputs {
   if (!student.clsFeats || !student.regFeats || !teacher.clsFeats || !teacher.regFeats)
     throw new Error('crossHeadForward: run both heads with { keepFeats: true }');
   if (!student.clsFeats[0][tap] || !teacher.clsFeats[0][tap])
-    throw new Error(`crossHeadForward: tap ${tap} is outside the heads (student features 0..${student.clsFeats[0].length - 1}, teacher 0..${teacher.clsFeats[0].length - 1})`);
+    throw new Error(
+      `crossHeadForward: tap ${tap} is outside the heads (student features 0..${student.clsFeats[0].length - 1}, teacher 0..${teacher.clsFeats[0].length - 1})`,
+    );
   const [sw, tw] = [student.clsFeats[0][tap].shape[1], teacher.clsFeats[0][tap].shape[1]];
   if (adapter && (adapter.studentChannels !== sw || adapter.teacherChannels !== tw))
-    throw new Error(`crossHeadForward: the adapter maps ${adapter.studentChannels} → ${adapter.teacherChannels} channels, the features at tap ${tap} have ${sw} (student) and ${tw} (teacher)`);
+    throw new Error(
+      `crossHeadForward: the adapter maps ${adapter.studentChannels} → ${adapter.teacherChannels} channels, the features at tap ${tap} have ${sw} (student) and ${tw} (teacher)`,
+    );
   const out: CrossHeadOutputs = { cls: [], reg: [] };
   student.clsFeats.forEach((sFeats, level) => {
     const enter = (s: Tensor, t: Tensor, conv: Conv2d | undefined) => {

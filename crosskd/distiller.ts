@@ -39,7 +39,11 @@ export interface DistillOptions {
  * Validates the pairing before training and returns the trainer's `extraLoss` hook.
  * `student` is the detector being trained (for compatibility checks).
  */
-export function distillationLoss(student: Detector, teacher: Detector | null, opts: DistillOptions): ((ctx: ExtraLossContext) => Record<string, Tensor>) | undefined {
+export function distillationLoss(
+  student: Detector,
+  teacher: Detector | null,
+  opts: DistillOptions,
+): ((ctx: ExtraLossContext) => Record<string, Tensor>) | undefined {
   if (!METHODS.includes(opts.method)) throw new Error(`distill.method must be one of ${METHODS.join(', ')}, got '${opts.method}'`);
   if (opts.method === 'none') return undefined;
   if (!teacher) throw new Error(`distill.method '${opts.method}' needs a teacher checkpoint`);
@@ -61,7 +65,10 @@ export function distillationLoss(student: Detector, teacher: Detector | null, op
     throw new Error(`distillation: student strides [${student.strides}] differ from the teacher's [${teacher.strides}]`);
   // seeded apart from the student's own init stream
   const adapter = opts.adapter
-    ? student.attachTrainingModule('adapter', new CrossHeadAdapter(student.bboxHead.tapChannels(tap), teacherHead.tapChannels(tap), new InitSeeds(student.cfg.seed + 0x61646170)))
+    ? student.attachTrainingModule(
+        'adapter',
+        new CrossHeadAdapter(student.bboxHead.tapChannels(tap), teacherHead.tapChannels(tap), new InitSeeds(student.cfg.seed + 0x61646170)),
+      )
     : undefined;
 
   return (ctx) => {
@@ -101,10 +108,14 @@ function checkMimicCompatible(student: Detector, teacher: Detector): 'same head'
   if (s.numClasses !== t.numClasses) throw new Error(`pred_mimic: student has ${s.numClasses} classes, teacher ${t.numClasses}`);
   if (s.type !== t.type) {
     if (t.type === 'gfl')
-      throw new Error(`pred_mimic: a GFL teacher's KD compares box distributions, which the student's '${s.type}' head does not predict; mimicking it needs a GFL student (crosskd reads any teacher head)`);
+      throw new Error(
+        `pred_mimic: a GFL teacher's KD compares box distributions, which the student's '${s.type}' head does not predict; mimicking it needs a GFL student (crosskd reads any teacher head)`,
+      );
     // ATSS and FCOS predict centerness
     if (t.type === 'atss' && s.type !== 'atss' && s.type !== 'fcos')
-      throw new Error(`pred_mimic: an ATSS teacher's KD includes centerness, which the student's '${s.type}' head does not predict (crosskd reads any teacher head)`);
+      throw new Error(
+        `pred_mimic: an ATSS teacher's KD includes centerness, which the student's '${s.type}' head does not predict (crosskd reads any teacher head)`,
+      );
     if (s.priorsPerLocation !== 1)
       throw new Error(
         `pred_mimic across head types maps each student location onto the teacher's priors there; the student's '${s.type}' head has ${s.priorsPerLocation} priors per location`,

@@ -116,8 +116,14 @@ const headsOf = (students: Record<string, TrainConfig>): Record<string, HeadType
 function preset(title: string, s: Schedules, specs: readonly Omit<ExperimentRun, 'seed' | 'head'>[], defaultSeeds: number): ExperimentPreset {
   const all = configs(s);
   const pick = <T>(rec: Record<string, T>, keys: (string | null)[]) => Object.fromEntries(Object.entries(rec).filter(([k]) => keys.includes(k)));
-  const teachers = pick(all.teachers, specs.map((r) => r.teacher));
-  const students = pick(all.students, specs.map((r) => r.student));
+  const teachers = pick(
+    all.teachers,
+    specs.map((r) => r.teacher),
+  );
+  const students = pick(
+    all.students,
+    specs.map((r) => r.student),
+  );
   return { title, teachers, students, runs: (seeds) => runsOver(seeds, specs, headsOf(students)), defaultSeeds };
 }
 
@@ -187,7 +193,10 @@ function converged(): ExperimentPreset {
     curvePanels: [
       { title: 'methods (GFL teacher, tap 3)', include: (r) => r.teacher !== 'retina' && isTap3OrNone(r) },
       { title: 'CrossKD tap index', include: (r) => r.method === 'crosskd' && r.teacher === 'gfl' },
-      { title: 'conflicting teacher (RetinaNet) vs the GFL teacher', include: (r) => (r.method === 'none' || r.method === 'pred_mimic' || r.method === 'crosskd') && isTap3OrNone(r) },
+      {
+        title: 'conflicting teacher (RetinaNet) vs the GFL teacher',
+        include: (r) => (r.method === 'none' || r.method === 'pred_mimic' || r.method === 'crosskd') && isTap3OrNone(r),
+      },
     ],
   };
 }
@@ -200,7 +209,12 @@ export const EXPERIMENT_PRESETS: Record<string, () => ExperimentPreset> = {
       title: 'smoke test (tiny configs)',
       teachers: { gfl: { ...tiny, name: 'tiny-teacher', seed: 5 } },
       students: { gfl: tiny },
-      runs: (seeds) => runsOver(seeds, methodComparison('gfl', 'gfl').filter((r) => r.method === 'none' || r.method === 'crosskd'), { gfl: 'gfl' }),
+      runs: (seeds) =>
+        runsOver(
+          seeds,
+          methodComparison('gfl', 'gfl').filter((r) => r.method === 'none' || r.method === 'crosskd'),
+          { gfl: 'gfl' },
+        ),
       defaultSeeds: 1,
     };
   },
@@ -356,7 +370,9 @@ export async function runExperiment(args: {
   const cacheDir = args.cacheDir ?? '.cache/teachers';
   if (args.teacherCheckpoint) {
     if (!preset.teachers.gfl)
-      throw new Error(`--teacher replaces the GFL teacher, which preset '${args.preset}' does not use (its teachers: ${Object.keys(preset.teachers).join(', ')})`);
+      throw new Error(
+        `--teacher replaces the GFL teacher, which preset '${args.preset}' does not use (its teachers: ${Object.keys(preset.teachers).join(', ')})`,
+      );
     // the whole teacher checked before any run trains: its sidecar, config and weights file
     if (!fs.existsSync(args.teacherCheckpoint)) throw new Error(`--teacher: checkpoint not found: ${args.teacherCheckpoint}`);
     const sidecar = readSidecar<TrainConfig, unknown>(args.teacherCheckpoint);
@@ -393,7 +409,9 @@ export async function runExperiment(args: {
       const c = await teacherConflict(preset.students[student], teachers[name], log);
       if (c) {
         (info.conflict ??= {})[student] = c;
-        log(`target conflict of teacher ${name} with student ${student}'s assigner: ${(100 * c.share).toFixed(2)}% of locations (positives ${(100 * c.positives).toFixed(1)}%, negatives ${(100 * c.negatives).toFixed(2)}%)`);
+        log(
+          `target conflict of teacher ${name} with student ${student}'s assigner: ${(100 * c.share).toFixed(2)}% of locations (positives ${(100 * c.positives).toFixed(1)}%, negatives ${(100 * c.negatives).toFixed(2)}%)`,
+        );
       }
     }
     return teachers[name];
@@ -466,7 +484,8 @@ function byConfig<T extends ExperimentRun>(runs: readonly T[]): T[][] {
 }
 
 /** A configuration's name in tables and legends: `<teacher>→<student> <method>[ tap i]`, or `<student> baseline`. */
-const configLabel = (r: ExperimentRun) => (r.teacher === null ? `${r.student} baseline` : `${r.teacher}→${r.student} ${r.method}${r.tap !== null ? ` tap ${r.tap}` : ''}`);
+const configLabel = (r: ExperimentRun) =>
+  r.teacher === null ? `${r.student} baseline` : `${r.teacher}→${r.student} ${r.method}${r.tap !== null ? ` tap ${r.tap}` : ''}`;
 
 /**
  * The markdown table of the runs: one row per configuration, its seeds as mean ± sample
@@ -478,7 +497,10 @@ export function resultsTable(
   epochs: readonly number[] = [],
 ): string[] {
   const epochHead = epochs.map((e) => ` mAP ep ${e} |`).join('');
-  const lines = [`| teacher | student | method | tap | seeds |${epochHead} mAP | mAP50 | mAP75 | train s |`, `|---|---|---|---|---|${epochs.map(() => '---|').join('')}---|---|---|---|`];
+  const lines = [
+    `| teacher | student | method | tap | seeds |${epochHead} mAP | mAP50 | mAP75 | train s |`,
+    `|---|---|---|---|---|${epochs.map(() => '---|').join('')}---|---|---|---|`,
+  ];
   for (const rs of byConfig(runs)) {
     const [t, student, method, tap] = configOf(rs[0]).split('|');
     const atEpoch = epochs.map((e) => {
@@ -509,14 +531,22 @@ export function curvePanels(preset: Pick<ExperimentPreset, 'curvePanels'>, runs:
   });
 }
 
-function writeResults(outDir: string, presetName: string, preset: ExperimentPreset, teacher: Record<string, unknown>, runs: RunResult[], valSet: DetectionDataset | null): string {
+function writeResults(
+  outDir: string,
+  presetName: string,
+  preset: ExperimentPreset,
+  teacher: Record<string, unknown>,
+  runs: RunResult[],
+  valSet: DetectionDataset | null,
+): string {
   const lines = resultsTable(runs, preset.tableEpochs);
   const curves = curvePanels(preset, runs).filter((p) => p.series.some((c) => c.points.length >= 2));
   const curveLines = curves.map((p) => `mAP curves, ${p.title}: ${p.file} — ${p.series.map((c, k) => `${c.name}: rgb(${PALETTE[k].join(',')})`).join('; ')}`);
   const tLines = Object.entries(teacher).map(([name, info]) => {
     const i = info as { config: string; mAP?: number; mAP50?: number; mAP75?: number; conflict?: Record<string, TeacherConflict> };
     const conflicts = Object.entries(i.conflict ?? {}).map(
-      ([s, c]) => `; target conflict with the ${s} student's assigner ${(100 * c.share).toFixed(2)}% of locations (positives ${(100 * c.positives).toFixed(1)}%, negatives ${(100 * c.negatives).toFixed(2)}%)`,
+      ([s, c]) =>
+        `; target conflict with the ${s} student's assigner ${(100 * c.share).toFixed(2)}% of locations (positives ${(100 * c.positives).toFixed(1)}%, negatives ${(100 * c.negatives).toFixed(2)}%)`,
     );
     return `- ${name}: ${i.config}, mAP ${pct(i.mAP ?? -1)}, mAP50 ${pct(i.mAP50 ?? -1)}, mAP75 ${pct(i.mAP75 ?? -1)}${conflicts.join('')}`;
   });
@@ -548,7 +578,9 @@ function writeResults(outDir: string, presetName: string, preset: ExperimentPres
   const report = buildExperimentReport({
     title: `Experiment '${presetName}': ${runs.length} run(s)`,
     facts: [
-      ...Object.entries(teacher).map(([name, info]) => `teacher ${name}: ${(info as { config: string }).config} (${(info as { checkpoint: string }).checkpoint})`),
+      ...Object.entries(teacher).map(
+        ([name, info]) => `teacher ${name}: ${(info as { config: string }).config} (${(info as { checkpoint: string }).checkpoint})`,
+      ),
       `written ${new Date().toISOString()}; experiment.json holds the same figures`,
     ],
     teachers: Object.entries(teacher).map(([name, info]) => {

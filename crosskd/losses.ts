@@ -127,10 +127,21 @@ export function headKdLosses(head: DenseHead, pred: PredictionMaps, teacher: Pre
  * RetinaNet and ATSS leave out the priors with label weight 0 (padding, ignored anchors)
  * and divide by N_pos; FCOS takes every point and divides by Σ centerness targets.
  */
-export function boxKdLosses(head: DenseHead, pred: PredictionMaps, teacher: PredictionMaps, t: DenseTargets, priors: PriorTensors, w: KdWeights): Record<string, Tensor> {
+export function boxKdLosses(
+  head: DenseHead,
+  pred: PredictionMaps,
+  teacher: PredictionMaps,
+  t: DenseTargets,
+  priors: PriorTensors,
+  w: KdWeights,
+): Record<string, Tensor> {
   return boxKdFromRows(
     head,
-    { cls: head.flattenPerPrior(pred.cls), boxes: head.decodeBoxes(pred.reg, priors), centerness: pred.centerness && E.reshape(head.flattenPerPrior(pred.centerness), [-1]) },
+    {
+      cls: head.flattenPerPrior(pred.cls),
+      boxes: head.decodeBoxes(pred.reg, priors),
+      centerness: pred.centerness && E.reshape(head.flattenPerPrior(pred.centerness), [-1]),
+    },
     teacher,
     t,
     priors,
@@ -146,7 +157,14 @@ export interface PredictionRows {
 }
 
 /** boxKdLosses on a prediction already flattened and decoded in `head`'s priors. */
-export function boxKdFromRows(head: DenseHead, pred: PredictionRows, teacher: PredictionMaps, t: DenseTargets, priors: PriorTensors, w: KdWeights): Record<string, Tensor> {
+export function boxKdFromRows(
+  head: DenseHead,
+  pred: PredictionRows,
+  teacher: PredictionMaps,
+  t: DenseTargets,
+  priors: PriorTensors,
+  w: KdWeights,
+): Record<string, Tensor> {
   const cls = pred.cls;
   const rows = cls.shape[0];
   if (t.labelWeights.length !== rows) throw new Error(`boxKdLosses: ${t.labelWeights.length} label weights for ${rows} priors`);
@@ -158,7 +176,10 @@ export function boxKdFromRows(head: DenseHead, pred: PredictionRows, teacher: Pr
     const valid = fcos ? null : E.tensor(t.labelWeights, [rows]);
     return {
       softTarget: E.sigmoid(tCls),
-      teacherBoxes: head.decodeBoxes(teacher.reg.map((x) => E.detach(x)), priors),
+      teacherBoxes: head.decodeBoxes(
+        teacher.reg.map((x) => E.detach(x)),
+        priors,
+      ),
       // w_r: the teacher's confidence, zero where the prior takes no part (not for FCOS)
       regWeight: valid ? E.mul(confidence, valid) : confidence,
       valid,

@@ -19,9 +19,13 @@ export function crosskdModelFields(student: Detector, teacher: Detector, d: Dist
   if (d.method !== 'crosskd' && d.method !== 'crosskd+pkd') return null;
   const type = teacher.bboxHead.type;
   if (student.bboxHead.type !== type)
-    throw new MmdetExportError(`CrossKD from a ${type} teacher into a ${student.bboxHead.type} student has no mmdetection equivalent (the reference reuses a teacher head of the student's type)`);
+    throw new MmdetExportError(
+      `CrossKD from a ${type} teacher into a ${student.bboxHead.type} student has no mmdetection equivalent (the reference reuses a teacher head of the student's type)`,
+    );
   if (d.adapter)
-    throw new MmdetExportError("distill.adapter (a 1×1 conv between heads of different widths) has no mmdetection equivalent; the reference's CrossKD needs equal head widths");
+    throw new MmdetExportError(
+      "distill.adapter (a 1×1 conv between heads of different widths) has no mmdetection equivalent; the reference's CrossKD needs equal head widths",
+    );
   const w = { ...KD_WEIGHTS[type], ...d.weights };
   const kdQfl = { type: 'KDQualityFocalLoss', beta: 1, loss_weight: w.cls };
   const kd: Record<string, unknown> =
@@ -33,7 +37,11 @@ export function crosskdModelFields(student: Detector, teacher: Detector, d: Dist
           loss_bbox_kd: { type: 'GIoULoss', loss_weight: 0.0 },
         }
       : type === 'atss'
-        ? { loss_cls_kd: kdQfl, loss_reg_kd: { type: 'GIoULoss', loss_weight: w.reg }, loss_center_kd: { type: 'CrossEntropyLoss', use_sigmoid: true, loss_weight: w.center } }
+        ? {
+            loss_cls_kd: kdQfl,
+            loss_reg_kd: { type: 'GIoULoss', loss_weight: w.reg },
+            loss_center_kd: { type: 'CrossEntropyLoss', use_sigmoid: true, loss_weight: w.center },
+          }
         : type === 'retina'
           ? { loss_cls_kd: kdQfl, loss_reg_kd: { type: 'GIoULoss', loss_weight: w.reg } }
           : { loss_cls_kd: kdQfl, loss_reg_kd: { type: 'IoULoss', loss_weight: w.reg } };

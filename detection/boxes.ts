@@ -73,9 +73,15 @@ export function bboxOverlaps(a: ArrayLike<number>, b: ArrayLike<number>, mode: O
   const areaA = boxAreas(a);
   const areaB = boxAreas(b);
   for (let i = 0; i < n; i++) {
-    const ax1 = a[4 * i], ay1 = a[4 * i + 1], ax2 = a[4 * i + 2], ay2 = a[4 * i + 3];
+    const ax1 = a[4 * i],
+      ay1 = a[4 * i + 1],
+      ax2 = a[4 * i + 2],
+      ay2 = a[4 * i + 3];
     for (let j = 0; j < m; j++) {
-      const bx1 = b[4 * j], by1 = b[4 * j + 1], bx2 = b[4 * j + 2], by2 = b[4 * j + 3];
+      const bx1 = b[4 * j],
+        by1 = b[4 * j + 1],
+        bx2 = b[4 * j + 2],
+        by2 = b[4 * j + 3];
       const iw = Math.max(Math.min(ax2, bx2) - Math.max(ax1, bx1), 0);
       const ih = Math.max(Math.min(ay2, by2) - Math.max(ay1, by1), 0);
       const inter = iw * ih;

@@ -61,7 +61,10 @@ export class Detector extends Module {
     const seeds = new InitSeeds(cfg.seed);
     this.backbone = this.child('backbone', buildBackbone(cfg.backbone, seeds));
     this.neck = this.child('neck', new FPN(this.backbone.outChannels, cfg.neck, seeds));
-    this.bboxHead = this.child('bbox_head', buildHead(cfg.head, { numClasses: cfg.numClasses, inChannels: cfg.neck.outChannels, numLevels: cfg.neck.numOuts }, seeds));
+    this.bboxHead = this.child(
+      'bbox_head',
+      buildHead(cfg.head, { numClasses: cfg.numClasses, inChannels: cfg.neck.outChannels, numLevels: cfg.neck.numOuts }, seeds),
+    );
     this.strides = fpnStrides(cfg.neck.numOuts);
     this.priorGenerator = priorGeneratorFor(headType(cfg.head), this.strides, cfg.anchors);
   }
@@ -137,7 +140,10 @@ export class Detector extends Module {
     const strides = new Float32Array(n * P);
     for (let p = 0; p < P; p++) {
       const a = dim * p;
-      const [cx, cy] = dim === 4 ? [(priors.priors[a] + priors.priors[a + 2]) / 2, (priors.priors[a + 1] + priors.priors[a + 3]) / 2] : [priors.priors[a], priors.priors[a + 1]];
+      const [cx, cy] =
+        dim === 4
+          ? [(priors.priors[a] + priors.priors[a + 2]) / 2, (priors.priors[a + 1] + priors.priors[a + 3]) / 2]
+          : [priors.priors[a], priors.priors[a + 1]];
       for (let i = 0; i < n; i++) {
         const row = i * P + p;
         for (let k = 0; k < dim; k++) boxes[row * dim + k] = priors.priors[a + k];

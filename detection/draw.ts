@@ -62,8 +62,7 @@ export function textColorOn(bg: Rgb): Rgb {
 }
 
 function checkImage(img: RgbImage): void {
-  if (img.data.length !== 3 * img.width * img.height)
-    throw new Error(`draw: image data holds ${img.data.length} bytes, expected 3·${img.width}·${img.height}`);
+  if (img.data.length !== 3 * img.width * img.height) throw new Error(`draw: image data holds ${img.data.length} bytes, expected 3·${img.width}·${img.height}`);
 }
 
 /** Fills the pixels x in [x0, x1), y in [y0, y1) (integers; clipped to the image). */
@@ -109,16 +108,56 @@ export function drawBox(img: RgbImage, box: ArrayLike<number>, color: Rgb, thick
  * 2 = middle, 1 = right.
  */
 const FONT: Record<string, string> = {
-  '0': '75557', '1': '26227', '2': '71747', '3': '71317', '4': '55711',
-  '5': '74717', '6': '74757', '7': '71122', '8': '75757', '9': '75717',
-  A: '25755', B: '65656', C: '34443', D: '65556', E: '74647', F: '74644',
-  G: '34553', H: '55755', I: '72227', J: '11152', K: '55655', L: '44447',
-  M: '57755', N: '65555', O: '25552', P: '65644', Q: '25573', R: '65655',
-  S: '34216', T: '72222', U: '55557', V: '55552', W: '55775', X: '55255',
-  Y: '55222', Z: '71247',
-  ' ': '00000', '.': '00002', ',': '00022', '-': '00700', _: '00007', ':': '02020',
-  '%': '51245', '/': '11244', '(': '24442', ')': '21112', '#': '57575', '+': '02720',
-  '=': '07070', '?': '71302',
+  '0': '75557',
+  '1': '26227',
+  '2': '71747',
+  '3': '71317',
+  '4': '55711',
+  '5': '74717',
+  '6': '74757',
+  '7': '71122',
+  '8': '75757',
+  '9': '75717',
+  A: '25755',
+  B: '65656',
+  C: '34443',
+  D: '65556',
+  E: '74647',
+  F: '74644',
+  G: '34553',
+  H: '55755',
+  I: '72227',
+  J: '11152',
+  K: '55655',
+  L: '44447',
+  M: '57755',
+  N: '65555',
+  O: '25552',
+  P: '65644',
+  Q: '25573',
+  R: '65655',
+  S: '34216',
+  T: '72222',
+  U: '55557',
+  V: '55552',
+  W: '55775',
+  X: '55255',
+  Y: '55222',
+  Z: '71247',
+  ' ': '00000',
+  '.': '00002',
+  ',': '00022',
+  '-': '00700',
+  _: '00007',
+  ':': '02020',
+  '%': '51245',
+  '/': '11244',
+  '(': '24442',
+  ')': '21112',
+  '#': '57575',
+  '+': '02720',
+  '=': '07070',
+  '?': '71302',
 };
 
 export const GLYPH_WIDTH = 3;
@@ -143,8 +182,7 @@ export function drawText(img: RgbImage, x: number, y: number, text: string, colo
     const rows = glyph(ch);
     for (let r = 0; r < GLYPH_HEIGHT; r++) {
       const bits = rows.charCodeAt(r) - 48;
-      for (let c = 0; c < GLYPH_WIDTH; c++)
-        if (bits & (4 >> c)) fillRect(img, cx + c * s, cy + r * s, cx + (c + 1) * s, cy + (r + 1) * s, color);
+      for (let c = 0; c < GLYPH_WIDTH; c++) if (bits & (4 >> c)) fillRect(img, cx + c * s, cy + r * s, cx + (c + 1) * s, cy + (r + 1) * s, color);
     }
     cx += (GLYPH_WIDTH + 1) * s;
   }

@@ -9,8 +9,16 @@ import { encode } from 'fast-png';
 import { drawText, fillRect, GLYPH_HEIGHT, textWidth } from './draw.ts';
 
 export const PALETTE: readonly [number, number, number][] = [
-  [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
-  [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207],
+  [31, 119, 180],
+  [255, 127, 14],
+  [44, 160, 44],
+  [214, 39, 40],
+  [148, 103, 189],
+  [140, 86, 75],
+  [227, 119, 194],
+  [127, 127, 127],
+  [188, 189, 34],
+  [23, 190, 207],
 ];
 
 export interface Series {
@@ -45,7 +53,13 @@ const TEXT_COLOR = [60, 60, 60] as const;
 /** RGB pixels of a line chart; `smooth` is the moving-average window in points. */
 export function renderLinePlot(series: readonly Series[], width = 640, height = 360, smooth = 10): Uint8Array {
   const px = new Uint8Array(width * height * 3).fill(255);
-  const pts = series.map((s) => ({ x: s.x, y: movingAverage(s.y.map((v) => (Number.isFinite(v) ? v : 0)), smooth) }));
+  const pts = series.map((s) => ({
+    x: s.x,
+    y: movingAverage(
+      s.y.map((v) => (Number.isFinite(v) ? v : 0)),
+      smooth,
+    ),
+  }));
   const xs = pts.flatMap((p) => p.x);
   const ys = pts.flatMap((p) => p.y);
   if (xs.length === 0) return px;
@@ -115,7 +129,8 @@ export function renderHistogramPlot(series: readonly HistogramSeries[], opts: { 
   if (bins === 0 || series.some((s) => s.values.length !== bins))
     throw new Error(`renderHistogramPlot: every series needs the same number (> 0) of bins, got ${series.map((s) => s.values.length).join(', ')}`);
   for (const s of series)
-    for (const v of s.values) if (!(v >= 0 && v <= 1)) throw new Error(`renderHistogramPlot: series '${s.name}' has the value ${v}; values are shares in [0, 1]`);
+    for (const v of s.values)
+      if (!(v >= 0 && v <= 1)) throw new Error(`renderHistogramPlot: series '${s.name}' has the value ${v}; values are shares in [0, 1]`);
   const px = new Uint8Array(width * height * 3).fill(255);
   const canvas = { width, height, data: px };
   const positive = series.flatMap((s) => s.values.filter((v) => v > 0));
@@ -130,7 +145,8 @@ export function renderHistogramPlot(series: readonly HistogramSeries[], opts: { 
   const [right, top, bottom] = [16, 16 + legendH, 16 + textH];
   const plotW = width - left - right;
   const plotH = height - top - bottom;
-  if (plotW < bins * series.length || plotH < 10) throw new Error(`renderHistogramPlot: ${width}×${height} is too small for ${bins} bins × ${series.length} series`);
+  if (plotW < bins * series.length || plotH < 10)
+    throw new Error(`renderHistogramPlot: ${width}×${height} is too small for ${bins} bins × ${series.length} series`);
   const sy = (v: number) => top + Math.min(1, Math.log10(v) / lowDecade) * plotH;
   for (const d of decades) {
     const y = Math.round(sy(10 ** d));
@@ -156,7 +172,14 @@ export function renderHistogramPlot(series: readonly HistogramSeries[], opts: { 
   for (const t of xTicks) {
     const x = Math.round(left + t * plotW);
     const label = tickLabel(t);
-    drawText(canvas, Math.min(Math.max(x - textWidth(label, LABEL_SCALE) / 2, left), width - right - textWidth(label, LABEL_SCALE)), height - bottom + 4, label, TEXT_COLOR, LABEL_SCALE);
+    drawText(
+      canvas,
+      Math.min(Math.max(x - textWidth(label, LABEL_SCALE) / 2, left), width - right - textWidth(label, LABEL_SCALE)),
+      height - bottom + 4,
+      label,
+      TEXT_COLOR,
+      LABEL_SCALE,
+    );
   }
   if (opts.marker !== undefined) {
     const x = Math.round(left + opts.marker * plotW);

@@ -152,12 +152,18 @@ export function nms(bboxes: ArrayLike<number>, scores: ArrayLike<number>, iouThr
     const i = order[oi];
     if (suppressed[i]) continue;
     keep.push(i);
-    const ix1 = bboxes[4 * i], iy1 = bboxes[4 * i + 1], ix2 = bboxes[4 * i + 2], iy2 = bboxes[4 * i + 3];
+    const ix1 = bboxes[4 * i],
+      iy1 = bboxes[4 * i + 1],
+      ix2 = bboxes[4 * i + 2],
+      iy2 = bboxes[4 * i + 3];
     const areaI = (ix2 - ix1) * (iy2 - iy1);
     for (let oj = oi + 1; oj < n; oj++) {
       const j = order[oj];
       if (suppressed[j]) continue;
-      const jx1 = bboxes[4 * j], jy1 = bboxes[4 * j + 1], jx2 = bboxes[4 * j + 2], jy2 = bboxes[4 * j + 3];
+      const jx1 = bboxes[4 * j],
+        jy1 = bboxes[4 * j + 1],
+        jx2 = bboxes[4 * j + 2],
+        jy2 = bboxes[4 * j + 3];
       const w = Math.max(Math.min(ix2, jx2) - Math.max(ix1, jx1), 0);
       const h = Math.max(Math.min(iy2, jy2) - Math.max(iy1, jy1), 0);
       const inter = w * h;
@@ -191,7 +197,12 @@ export function batchedNms(bboxes: ArrayLike<number>, scores: ArrayLike<number>,
     members.forEach((i, k) => {
       for (let c = 0; c < 4; c++) sub[4 * k + c] = bboxes[4 * i + c];
     });
-    for (const k of nms(sub, members.map((i) => scores[i]), iouThreshold)) keep.push(members[k]);
+    for (const k of nms(
+      sub,
+      members.map((i) => scores[i]),
+      iouThreshold,
+    ))
+      keep.push(members[k]);
   }
   return keep.sort((a, b) => scores[b] - scores[a] || a - b);
 }

@@ -103,7 +103,8 @@ export class AnchorGenerator {
       let p = levelStart[level] * 4;
       for (let y = 0; y < h; y++) {
         for (let x = 0; x < w; x++) {
-          const sx = x * stride, sy = y * stride;
+          const sx = x * stride,
+            sy = y * stride;
           for (let a = 0; a < A; a++) {
             priors[p++] = base[4 * a] + sx;
             priors[p++] = base[4 * a + 1] + sy;
@@ -231,12 +232,7 @@ function levelLayout(numLevelPriors: number[]): { total: number; levelStart: num
   return { total, levelStart, levelOf };
 }
 
-function gridValidFlags(
-  featmapSizes: readonly FeatmapSize[],
-  strides: readonly number[],
-  validSize: ImageSize,
-  perLocation: number,
-): Uint8Array {
+function gridValidFlags(featmapSizes: readonly FeatmapSize[], strides: readonly number[], validSize: ImageSize, perLocation: number): Uint8Array {
   const [validH, validW] = validSize;
   const total = featmapSizes.reduce((acc, [h, w]) => acc + h * w * perLocation, 0);
   const flags = new Uint8Array(total);

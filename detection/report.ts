@@ -143,7 +143,11 @@ export function groundTruthPanel(dataset: DetectionDataset, index: number, opts:
   const img = upscale(src, f);
   const names = dataset.categories.map((c) => c.name);
   drawGroundTruth(img, scaleBoxes(record.boxes, f), record.labels, names, Math.max(1, Math.round(f / 2)));
-  return { fileName: record.fileName, png: encodePng({ ...img, channels: 3, depth: 8 }), caption: `${record.fileName}: ground truth (${record.labels.length} boxes)` };
+  return {
+    fileName: record.fileName,
+    png: encodePng({ ...img, channels: 3, depth: 8 }),
+    caption: `${record.fileName}: ground truth (${record.labels.length} boxes)`,
+  };
 }
 
 /** The panel of validation image `index` with detections `dets` drawn (boxes in its pixels). */
@@ -154,7 +158,12 @@ export function predictionPanel(dataset: DetectionDataset, index: number, dets: 
   const thr = opts.scoreThr ?? 0.3;
   const img = upscale(src, f);
   const scaled: Detections = { bboxes: scaleBoxes(dets.bboxes, f), scores: dets.scores, labels: dets.labels };
-  const drawn = drawDetections(img, scaled, { scoreThr: thr, classNames: dataset.categories.map((c) => c.name), thickness: Math.max(1, Math.round(f / 2)), fontScale: Math.max(1, Math.round(f / 2)) });
+  const drawn = drawDetections(img, scaled, {
+    scoreThr: thr,
+    classNames: dataset.categories.map((c) => c.name),
+    thickness: Math.max(1, Math.round(f / 2)),
+    fontScale: Math.max(1, Math.round(f / 2)),
+  });
   const best = dets.scores.length ? Math.max(...dets.scores) : 0;
   return {
     fileName: record.fileName,
@@ -198,9 +207,17 @@ export interface CurvePanel {
 }
 
 function curveFigure(panel: CurvePanel, files: ReportFile[]): string[] {
-  const png = linePlotPng(panel.series.map((c) => ({ name: c.name, x: c.points.map((p) => p.step), y: c.points.map((p) => 100 * p.mAP) })), 640, 360, 1);
+  const png = linePlotPng(
+    panel.series.map((c) => ({ name: c.name, x: c.points.map((p) => p.step), y: c.points.map((p) => 100 * p.mAP) })),
+    640,
+    360,
+    1,
+  );
   files.push({ name: panel.file, bytes: png });
-  return [legend(panel.series.map((c) => c.name)), figure(pngDataUri(png), `${panel.title}: mAP (%) on the validation set by training step; ${panel.file}`, 'plot', panel.title)];
+  return [
+    legend(panel.series.map((c) => c.name)),
+    figure(pngDataUri(png), `${panel.title}: mAP (%) on the validation set by training step; ${panel.file}`, 'plot', panel.title),
+  ];
 }
 
 /** The loss terms of a loss history: every key but step and lr, in first-seen order. */
@@ -211,12 +228,20 @@ export function lossTerms(losses: readonly LossPoint[]): string[] {
 }
 
 function mapTable(rows: readonly [string, ReportMetrics][]): string {
-  return table(['model', ...METRIC_KEYS], rows.map(([name, m]) => [name, ...METRIC_KEYS.map((k) => formatAp(m[k]))]), 'map');
+  return table(
+    ['model', ...METRIC_KEYS],
+    rows.map(([name, m]) => [name, ...METRIC_KEYS.map((k) => formatAp(m[k]))]),
+    'map',
+  );
 }
 
 function perClassTable(rows: readonly [string, ReportMetrics][]): string {
   const classes = [...new Set(rows.flatMap(([, m]) => Object.keys(m.per_class)))];
-  return table(['class', ...rows.map(([n]) => n)], classes.map((c) => [c, ...rows.map(([, m]) => (c in m.per_class ? formatAp(m.per_class[c]) : ''))]), 'per-class');
+  return table(
+    ['class', ...rows.map(([n]) => n)],
+    classes.map((c) => [c, ...rows.map(([, m]) => (c in m.per_class ? formatAp(m.per_class[c]) : ''))]),
+    'per-class',
+  );
 }
 
 /** The report of one training run. */
@@ -240,8 +265,17 @@ export function buildRunReport(input: RunReportInput): Report {
   }
 
   if (input.curve && input.curve.length >= 2) {
-    body.push('<h2>mAP along the way</h2>', ...curveFigure({ title: 'mAP curve', file: 'map-curve.png', series: [{ name: input.name, points: input.curve }] }, files));
-    body.push(table(['step', 'mAP'], input.curve.map((p) => [String(p.step), formatAp(p.mAP)]), 'curve'));
+    body.push(
+      '<h2>mAP along the way</h2>',
+      ...curveFigure({ title: 'mAP curve', file: 'map-curve.png', series: [{ name: input.name, points: input.curve }] }, files),
+    );
+    body.push(
+      table(
+        ['step', 'mAP'],
+        input.curve.map((p) => [String(p.step), formatAp(p.mAP)]),
+        'curve',
+      ),
+    );
   }
 
   body.push('<h2>COCO-style evaluation on the validation set</h2>');
@@ -260,7 +294,9 @@ export function buildRunReport(input: RunReportInput): Report {
       const gt = groundTruthPanel(input.samples.dataset, i, input.sampleOptions);
       const pred = predictionPanel(input.samples.dataset, i, input.samples.detections[i], input.sampleOptions);
       files.push({ name: `sample-${i}-gt.png`, bytes: gt.png }, { name: `sample-${i}-pred.png`, bytes: pred.png });
-      body.push(`<div class="sample">${figure(pngDataUri(gt.png), gt.caption, 'sample', `ground truth of ${gt.fileName}`)}${figure(pngDataUri(pred.png), pred.caption, 'sample', `predictions on ${pred.fileName}`)}</div>`);
+      body.push(
+        `<div class="sample">${figure(pngDataUri(gt.png), gt.caption, 'sample', `ground truth of ${gt.fileName}`)}${figure(pngDataUri(pred.png), pred.caption, 'sample', `predictions on ${pred.fileName}`)}</div>`,
+      );
     }
   }
   return { html: page(`${input.name}: training report`, body), files };
@@ -320,7 +356,13 @@ export function buildExperimentReport(input: ExperimentReportInput): Report {
   if (rows.length === 0) body.push('<p>Nothing evaluated yet.</p>');
   else {
     body.push(mapTable(rows));
-    body.push(table(['run', 'train s'], input.runs.map((r) => [r.name, r.seconds.toFixed(0)]), 'times'));
+    body.push(
+      table(
+        ['run', 'train s'],
+        input.runs.map((r) => [r.name, r.seconds.toFixed(0)]),
+        'times',
+      ),
+    );
     body.push('<h3>AP per class</h3>', perClassTable(rows));
   }
 

@@ -91,12 +91,9 @@ export interface BackwardOptions {
  * root must have one element. Gradients are summed when a tensor feeds several ops.
  */
 export function backward(root: Tensor, upstream?: Tensor, opts: BackwardOptions = {}): void {
-  if (!root.requiresGrad)
-    throw new Error(`backward(): ${root} does not require grad (no input of its graph has requiresGrad)`);
+  if (!root.requiresGrad) throw new Error(`backward(): ${root} does not require grad (no input of its graph has requiresGrad)`);
   if (!upstream && root.size !== 1)
-    throw new Error(
-      `backward(): ${root} is not a scalar; pass an upstream gradient of shape ${fmt(root.shape)} or reduce it first`,
-    );
+    throw new Error(`backward(): ${root} is not a scalar; pass an upstream gradient of shape ${fmt(root.shape)} or reduce it first`);
   if (upstream && !sameShape(upstream.shape, root.shape))
     throw new Error(`backward(): upstream gradient must have shape ${fmt(root.shape)}, got ${fmt(upstream.shape)}`);
 
@@ -150,7 +147,11 @@ export function backward(root: Tensor, upstream?: Tensor, opts: BackwardOptions 
       // A rule that launched kernels itself (conv, group norm, fused losses) has not closed
       // them with a record: close them here, so anomaly mode checks its gradients.
       const rt = runtime();
-      if (rt.hasUnclosedLaunches) rt.opDone(`${node.op} backward`, inGrads.filter((x): x is Tensor => x !== null));
+      if (rt.hasUnclosedLaunches)
+        rt.opDone(
+          `${node.op} backward`,
+          inGrads.filter((x): x is Tensor => x !== null),
+        );
       // A rule may pass `g` through, or return one tensor for two inputs (add): give each
       // input its own tensor before any is summed into an earlier gradient (which disposes
       // it), then free what no input took. null: the input does not affect the output.

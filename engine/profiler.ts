@@ -78,7 +78,11 @@ export class TimestampQueries {
       if (cur) this.resolve(encoder, cur);
       cur = {
         querySet: this.device.createQuerySet({ type: 'timestamp', count: QUERIES_PER_SET, label: 'profile-timestamps' }),
-        resolve: this.device.createBuffer({ size: QUERIES_PER_SET * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, label: 'profile-resolve' }),
+        resolve: this.device.createBuffer({
+          size: QUERIES_PER_SET * 8,
+          usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+          label: 'profile-resolve',
+        }),
         used: 0,
       };
       this.sets.push(cur);

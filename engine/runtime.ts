@@ -141,8 +141,7 @@ function uniformField(kernel: string, name: string, offset: number, type: Reflec
     const elem = type.format!;
     const inner = elem.name.startsWith('vec') ? elem.format!.name : elem.name;
     scalar = scalarOf(inner, where);
-    for (let i = 0; i < (type.count ?? 0); i++)
-      for (let j = 0; j < vecLen(elem); j++) slots.push(offset + i * type.stride! + 4 * j);
+    for (let i = 0; i < (type.count ?? 0); i++) for (let j = 0; j < vecLen(elem); j++) slots.push(offset + i * type.stride! + 4 * j);
   } else if (type.name.startsWith('vec')) {
     scalar = scalarOf(type.format!.name, where);
     for (let j = 0; j < vecLen(type); j++) slots.push(offset + 4 * j);
@@ -294,10 +293,7 @@ export class Runtime {
       entries: bindings.map((b) => ({
         binding: b.binding,
         visibility: GPUShaderStage.COMPUTE,
-        buffer:
-          b.kind === 'uniform'
-            ? { type: 'uniform', hasDynamicOffset: true }
-            : { type: b.kind === 'read' ? 'read-only-storage' : 'storage' },
+        buffer: b.kind === 'uniform' ? { type: 'uniform', hasDynamicOffset: true } : { type: b.kind === 'read' ? 'read-only-storage' : 'storage' },
       })),
     });
     const pipelineLayout = this.device.createPipelineLayout({ label: name, bindGroupLayouts: [layout] });
@@ -319,8 +315,7 @@ export class Runtime {
     const key = constants ? `${info.name}|${JSON.stringify(constants)}` : info.name;
     let p = this.pipelines.get(key);
     if (!p) {
-      for (const c of Object.keys(constants ?? {}))
-        if (!info.overrides.includes(c)) throw new Error(`kernel '${info.name}': unknown override constant '${c}'`);
+      for (const c of Object.keys(constants ?? {})) if (!info.overrides.includes(c)) throw new Error(`kernel '${info.name}': unknown override constant '${c}'`);
       const consts: Record<string, number> = {};
       for (const [k, v] of Object.entries(constants ?? {})) consts[k] = typeof v === 'boolean' ? Number(v) : v;
       p = this.scoped(`compiling ${launchName(op, info.name)}`, () =>
@@ -383,8 +378,7 @@ export class Runtime {
       const v = values[f.name];
       if (v === undefined) throw new Error(`kernel '${info.name}': uniform '${f.name}' not given`);
       const arr = typeof v === 'number' ? [v] : v;
-      if (arr.length > f.count)
-        throw new Error(`kernel '${info.name}': uniform '${f.name}' holds ${f.count} values, got ${arr.length}`);
+      if (arr.length > f.count) throw new Error(`kernel '${info.name}': uniform '${f.name}' holds ${f.count} values, got ${arr.length}`);
       for (let i = 0; i < f.count; i++) {
         const x = i < arr.length ? arr[i] : 0;
         const at = f.slots[i] - 0;
@@ -394,8 +388,7 @@ export class Runtime {
       }
     }
     for (const name of Object.keys(values))
-      if (!info.uniformFields.some((f) => f.name === name))
-        throw new Error(`kernel '${info.name}': no uniform field '${name}'`);
+      if (!info.uniformFields.some((f) => f.name === name)) throw new Error(`kernel '${info.name}': no uniform field '${name}'`);
     return offset;
   }
 
@@ -516,8 +509,7 @@ export class Runtime {
    */
   private checkAlive(what: string): void {
     const ran = what === READBACK && this.lastBatchLaunches ? `; the last batch submitted ran ${this.lastBatchLaunches}` : '';
-    if (this.lost)
-      throw new GpuError(`WebGPU device lost (${this.lost.reason}: ${this.lost.message}) before ${what}${ran}`);
+    if (this.lost) throw new GpuError(`WebGPU device lost (${this.lost.reason}: ${this.lost.message}) before ${what}${ran}`);
     if (this.asyncErrors.length) {
       const msgs = this.asyncErrors.splice(0);
       throw new GpuError(`WebGPU error before ${what}: ${msgs.join('; ')}${ran}`);
@@ -530,8 +522,7 @@ export class Runtime {
     const info = this.kernel(args.kernel);
     const [x, y = 1, z = 1] = args.workgroups;
     const max = this.checked.maxComputeWorkgroupsPerDimension;
-    if (x > max || y > max || z > max)
-      throw new GpuError(`${name}: ${x}×${y}×${z} workgroups exceed ${max} per dimension (fold 1-D counts with grid())`);
+    if (x > max || y > max || z > max) throw new GpuError(`${name}: ${x}×${y}×${z} workgroups exceed ${max} per dimension (fold 1-D counts with grid())`);
     if (x === 0 || y === 0 || z === 0) return;
     this.checkBindingSizes(info, args.buffers, args.op);
     const offset = info.uniformSize > 0 ? this.packUniforms(info, args.uniforms ?? {}) : -1;
@@ -610,8 +601,7 @@ export class Runtime {
         'minus the cost of an empty submit (data-dependent kernels are timed on zeros; inputs start cold in the caches, ' +
         'so times run high: about 2× the timestamps on lavapipe)';
     }
-    if (ns.length !== p.dispatches.length)
-      throw new GpuError(`stopProfile: ${p.dispatches.length} dispatches recorded but ${ns.length} timings read back`);
+    if (ns.length !== p.dispatches.length) throw new GpuError(`stopProfile: ${p.dispatches.length} dispatches recorded but ${ns.length} timings read back`);
     return {
       mode: p.queries ? 'timestamp' : 'replay',
       note,

@@ -18,7 +18,10 @@ export type TensorData = Float32Array | Int32Array | Uint32Array;
 /** A GPU buffer shared by a tensor and its reshaped views. */
 export class Storage {
   refs = 1;
-  constructor(readonly buffer: GPUBuffer, readonly bytes: number) {}
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+  ) {}
 }
 
 let nextId = 1;
@@ -36,7 +39,11 @@ export class Tensor {
   name?: string;
   private storage: Storage | null;
 
-  constructor(storage: Storage, readonly shape: readonly number[], readonly dtype: DType) {
+  constructor(
+    storage: Storage,
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+  ) {
     this.storage = storage;
     this.size = sizeOf(shape);
     runtime().liveTensors++;
@@ -109,8 +116,7 @@ export class Tensor {
 
 /** A new tensor with an uninitialised pooled buffer (ops write every element). */
 export function empty(shape: readonly number[], dtype: DType = 'float32'): Tensor {
-  for (const d of shape)
-    if (!Number.isInteger(d) || d < 0) throw new Error(`empty: shape ${fmt(shape)} must hold non-negative integers`);
+  for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new Error(`empty: shape ${fmt(shape)} must hold non-negative integers`);
   const bytes = Math.max(4, sizeOf(shape) * 4);
   return new Tensor(new Storage(runtime().acquire(bytes, `tensor ${fmt(shape)}`), bytes), [...shape], dtype);
 }
@@ -119,16 +125,14 @@ export function empty(shape: readonly number[], dtype: DType = 'float32'): Tenso
 export function tensor(values: ArrayLike<number>, shape?: readonly number[], dtype: DType = 'float32'): Tensor {
   const sh = shape ?? [values.length];
   if (!DTYPES.includes(dtype)) throw new Error(`tensor: dtype must be one of ${DTYPES.join(', ')}, got '${dtype}'`);
-  if (sizeOf(sh) !== values.length)
-    throw new Error(`tensor: shape ${fmt(sh)} holds ${sizeOf(sh)} values, got ${values.length}`);
+  if (sizeOf(sh) !== values.length) throw new Error(`tensor: shape ${fmt(sh)} holds ${sizeOf(sh)} values, got ${values.length}`);
   let data: TensorData;
   if (dtype === 'float32') data = values instanceof Float32Array ? values : Float32Array.from(values);
   else {
     const [lo, hi] = dtype === 'int32' ? [-(2 ** 31), 2 ** 31 - 1] : [0, 2 ** 32 - 1];
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      if (!Number.isInteger(v) || v < lo || v > hi)
-        throw new Error(`tensor: value ${v} at index ${i} is not a valid ${dtype}`);
+      if (!Number.isInteger(v) || v < lo || v > hi) throw new Error(`tensor: value ${v} at index ${i} is not a valid ${dtype}`);
     }
     data = dtype === 'int32' ? Int32Array.from(values) : Uint32Array.from(values);
   }
@@ -149,8 +153,7 @@ export type Returned = Tensor | readonly Returned[] | { readonly [k: string]: Re
 function collect(value: unknown, into: Set<Tensor>): void {
   if (value instanceof Tensor) into.add(value);
   else if (Array.isArray(value)) for (const v of value) collect(v, into);
-  else if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
-    for (const v of Object.values(value)) collect(v, into);
+  else if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, into);
 }
 
 /**

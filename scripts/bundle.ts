@@ -16,7 +16,13 @@ export function collectKernelSources(dir = path.join(root, 'kernels')): Record<s
     for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, entry.name);
       if (entry.isDirectory()) walk(p);
-      else if (entry.name.endsWith('.wgsl')) out[path.relative(dir, p).replace(/\\/g, '/').replace(/\.wgsl$/, '')] = fs.readFileSync(p, 'utf8');
+      else if (entry.name.endsWith('.wgsl'))
+        out[
+          path
+            .relative(dir, p)
+            .replace(/\\/g, '/')
+            .replace(/\.wgsl$/, '')
+        ] = fs.readFileSync(p, 'utf8');
     }
   };
   walk(dir);

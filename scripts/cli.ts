@@ -84,7 +84,11 @@ export function readJsonFile(file: string, what: string): unknown {
 /** A plain-text table: columns padded to their widest cell, numeric ones right-aligned, a rule under the head. */
 export function textTable(head: readonly string[], rows: readonly (readonly string[])[], numeric: readonly boolean[] = []): string {
   const widths = head.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k].length)));
-  const line = (r: readonly string[]) => r.map((c, k) => (numeric[k] ? c.padStart(widths[k]) : c.padEnd(widths[k]))).join('  ').trimEnd();
+  const line = (r: readonly string[]) =>
+    r
+      .map((c, k) => (numeric[k] ? c.padStart(widths[k]) : c.padEnd(widths[k])))
+      .join('  ')
+      .trimEnd();
   return [line(head), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 

@@ -41,7 +41,7 @@ const program = new Command()
   .option('--json <file>', 'write the results as JSON here')
   .addHelpText(
     'after',
-    '\nThe target is one-hot (the paper\'s analysis): 1 at the class the student\'s assigner gives a positive, 0 elsewhere and at background.' +
+    "\nThe target is one-hot (the paper's analysis): 1 at the class the student's assigner gives a positive, 0 elsewhere and at background." +
       '\nTeachers with several anchors per location count the highest score over them.' +
       '\n\nExit codes: 0 ok, 2 bad arguments, checkpoint or data, 3 no WebGPU adapter, 5 GPU error.',
   )
@@ -90,7 +90,17 @@ function formatHistogram(rows: { name: string; stats: ConflictStats }[]): string
 
 await runCli(async () => {
   program.parse();
-  const o = program.opts<{ teacher: string[]; data?: string; preset?: string; split?: 'train' | 'val'; student: string; batchSize: number; bins: number; out?: string; json?: string }>();
+  const o = program.opts<{
+    teacher: string[];
+    data?: string;
+    preset?: string;
+    split?: 'train' | 'val';
+    student: string;
+    batchSize: number;
+    bins: number;
+    out?: string;
+    json?: string;
+  }>();
   const { batchSize, bins } = o;
   if (o.out && !o.out.endsWith('.png')) throw new Error(`--out must name a .png file, got '${o.out}'`);
   if (!o.data === !o.preset) throw new Error('give exactly one of --data DIR or --preset NAME');
@@ -112,7 +122,9 @@ await runCli(async () => {
   await E.init();
   // only the student's priors and assigner are used, not its weights
   const studentModel = new Detector(detectorConfig(student));
-  console.log(`student '${student.name}' (the assigner of its ${studentModel.bboxHead.type} head gives the targets); ${dataset.records.length} images of ${where}, padded to ${side}×${side}`);
+  console.log(
+    `student '${student.name}' (the assigner of its ${studentModel.bboxHead.type} head gives the targets); ${dataset.records.length} images of ${where}, padded to ${side}×${side}`,
+  );
   const rows: { name: string; checkpoint: string; config: string; stats: ConflictStats }[] = [];
   for (const [k, ckpt] of teachers.entries()) {
     const teacher = loadDetector(ckpt);

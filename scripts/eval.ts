@@ -17,8 +17,14 @@ const program = new Command()
   .requiredOption('--data <dir>', 'COCO-format dataset folder: annotations.json and images/')
   .option('--batch-size <n>', "images per inference batch (default: the config's training batch size)", intArg(1))
   .option('--json <file>', 'also write the results as JSON to FILE')
-  .option('--detections <file>', "write the detections as COCO results JSON ([{image_id, category_id, bbox: [x, y, w, h], score}], pycocotools' loadRes format)")
-  .option('--confusion', 'also print the class confusion: per object, the class of the best detection of any class at IoU ≥ 0.5 (localisation vs classification)')
+  .option(
+    '--detections <file>',
+    "write the detections as COCO results JSON ([{image_id, category_id, bbox: [x, y, w, h], score}], pycocotools' loadRes format)",
+  )
+  .option(
+    '--confusion',
+    'also print the class confusion: per object, the class of the best detection of any class at IoU ≥ 0.5 (localisation vs classification)',
+  )
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments, checkpoint or data, 3 no WebGPU adapter, 5 GPU error.')
   .exitOverride(exitWithUsageCode);
 
@@ -50,7 +56,9 @@ await runCli(async () => {
 
   await E.init();
   const detector = loadDetector(ckpt);
-  console.log(`checkpoint ${ckpt.sidecarFile} (config '${cfg.name}', step ${ckpt.sidecar.step}); ${dataset.records.length} images of ${o.data}, padded to ${padW}×${padH}`);
+  console.log(
+    `checkpoint ${ckpt.sidecarFile} (config '${cfg.name}', step ${ckpt.sidecar.step}); ${dataset.records.length} images of ${o.data}, padded to ${padW}×${padH}`,
+  );
   const t0 = performance.now();
   const tty = process.stderr.isTTY;
   const { result, detections, cocoDetections } = await evaluateDetector(detector, dataset, {
@@ -65,7 +73,13 @@ await runCli(async () => {
   console.log(`evaluated in ${seconds.toFixed(1)} s (${(dataset.records.length / seconds).toFixed(1)} img/s)\n`);
   console.log(formatCocoSummary(result));
   const confusion = o.confusion ? classConfusion(dataset.records, detections, cfg.numClasses) : null;
-  if (confusion) console.log(`\n${formatConfusion(confusion, dataset.categories.map((c) => c.name))}`);
+  if (confusion)
+    console.log(
+      `\n${formatConfusion(
+        confusion,
+        dataset.categories.map((c) => c.name),
+      )}`,
+    );
 
   if (o.detections) {
     writeJson(o.detections, cocoDetections);

@@ -10,7 +10,11 @@ const program = new Command()
   .name('experiment')
   .description('Teacher, then the student with each distillation method; writes a markdown table, JSON, loss plots and report.html.')
   .requiredOption('--preset <name>', `one of ${Object.keys(EXPERIMENT_PRESETS).join(', ')}`)
-  .option('--seeds <n>', 'seeds per configuration (full: 3; converged: 2 for baseline, mimicking and CrossKD; the others: 1); several seeds are tabulated as mean ± std', intArg(1))
+  .option(
+    '--seeds <n>',
+    'seeds per configuration (full: 3; converged: 2 for baseline, mimicking and CrossKD; the others: 1); several seeds are tabulated as mean ± std',
+    intArg(1),
+  )
   .option('--json <file>', 'also write the results JSON here')
   .option('--out <dir>', 'output folder (default runs/experiment-<preset>)')
   .option('--teacher <sidecar>', 'use this checkpoint as the GFL teacher instead of the cached one')
@@ -26,7 +30,7 @@ const program = new Command()
       "            for a GFL student: ~25 min with quick's teacher cached",
       '  hetero    a plain-backbone teacher for the ResNet student: ~19 min',
       '  heads     CrossKD on ATSS, RetinaNet and FCOS (teacher, baseline and CrossKD each): ~50 min',
-      '  full      all of the above at the training presets\' 16-epoch schedule, 3 seeds (mean ± std): ~48 h here',
+      "  full      all of the above at the training presets' 16-epoch schedule, 3 seeds (mean ± std): ~48 h here",
       '  converged the 16-epoch quick-teacher; 16-epoch students with each method (2 seeds for baseline, mimicking and',
       '            CrossKD), CrossKD taps 0…4 and a 16-epoch RetinaNet teacher (mimicking vs CrossKD), each student',
       '            evaluated after epoch 1 and every 2 epochs: ~10 h here, over several sittings (rerun to continue)',

@@ -23,7 +23,10 @@ const program = new Command()
   .requiredOption('--checkpoint <file>', 'checkpoint sidecar (checkpoint-*.json), its .safetensors weights, or a run folder (newest checkpoint)')
   .addOption(new Option('--to <format>', 'the framework to write for').choices(['mmdet']).makeOptionMandatory())
   .requiredOption('--out <dir>', 'folder for model.pth and config.py')
-  .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments, checkpoint, or a model mmdetection cannot express (what differs is named), 3 no WebGPU adapter, 5 GPU error.')
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 ok, 2 bad arguments, checkpoint, or a model mmdetection cannot express (what differs is named), 3 no WebGPU adapter, 5 GPU error.',
+  )
   .exitOverride(exitWithUsageCode);
 
 const TEACHER_DIR = 'teacher';
@@ -54,10 +57,12 @@ await runCli(async () => {
   const detector = loadDetector(ckpt);
   const teacher = teacherCkpt ? loadDetector(teacherCkpt) : null;
   try {
-    const modelOverrides = teacher ? crosskdModelFields(detector, teacher, distill!, TEACHER_DIR) ?? undefined : undefined;
+    const modelOverrides = teacher ? (crosskdModelFields(detector, teacher, distill!, TEACHER_DIR) ?? undefined) : undefined;
     const notes =
       distill && distill.method !== 'none' && !crossHead
-        ? [`Trained here with distill.method '${distill.method}' from ${distill.teacher}; this config trains the detector on its own (the reference's distillers are CrossKD's).`]
+        ? [
+            `Trained here with distill.method '${distill.method}' from ${distill.teacher}; this config trains the detector on its own (the reference's distillers are CrossKD's).`,
+          ]
         : [];
     if (teacher && teacherCkpt) {
       const t = exportOne(teacherCkpt, teacher, `${o.out}/${TEACHER_DIR}`);

@@ -5,7 +5,17 @@
  * (test/reliability/fuzz.test.ts) and `npm run fuzz` run them.
  */
 import { encode as encodePng } from 'fast-png';
-import { BYTE_MUTATIONS, fuzz, isOwnError, JSON_MUTATIONS, pickMutation, withDeep, type FuzzReport, type FuzzTarget, type Random } from '../engine/checks/fuzz.ts';
+import {
+  BYTE_MUTATIONS,
+  fuzz,
+  isOwnError,
+  JSON_MUTATIONS,
+  pickMutation,
+  withDeep,
+  type FuzzReport,
+  type FuzzTarget,
+  type Random,
+} from '../engine/checks/fuzz.ts';
 import { FileFormatError } from '../engine/io/format.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../engine/io/safetensors.ts';
 import { parseSidecar, type CheckpointSidecar } from '../engine/io/checkpoint.ts';
@@ -27,7 +37,9 @@ function safetensorsSeeds(): Uint8Array[] {
     ['empty', { dtype: 'F32', shape: [2, 0], data: new Float32Array(0) }],
   ]);
   // F64 and I64, written by hand as PyTorch's writer would
-  const header = enc.encode('{"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},"n":{"dtype":"I64","shape":[1],"data_offsets":[16,24]},"__metadata__":{"format":"pt"}}');
+  const header = enc.encode(
+    '{"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},"n":{"dtype":"I64","shape":[1],"data_offsets":[16,24]},"__metadata__":{"format":"pt"}}',
+  );
   const wide = new Uint8Array(8 + header.length + 24);
   const dv = new DataView(wide.buffer);
   dv.setBigUint64(0, BigInt(header.length), true);
@@ -129,7 +141,6 @@ const coco: FuzzTarget = {
 };
 
 // ------------------------------------------------------------------ PNG
-
 
 /** IHDR's size, depth or color type changed, its CRC made right again (so only the new values are wrong). */
 function rewriteIhdr(b: Uint8Array, rand: Random): Uint8Array {

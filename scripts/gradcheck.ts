@@ -62,15 +62,7 @@ async function main(): Promise<number> {
   console.log(row(COLS.map(([h]) => h)));
   const results: GradcheckResult[] = await gradcheckAll(specs, (r) => {
     console.log(
-      row([
-        r.op,
-        r.case,
-        fmtNum(r.fwd_err),
-        fmtNum(r.bwd_err),
-        fmtNum(r.fd_err),
-        `${fmtNum(r.tol.fwd)}/${fmtNum(r.tol.bwd)}`,
-        r.pass ? 'ok' : 'FAIL',
-      ]),
+      row([r.op, r.case, fmtNum(r.fwd_err), fmtNum(r.bwd_err), fmtNum(r.fd_err), `${fmtNum(r.tol.fwd)}/${fmtNum(r.tol.bwd)}`, r.pass ? 'ok' : 'FAIL']),
     );
     if (!r.pass || opts.verbose) console.log(`    ${r.detail}`);
   });

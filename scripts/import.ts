@@ -20,7 +20,7 @@ import { EXIT, exitWithUsageCode, parseArgs, readJsonFile, runCli } from './cli.
 const program = new Command()
   .name('import')
   .description('Turn a PyTorch/mmdetection .pth checkpoint into a checkpoint that eval, predict and train --teacher read.')
-  .requiredOption('--pth <file>', 'the .pth file (torch.save of a state_dict, bare or in mmdetection\'s {meta, state_dict})')
+  .requiredOption('--pth <file>', "the .pth file (torch.save of a state_dict, bare or in mmdetection's {meta, state_dict})")
   .option('--preset <name>', `the model's config, a built-in one: ${Object.keys(PRESETS).join(', ')}`)
   .option('--config <file>', "the model's config, a JSON training config (e.g. examples/mmdet-gfl-r50-fpn.json)")
   .requiredOption('--out <dir>', 'folder for checkpoint-0000000.json and .safetensors')

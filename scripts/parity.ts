@@ -19,7 +19,10 @@ const program = new Command()
       'null gradients must come out exactly zero or absent.',
   )
   .argument('<files...>', 'case files (JSON)')
-  .addHelpText('after', '\nExit codes: 0 every case passed, 1 a case failed or a file could not be parsed, 2 bad arguments (a file that does not exist), 3 no WebGPU adapter.')
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 every case passed, 1 a case failed or a file could not be parsed, 2 bad arguments (a file that does not exist), 3 no WebGPU adapter.',
+  )
   .exitOverride(exitWithUsageCode)
   .parse();
 

@@ -22,7 +22,10 @@ const program = new Command()
   .requiredOption('--image <file>', 'input PNG (at most the configured image size; it is padded, not resized)')
   .requiredOption('--out <file>', 'output PNG with the detections drawn')
   .option('--score-thr <x>', 'draw and list detections scoring at least this', '0.3')
-  .option('--json <file>', "also write those detections as COCO results JSON ([{image_id, category_id, bbox: [x, y, w, h], score}]; category ids 1…C in the config's class order)")
+  .option(
+    '--json <file>',
+    "also write those detections as COCO results JSON ([{image_id, category_id, bbox: [x, y, w, h], score}]; category ids 1…C in the config's class order)",
+  )
   .option('--image-id <n>', 'the image_id written with --json', intArg(0), 1)
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments, checkpoint or image, 3 no WebGPU adapter, 5 GPU error.')
   .exitOverride(exitWithUsageCode);
@@ -94,7 +97,9 @@ await runCli(async () => {
   fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
   writeFileAtomic(o.out, encodePng({ width: canvas.width, height: canvas.height, data: canvas.data, channels: 3, depth: 8 }));
 
-  console.log(`${o.image} (${image.width}×${image.height}), checkpoint ${ckpt.sidecarFile} (config '${cfg.name}', step ${ckpt.sidecar.step}); inference ${ms.toFixed(0)} ms`);
+  console.log(
+    `${o.image} (${image.width}×${image.height}), checkpoint ${ckpt.sidecarFile} (config '${cfg.name}', step ${ckpt.sidecar.step}); inference ${ms.toFixed(0)} ms`,
+  );
   console.log(`${drawn.length} detection(s) with score ≥ ${scoreThr}:\n`);
   const rows = drawn.map((i, k) => {
     const b = dets.bboxes.subarray(4 * i, 4 * i + 4);
@@ -108,8 +113,16 @@ await runCli(async () => {
   for (const r of rows) console.log(line(r));
   console.log(`\nwrote ${o.out}`);
   if (o.json) {
-    const keep: Detections = { bboxes: Float64Array.from(drawn.flatMap((i) => Array.from(dets.bboxes.subarray(4 * i, 4 * i + 4)))), scores: Float64Array.from(drawn, (i) => dets.scores[i]), labels: Int32Array.from(drawn, (i) => dets.labels[i]) };
-    const coco = detectionsToCoco(o.imageId, keep, names.map((_, i) => i + 1));
+    const keep: Detections = {
+      bboxes: Float64Array.from(drawn.flatMap((i) => Array.from(dets.bboxes.subarray(4 * i, 4 * i + 4)))),
+      scores: Float64Array.from(drawn, (i) => dets.scores[i]),
+      labels: Int32Array.from(drawn, (i) => dets.labels[i]),
+    };
+    const coco = detectionsToCoco(
+      o.imageId,
+      keep,
+      names.map((_, i) => i + 1),
+    );
     fs.mkdirSync(path.dirname(path.resolve(o.json)), { recursive: true });
     writeFileAtomic(o.json, `${JSON.stringify(coco, null, 1)}\n`);
     console.log(`wrote ${coco.length} detections to ${o.json} (COCO results format)`);

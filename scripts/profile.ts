@@ -28,19 +28,31 @@ const program = new Command()
   .option('--teacher <sidecar>', 'profile a distillation step from this teacher checkpoint (checkpoint-*.json)')
   .option('--teacher-preset <name>', 'profile a distillation step from a teacher of this preset with its initial weights (a step costs the same)')
   .addOption(new Option('--method <method>', 'distillation method (needs a teacher)').choices(METHODS.filter((m) => m !== 'none')))
-  .option('--tap <i>', 'CrossKD tap index (0 = FPN output; default the head\'s)', intArg(0))
+  .option('--tap <i>', "CrossKD tap index (0 = FPN output; default the head's)", intArg(0))
   .option('--warmup <n>', 'unprofiled steps first (pipelines compiled, buffer pool filled)', intArg(0), 2)
-  .addOption(new Option('--mode <mode>', 'timestamp (needs timestamp-query) or replay; default: timestamp where the adapter has it').choices(['timestamp', 'replay']))
+  .addOption(
+    new Option('--mode <mode>', 'timestamp (needs timestamp-query) or replay; default: timestamp where the adapter has it').choices(['timestamp', 'replay']),
+  )
   .option('--top <n>', 'kernel rows in the table', intArg(1), 25)
   .option('--json <file>', 'write the profile (phases, kernels, every dispatch) as JSON')
-  .option('--html <file>', 'write report.html with charts of where the step\'s time goes')
+  .option('--html <file>', "write report.html with charts of where the step's time goes")
   .option('--no-ceiling', 'skip measuring the FMA ceiling (software adapters only)')
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments/config, 3 no WebGPU adapter, 5 GPU error.');
 
 await runCli(async () => {
   const o = parseArgs<{
-    preset?: string; config?: string; teacher?: string; teacherPreset?: string; method?: Method; tap?: number;
-    warmup: number; mode?: 'timestamp' | 'replay'; top: number; json?: string; html?: string; ceiling: boolean;
+    preset?: string;
+    config?: string;
+    teacher?: string;
+    teacherPreset?: string;
+    method?: Method;
+    tap?: number;
+    warmup: number;
+    mode?: 'timestamp' | 'replay';
+    top: number;
+    json?: string;
+    html?: string;
+    ceiling: boolean;
   }>(program);
   if (!o.preset === !o.config) {
     console.error('error: give exactly one of --preset NAME or --config FILE');
@@ -81,11 +93,21 @@ await runCli(async () => {
   try {
     const result = await profileStep(rig, { warmup: o.warmup, mode: o.mode });
     const fma = o.ceiling && adapter.isSoftware ? (await (await import('../bench/ceilings.ts')).measureCeilings()).fma_gflops : null;
-    const who = o.method ? `${cfg.name} distilled (${o.method}${o.tap !== undefined ? `, tap ${o.tap}` : ''}) from ${o.teacher ?? `${o.teacherPreset} (initial weights)`}` : cfg.name;
+    const who = o.method
+      ? `${cfg.name} distilled (${o.method}${o.tap !== undefined ? `, tap ${o.tap}` : ''}) from ${o.teacher ?? `${o.teacherPreset} (initial weights)`}`
+      : cfg.name;
     const title = `training step profile: ${who}, batch ${cfg.train.batchSize}`;
     console.log(`${title}\nadapter: ${adapter.vendor} / ${adapter.architecture} / ${adapter.description}\n`);
     console.log(formatStepProfile(result, { top: o.top, fmaCeiling: fma }));
-    const meta = { title, config: cfg.name, method: o.method ?? null, batch: cfg.train.batchSize, adapter: adapter.description, date: new Date().toISOString(), fma_ceiling_gflops: fma };
+    const meta = {
+      title,
+      config: cfg.name,
+      method: o.method ?? null,
+      batch: cfg.train.batchSize,
+      adapter: adapter.description,
+      date: new Date().toISOString(),
+      fma_ceiling_gflops: fma,
+    };
     if (o.json) {
       writeFileAtomic(o.json, JSON.stringify(stepProfileJson(result, meta), null, 1));
       console.log(`wrote ${o.json}`);

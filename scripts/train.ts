@@ -25,7 +25,19 @@ const program = new Command()
   .addHelpText('after', '\nExit codes: 0 ok, 2 bad arguments/config/data, 3 no WebGPU adapter, 4 non-finite loss, 5 GPU error.');
 
 await runCli(async () => {
-  const o = parseArgs<{ preset?: string; config?: string; out?: string; resume?: boolean; maxSteps?: number; evalEvery?: number; progress: boolean; teacher?: string; method?: string; tap?: number; anomaly?: boolean }>(program);
+  const o = parseArgs<{
+    preset?: string;
+    config?: string;
+    out?: string;
+    resume?: boolean;
+    maxSteps?: number;
+    evalEvery?: number;
+    progress: boolean;
+    teacher?: string;
+    method?: string;
+    tap?: number;
+    anomaly?: boolean;
+  }>(program);
   if (o.anomaly) setAnomalyMode(true);
   if (!o.preset === !o.config) {
     console.error('error: give exactly one of --preset NAME or --config FILE');
@@ -33,7 +45,9 @@ await runCli(async () => {
   }
   // distillation flags only with a teacher: a method or tap without one would train a plain student silently
   if (!o.teacher && (o.method !== undefined || o.tap !== undefined)) {
-    console.error(`error: ${o.method !== undefined ? `--method ${o.method}` : `--tap ${o.tap}`} needs --teacher CHECKPOINT (the teacher to distil from); without --teacher the student trains alone`);
+    console.error(
+      `error: ${o.method !== undefined ? `--method ${o.method}` : `--tap ${o.tap}`} needs --teacher CHECKPOINT (the teacher to distil from); without --teacher the student trains alone`,
+    );
     return EXIT.usage;
   }
   const method = o.method ?? 'crosskd';
@@ -42,15 +56,22 @@ await runCli(async () => {
     return EXIT.usage;
   }
   let cfg = o.preset ? presetConfig(o.preset) : parseConfig(readJsonFile(o.config!, 'config file'), o.config!);
-  if (o.teacher) cfg = parseConfig({ ...cfg, name: `${cfg.name}-${method}`, distill: { method, teacher: o.teacher, ...(o.tap !== undefined ? { tap: o.tap } : {}) } }, 'config with --teacher');
+  if (o.teacher)
+    cfg = parseConfig(
+      { ...cfg, name: `${cfg.name}-${method}`, distill: { method, teacher: o.teacher, ...(o.tap !== undefined ? { tap: o.tap } : {}) } },
+      'config with --teacher',
+    );
   if (o.evalEvery !== undefined && o.evalEvery > cfg.train.epochs) {
     console.error(`error: --eval-every ${o.evalEvery} exceeds the run's ${cfg.train.epochs} epoch(s)`);
     return EXIT.usage;
   }
-  const evalEpochs = o.evalEvery === undefined ? undefined : Array.from({ length: Math.floor(cfg.train.epochs / o.evalEvery) }, (_, k) => (k + 1) * o.evalEvery!);
+  const evalEpochs =
+    o.evalEvery === undefined ? undefined : Array.from({ length: Math.floor(cfg.train.epochs / o.evalEvery) }, (_, k) => (k + 1) * o.evalEvery!);
   const outDir = o.out ?? path.join('runs', cfg.name);
   const result = await trainWithDistillation(cfg, { outDir, resume: o.resume, maxSteps: o.maxSteps, evalEpochs, progress: o.progress && process.stdout.isTTY });
-  console.log(`trained ${result.losses.length ? result.losses[result.losses.length - 1].step + 1 : 0} steps in ${result.seconds.toFixed(0)} s (${result.imagesPerSecond.toFixed(1)} img/s); checkpoints, metrics.json and report.html in ${outDir}`);
+  console.log(
+    `trained ${result.losses.length ? result.losses[result.losses.length - 1].step + 1 : 0} steps in ${result.seconds.toFixed(0)} s (${result.imagesPerSecond.toFixed(1)} img/s); checkpoints, metrics.json and report.html in ${outDir}`,
+  );
   if (result.eval) console.log(formatCocoSummary(result.eval));
   return EXIT.ok;
 });

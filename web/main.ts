@@ -134,7 +134,10 @@ async function drawPreviews(detector: Detector): Promise<void> {
 }
 
 function drawCaptions(): void {
-  text('previews-caption', `Detections of the model in training on validation images (the best ${DRAW_MAX} scoring ≥ ${DRAW_SCORE_THR}), redrawn as it learns:`);
+  text(
+    'previews-caption',
+    `Detections of the model in training on validation images (the best ${DRAW_MAX} scoring ≥ ${DRAW_SCORE_THR}), redrawn as it learns:`,
+  );
 }
 
 function buildThumbs(): void {
@@ -283,7 +286,10 @@ async function run(s: WebSettings): Promise<void> {
         text('model-step', String(r.step));
         text('step', String(state.step));
         const kd = Object.keys(r.terms).filter((k) => !['qfl', 'giou', 'dfl', 'total'].includes(k));
-        text('loss', `${r.terms.total.toFixed(3)} (qfl ${r.terms.qfl.toFixed(3)}, giou ${r.terms.giou.toFixed(3)}, dfl ${r.terms.dfl.toFixed(3)}${kd.map((k) => `, ${k} ${r.terms[k].toFixed(3)}`).join('')})`);
+        text(
+          'loss',
+          `${r.terms.total.toFixed(3)} (qfl ${r.terms.qfl.toFixed(3)}, giou ${r.terms.giou.toFixed(3)}, dfl ${r.terms.dfl.toFixed(3)}${kd.map((k) => `, ${k} ${r.terms[k].toFixed(3)}`).join('')})`,
+        );
         const secs = (performance.now() - started) / 1000;
         text('speed', `${(r.step / secs).toFixed(2)} steps/s, ${((r.step * s.batch) / secs).toFixed(1)} images/s`);
         drawLossCurve();

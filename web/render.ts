@@ -27,7 +27,9 @@ export const DRAW_MAX = 8;
 
 /** The best `max` detections (scores descending), boxes scaled by `f`. */
 function best(dets: Detections, max: number, f: number): Detections {
-  const order = Array.from(dets.scores.keys()).sort((a, b) => dets.scores[b] - dets.scores[a]).slice(0, max);
+  const order = Array.from(dets.scores.keys())
+    .sort((a, b) => dets.scores[b] - dets.scores[a])
+    .slice(0, max);
   return {
     scores: Float64Array.from(order, (i) => dets.scores[i]),
     labels: Int32Array.from(order, (i) => dets.labels[i]),
@@ -49,7 +51,13 @@ export function detectionsPicture(src: RgbImage, dets: Detections, classNames: r
 /** The image enlarged `scale` times with its ground-truth boxes (x1,y1,x2,y2 flat). */
 export function groundTruthPicture(src: RgbImage, boxes: ArrayLike<number>, labels: ArrayLike<number>, classNames: readonly string[], scale: number): RgbImage {
   const img = upscale(src, scale);
-  drawGroundTruth(img, Float64Array.from(boxes, (v) => v * scale), labels, classNames, Math.max(1, Math.round(scale / 2)));
+  drawGroundTruth(
+    img,
+    Float64Array.from(boxes, (v) => v * scale),
+    labels,
+    classNames,
+    Math.max(1, Math.round(scale / 2)),
+  );
   return img;
 }
 
@@ -94,7 +102,11 @@ export function drawLossChart(canvas: HTMLCanvasElement, series: readonly ChartS
     ctx.fillText(v.toPrecision(4), left - 6, sy(v));
   }
   ctx.textBaseline = 'top';
-  const xTicks: [number, CanvasTextAlign][] = [[1, 'left'], [Math.round((1 + steps) / 2), 'center'], [steps, 'right']];
+  const xTicks: [number, CanvasTextAlign][] = [
+    [1, 'left'],
+    [Math.round((1 + steps) / 2), 'center'],
+    [steps, 'right'],
+  ];
   for (const [i, align] of xTicks) {
     ctx.textAlign = align;
     ctx.fillText(`step ${i}`, sx(i), height - bottom + 6);

@@ -58,7 +58,12 @@ export async function trainLive(o: TrainRunOptions): Promise<Detector> {
   try {
     const extraLoss: ExtraLoss | undefined = o.crosskdTeacher ? distillationLoss(detector, o.crosskdTeacher, { method: 'crosskd', tap: 3 }) : undefined;
     const optimizer = makeOptimizer(o.cfg, detector.trainableParameters());
-    const loader = new DetectionLoader(o.data.train, { batchSize: o.cfg.train.batchSize, seed: o.cfg.seed, flipProb: o.cfg.train.flipProb, padSize: o.data.padSize });
+    const loader = new DetectionLoader(o.data.train, {
+      batchSize: o.cfg.train.batchSize,
+      seed: o.cfg.seed,
+      flipProb: o.cfg.train.flipProb,
+      padSize: o.data.padSize,
+    });
     const schedule = lrSchedule(o.cfg, loader.batchesPerEpoch);
     try {
       for (let step = 0; step < o.steps; step++) {

@@ -75,7 +75,12 @@ function tfjs(s: ConvShape, pass: Pass): (tf: TF) => Promise<Case> {
     const up = tf.randomNormal([s.n, ho, wo, s.cout], 0, 1, 'float32', 3) as import('@tensorflow/tfjs').Tensor4D;
     // explicit padding, the same as ours (TF.js's 'same' pads asymmetrically for stride 2)
     const p = pad(s);
-    const padding: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
+    const padding: [[number, number], [number, number], [number, number], [number, number]] = [
+      [0, 0],
+      [p, p],
+      [p, p],
+      [0, 0],
+    ];
     const conv = (xi: typeof x, fi: typeof f) => tf.conv2d(xi, fi, s.stride, padding);
     const grads = tf.grads((xi, fi) => conv(xi as typeof x, fi as typeof f));
     const done = async (t: import('@tensorflow/tfjs').Tensor) => {
@@ -95,10 +100,16 @@ function tfjs(s: ConvShape, pass: Pass): (tf: TF) => Promise<Case> {
           await done(dx);
           dx.dispose();
         } else if (pass === 'dw') {
-          const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: up }, {
-            strides: [s.stride, s.stride], pad: padding, dataFormat: 'NHWC',
-            filterShape: [s.k, s.k, s.cin, s.cout],
-          }) as import('@tensorflow/tfjs').Tensor;
+          const dw = tf.engine().runKernel(
+            'Conv2DBackpropFilter',
+            { x, dy: up },
+            {
+              strides: [s.stride, s.stride],
+              pad: padding,
+              dataFormat: 'NHWC',
+              filterShape: [s.k, s.k, s.cin, s.cout],
+            },
+          ) as import('@tensorflow/tfjs').Tensor;
           await done(dw);
           dw.dispose();
         } else {

@@ -9,10 +9,4 @@ import losses from './losses.ts';
 import norm from './norm.ts';
 import train from './train.ts';
 
-export const workloads: readonly Workload[] = [
-  ...core,
-  ...conv,
-  ...losses,
-  ...norm,
-  ...train,
-];
+export const workloads: readonly Workload[] = [...core, ...conv, ...losses, ...norm, ...train];

@@ -67,8 +67,7 @@ const labelsFor = (n: number, classes: number): Int32Array =>
   Int32Array.from(uniform(n, 0, 1, 7), (v, i) => (v < 0.1 ? i % classes : classes));
 
 /** BCE with logits, the stable form (docs/crosskd.md §3), in TF.js ops. */
-const tfBce = (tf: TF, x: TfTensor, t: TfTensor | number) =>
-  tf.add(tf.sub(tf.relu(x), tf.mul(x, t)), tf.log1p(tf.exp(tf.neg(tf.abs(x)))));
+const tfBce = (tf: TF, x: TfTensor, t: TfTensor | number) => tf.add(tf.sub(tf.relu(x), tf.mul(x, t)), tf.log1p(tf.exp(tf.neg(tf.abs(x)))));
 
 // ------------------------------------------------------------------ QFL
 
@@ -227,11 +226,6 @@ function klWorkload(N: number, m: number, T: number): Workload {
   };
 }
 
-const losses: Workload[] = [
-  qflWorkload(8 * 64 * 64, 80),
-  giouWorkload(100_000),
-  dflWorkload(400_000, 16),
-  klWorkload(400_000, 17, 1),
-];
+const losses: Workload[] = [qflWorkload(8 * 64 * 64, 80), giouWorkload(100_000), dflWorkload(400_000, 16), klWorkload(400_000, 17, 1)];
 
 export default losses;

@@ -15,15 +15,7 @@
 
 import { bboxOverlaps, boxCenters } from '../boxes.ts';
 import { countPerLevel } from '../priors.ts';
-import {
-  BACKGROUND,
-  checkAssignInput,
-  emptyAssignResult,
-  gatherBoxes,
-  validPriorIndices,
-  type AssignInput,
-  type AssignResult,
-} from './assignResult.ts';
+import { BACKGROUND, checkAssignInput, emptyAssignResult, gatherBoxes, validPriorIndices, type AssignInput, type AssignResult } from './assignResult.ts';
 
 export interface AtssAssignInput extends AssignInput {
   /** Priors per level, as the prior generator returned them (before removing invalid ones). */
@@ -66,7 +58,8 @@ export class ATSSAssigner {
     const bestGt = new Int32Array(n).fill(BACKGROUND);
 
     for (let g = 0; g < numGts; g++) {
-      const gcx = gtCenters[2 * g], gcy = gtCenters[2 * g + 1];
+      const gcx = gtCenters[2 * g],
+        gcy = gtCenters[2 * g + 1];
       const candidates: number[] = [];
       let start = 0;
       for (const count of numLevelValid) {
@@ -82,11 +75,14 @@ export class ATSSAssigner {
       const variance = ious.reduce((a, v) => a + (v - mean) ** 2, 0) / (ious.length - 1);
       const threshold = mean + Math.sqrt(variance);
 
-      const x1 = input.gtBoxes[4 * g], y1 = input.gtBoxes[4 * g + 1];
-      const x2 = input.gtBoxes[4 * g + 2], y2 = input.gtBoxes[4 * g + 3];
+      const x1 = input.gtBoxes[4 * g],
+        y1 = input.gtBoxes[4 * g + 1];
+      const x2 = input.gtBoxes[4 * g + 2],
+        y2 = input.gtBoxes[4 * g + 3];
       candidates.forEach((i, c) => {
         if (!(ious[c] >= threshold)) return;
-        const cx = priorCenters[2 * i], cy = priorCenters[2 * i + 1];
+        const cx = priorCenters[2 * i],
+          cy = priorCenters[2 * i + 1];
         const margin = Math.min(cx - x1, cy - y1, x2 - cx, y2 - cy);
         if (!(margin > MIN_CENTER_MARGIN)) return;
         // Strictly greater: on equal IoU the lower gt index keeps the prior, as torch's

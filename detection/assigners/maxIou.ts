@@ -67,7 +67,8 @@ export class MaxIoUAssigner {
     const maxOverlaps = new Float64Array(n);
     const argmax = new Int32Array(n);
     for (let k = 0; k < n; k++) {
-      let best = -Infinity, arg = 0;
+      let best = -Infinity,
+        arg = 0;
       for (let g = 0; g < numGts; g++) {
         const v = overlaps[g * n + k];
         if (v > best) {
@@ -88,7 +89,8 @@ export class MaxIoUAssigner {
 
     if (matchLowQuality) {
       for (let g = 0; g < numGts; g++) {
-        let gtMax = -Infinity, gtArg = 0;
+        let gtMax = -Infinity,
+          gtArg = 0;
         for (let k = 0; k < n; k++) {
           if (overlaps[g * n + k] > gtMax) {
             gtMax = overlaps[g * n + k];

@@ -115,11 +115,7 @@ export class CocoError extends Error {
   ) {
     const shown = issues.slice(0, MAX_SHOWN);
     const more = issues.length > MAX_SHOWN ? `\n  … and ${issues.length - MAX_SHOWN} more` : '';
-    super(
-      issues.length === 1
-        ? `${file}: ${issues[0]}`
-        : `${file}: ${issues.length} problems:\n  ${shown.join('\n  ')}${more}`,
-    );
+    super(issues.length === 1 ? `${file}: ${issues[0]}` : `${file}: ${issues.length} problems:\n  ${shown.join('\n  ')}${more}`);
     this.name = 'CocoError';
   }
 }
@@ -259,7 +255,8 @@ export function parseCoco(input: unknown, file: string): ParsedCoco {
     }
     let area: number | undefined;
     if (o.area !== undefined) {
-      if (typeof o.area !== 'number' || !Number.isFinite(o.area) || o.area < 0) issues.push(`${path}.area: expected a finite number ≥ 0, got ${describe(o.area)}`);
+      if (typeof o.area !== 'number' || !Number.isFinite(o.area) || o.area < 0)
+        issues.push(`${path}.area: expected a finite number ≥ 0, got ${describe(o.area)}`);
       else area = o.area;
     }
     if (id !== undefined) {
@@ -285,8 +282,7 @@ export function parseCoco(input: unknown, file: string): ParsedCoco {
     const y2 = Math.min(y + h, image.height);
     // Outside: a box of positive size must overlap the image with positive area; a
     // zero-size one must at least touch it (else it is dropped below as degenerate).
-    const outside =
-      w > 0 && h > 0 ? x2 <= x1 || y2 <= y1 : x > image.width || y > image.height || x + w < 0 || y + h < 0;
+    const outside = w > 0 && h > 0 ? x2 <= x1 || y2 <= y1 : x > image.width || y > image.height || x + w < 0 || y + h < 0;
     if (outside) {
       issues.push(`${path}.bbox: ${describe(box)} lies entirely outside image ${imageId} (${image.width}x${image.height})`);
       return;
@@ -406,16 +402,20 @@ function checkPngHeader(bytes: Uint8Array, file: string): void {
   if (bytes.length < 8 + 8 + 13) throw corrupt(`${bytes.length} bytes, too short for the IHDR chunk (truncated?)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const type = String.fromCharCode(...bytes.subarray(12, 16));
-  if (type !== 'IHDR' || dv.getUint32(8) !== 13) throw corrupt(`the first chunk must be a 13-byte IHDR, got ${JSON.stringify(type)} of ${dv.getUint32(8)} bytes`);
+  if (type !== 'IHDR' || dv.getUint32(8) !== 13)
+    throw corrupt(`the first chunk must be a 13-byte IHDR, got ${JSON.stringify(type)} of ${dv.getUint32(8)} bytes`);
   const [width, height, depth, colorType] = [dv.getUint32(16), dv.getUint32(20), bytes[24], bytes[25]];
   const channels = PNG_CHANNELS[colorType];
   if (channels === undefined) throw corrupt(`color type ${colorType} (expected 0, 2, 3, 4 or 6)`);
   if (![1, 2, 4, 8, 16].includes(depth)) throw corrupt(`bit depth ${depth} (expected 1, 2, 4, 8 or 16)`);
   if (width < 1 || height < 1) throw corrupt(`size ${width}×${height} (both must be ≥ 1)`);
-  if (width * height > MAX_PNG_PIXELS) throw new CocoError(file, [`a ${width}×${height} PNG is larger than the ${MAX_PNG_PIXELS / (1 << 20)} Mpixel images this loader decodes`]);
+  if (width * height > MAX_PNG_PIXELS)
+    throw new CocoError(file, [`a ${width}×${height} PNG is larger than the ${MAX_PNG_PIXELS / (1 << 20)} Mpixel images this loader decodes`]);
   const rawBytes = height * (Math.ceil((width * channels * depth) / 8) + 1);
   if (rawBytes > DEFLATE_MAX_RATIO * bytes.length)
-    throw corrupt(`IHDR declares ${width}×${height} (${rawBytes} bytes of pixel data), more than ${bytes.length} compressed bytes can hold (truncated or corrupt)`);
+    throw corrupt(
+      `IHDR declares ${width}×${height} (${rawBytes} bytes of pixel data), more than ${bytes.length} compressed bytes can hold (truncated or corrupt)`,
+    );
 }
 
 /** Sub-byte samples (one channel), rows padded to whole bytes as PNG stores them. */

@@ -159,7 +159,8 @@ export class DetectionLoader {
     this.sizeDivisor = options.sizeDivisor ?? 32;
     if (!Number.isInteger(this.sizeDivisor) || this.sizeDivisor < 1) fail(`sizeDivisor must be a positive integer, got ${this.sizeDivisor}`);
     this.padSize = options.padSize;
-    if (this.padSize && !this.padSize.every((v) => Number.isInteger(v) && v >= 1)) fail(`padSize must be two positive integers, got ${JSON.stringify(this.padSize)}`);
+    if (this.padSize && !this.padSize.every((v) => Number.isInteger(v) && v >= 1))
+      fail(`padSize must be two positive integers, got ${JSON.stringify(this.padSize)}`);
     this.dropLast = options.dropLast ?? false;
     const mean = options.mean ?? IMAGENET_MEAN;
     const std = options.std ?? IMAGENET_STD;
@@ -253,7 +254,9 @@ export class DetectionLoader {
       [padH, padW] = this.padSize;
       for (const r of records) {
         if (r.height > padH || r.width > padW) {
-          throw new Error(`DetectionLoader: image ${r.imageId} (${r.fileName}) is ${r.width}x${r.height}, larger than padSize ${padW}x${padH} (width x height)`);
+          throw new Error(
+            `DetectionLoader: image ${r.imageId} (${r.fileName}) is ${r.width}x${r.height}, larger than padSize ${padW}x${padH} (width x height)`,
+          );
         }
       }
     } else {

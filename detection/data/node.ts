@@ -58,7 +58,11 @@ export function writeCocoDataset(dir: string, config: SyntheticConfig, onImage?:
 }
 
 /** Train and val splits (seeds derived from config.seed) into DIR/train and DIR/val. */
-export function writeCocoSplits(dir: string, config: SplitConfig, onImage?: (split: 'train' | 'val', done: number, total: number) => void): { train: WrittenDataset; val: WrittenDataset } {
+export function writeCocoSplits(
+  dir: string,
+  config: SplitConfig,
+  onImage?: (split: 'train' | 'val', done: number, total: number) => void,
+): { train: WrittenDataset; val: WrittenDataset } {
   const { train, val } = splitConfigs(config);
   return {
     train: writeCocoDataset(join(dir, 'train'), train, (d, t) => onImage?.('train', d, t)),
@@ -113,7 +117,12 @@ export function loadCocoDataset(annotationsFile: string, options: LoadCocoOption
     }
     return decodePng(bytes, path);
   };
-  const dataset = new CocoDataset(parsed, (record) => read(record.fileName), options.cache ?? true, (record) => pathOf(record.fileName));
+  const dataset = new CocoDataset(
+    parsed,
+    (record) => read(record.fileName),
+    options.cache ?? true,
+    (record) => pathOf(record.fileName),
+  );
   if (options.checkImages === 'decode') for (let i = 0; i < dataset.length; i++) dataset.image(i);
   return dataset;
 }

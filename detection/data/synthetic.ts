@@ -114,7 +114,10 @@ export function resolveSyntheticConfig(config: SyntheticConfig): ResolvedSynthet
   };
   const size = config.imageSize ?? 128;
   const [height, width] = typeof size === 'number' ? [size, size] : size;
-  for (const [k, v] of [['height', height], ['width', width]] as const) {
+  for (const [k, v] of [
+    ['height', height],
+    ['width', width],
+  ] as const) {
     if (!Number.isInteger(v) || v < 16) fail(`imageSize (${k})`, `must be an integer ≥ 16, got ${v}`);
   }
   if (!Number.isInteger(config.seed)) fail('seed', `must be an integer, got ${config.seed}`);
@@ -133,7 +136,8 @@ export function resolveSyntheticConfig(config: SyntheticConfig): ResolvedSynthet
   const sizeRange = range('sizeRange', config.sizeRange ?? [8, Math.min(height, width) / 2], 2, false);
   if (sizeRange[1] > Math.min(height, width)) fail('sizeRange', `max ${sizeRange[1]} exceeds the image side ${Math.min(height, width)}`);
   const sizeDistribution = config.sizeDistribution ?? 'log-uniform';
-  if (sizeDistribution !== 'log-uniform' && sizeDistribution !== 'uniform') fail('sizeDistribution', `must be 'log-uniform' or 'uniform', got ${JSON.stringify(sizeDistribution)}`);
+  if (sizeDistribution !== 'log-uniform' && sizeDistribution !== 'uniform')
+    fail('sizeDistribution', `must be 'log-uniform' or 'uniform', got ${JSON.stringify(sizeDistribution)}`);
   const classes = config.classes ?? SHAPES;
   if (classes.length === 0) fail('classes', 'is empty');
   for (const c of classes) if (!SHAPES.includes(c)) fail('classes', `has unknown shape "${c}" (known: ${SHAPES.join(', ')})`);
@@ -374,8 +378,10 @@ function insidePolygon(poly: readonly number[], u: number, v: number): boolean {
   let inside = false;
   const n = poly.length / 2;
   for (let i = 0, j = n - 1; i < n; j = i++) {
-    const xi = poly[2 * i], yi = poly[2 * i + 1];
-    const xj = poly[2 * j], yj = poly[2 * j + 1];
+    const xi = poly[2 * i],
+      yi = poly[2 * i + 1];
+    const xj = poly[2 * j],
+      yj = poly[2 * j + 1];
     if (yi > v !== yj > v && u < ((xj - xi) * (v - yi)) / (yj - yi) + xi) inside = !inside;
   }
   return inside;
@@ -480,7 +486,10 @@ function compileLayer(layer: Layer): Compiled {
     case 'stroke': {
       const p = layer.points;
       const r2 = sq(layer.width / 2);
-      let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      let x0 = Infinity,
+        y0 = Infinity,
+        x1 = -Infinity,
+        y1 = -Infinity;
       for (let i = 0; i < p.length; i += 2) {
         x0 = Math.min(x0, p[i]);
         x1 = Math.max(x1, p[i]);
@@ -493,11 +502,14 @@ function compileLayer(layer: Layer): Compiled {
       const within = (x: number, y: number, limit2: number) => {
         for (let i = 0; i + 3 < p.length; i += 2) {
           // Squared distance from (x, y) to the segment.
-          const ax = p[i], ay = p[i + 1];
-          const ex = p[i + 2] - ax, ey = p[i + 3] - ay;
+          const ax = p[i],
+            ay = p[i + 1];
+          const ex = p[i + 2] - ax,
+            ey = p[i + 3] - ay;
           const len2 = ex * ex + ey * ey;
           const t = len2 > 0 ? clamp01(((x - ax) * ex + (y - ay) * ey) / len2) : 0;
-          const qx = ax + t * ex - x, qy = ay + t * ey - y;
+          const qx = ax + t * ex - x,
+            qy = ay + t * ey - y;
           if (qx * qx + qy * qy <= limit2) return true;
         }
         return false;
@@ -543,10 +555,12 @@ function compileLayer(layer: Layer): Compiled {
           if (rho2 === 0) return true;
           const rho = Math.sqrt(rho2);
           // cos(kθ + φ) = Re(z^k)·cos φ − Im(z^k)·sin φ with z = (dx + i·dy)/ρ.
-          const zr = dx / rho, zi = dy / rho;
+          const zr = dx / rho,
+            zi = dy / rho;
           let boundary = 1;
           for (const h of trig) {
-            let pr = 1, pi = 0;
+            let pr = 1,
+              pi = 0;
             for (let j = 0; j < h.k; j++) {
               const t = pr * zr - pi * zi;
               pi = pr * zi + pi * zr;
@@ -577,7 +591,8 @@ interface Raster {
 
 function rasterize(c: Compiled, width: number, height: number, ss: number): Raster {
   const [bx0, by0, bx1, by1] = c.bounds;
-  const x0 = Math.max(bx0, 0), y0 = Math.max(by0, 0);
+  const x0 = Math.max(bx0, 0),
+    y0 = Math.max(by0, 0);
   const w = Math.max(Math.min(bx1, width) - x0, 0);
   const h = Math.max(Math.min(by1, height) - y0, 0);
   const cov = new Float64Array(w * h);
@@ -639,7 +654,10 @@ export function renderScene(scene: Scene): RenderedScene {
     if (layer.kind === 'object') {
       let visible = 0;
       let count = 0;
-      let mx0 = Infinity, my0 = Infinity, mx1 = -Infinity, my1 = -Infinity;
+      let mx0 = Infinity,
+        my0 = Infinity,
+        mx1 = -Infinity,
+        my1 = -Infinity;
       for (let y = 0; y < r.h; y++) {
         for (let x = 0; x < r.w; x++) {
           const v = r.cov[y * r.w + x] * transparency[(y + r.y0) * W + x + r.x0];
@@ -799,7 +817,16 @@ function sampleClutter(rng: Stream, cfg: ResolvedSyntheticConfig, seed: number):
     // Broken rings: at most 225° of arc, and a band of at most r/4 (a ring's band is at
     // least 0.32·r), so that an arc is not simply a ring with a part hidden.
     const r = rng.logRange(4, 0.25 * side);
-    return { kind: 'arc', cx, cy, r, width: rng.range(0.8, Math.max(1, Math.min(3, r / 4))), start: rng.range(0, TWO_PI), span: rng.range(0.4 * Math.PI, 1.25 * Math.PI), fill: fillAt(r) };
+    return {
+      kind: 'arc',
+      cx,
+      cy,
+      r,
+      width: rng.range(0.8, Math.max(1, Math.min(3, r / 4))),
+      start: rng.range(0, TWO_PI),
+      span: rng.range(0.4 * Math.PI, 1.25 * Math.PI),
+      fill: fillAt(r),
+    };
   }
   // Irregular "potatoes": harmonics 1, 2 and 3 together, with independent phases. (A single
   // harmonic would make a clean ellipse-, triangle- or square-like shape: an unlabelled

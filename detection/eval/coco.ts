@@ -184,7 +184,8 @@ export function evaluateCoco(gt: CocoDataset, detections: readonly CocoDetection
   // Mean over every entry > -1 across categories (and thresholds, recall points), as
   // pycocotools' _summarize: absent categories drop out, present ones weigh equally.
   const meanAP = (area: number, m: number, t?: number): number => {
-    let sum = 0, count = 0;
+    let sum = 0,
+      count = 0;
     for (const precK of precision) {
       const block = precK[area][m];
       if (!block) continue;
@@ -199,7 +200,8 @@ export function evaluateCoco(gt: CocoDataset, detections: readonly CocoDetection
     return count === 0 ? -1 : sum / count;
   };
   const meanAR = (area: number, m: number): number => {
-    let sum = 0, count = 0;
+    let sum = 0,
+      count = 0;
     for (const recK of recall) {
       const rec = recK[area][m];
       if (!rec) continue;
@@ -412,7 +414,8 @@ function accumulateOne(evals: ImageEval[], maxDet: number, T: number, R: number)
   const rc = new Float64Array(nd);
   const pr = new Float64Array(nd);
   for (let t = 0; t < T; t++) {
-    let tp = 0, fp = 0;
+    let tp = 0,
+      fp = 0;
     for (let i = 0; i < nd; i++) {
       const { e, d, D } = pooled[i];
       if (!e.dtIgnore[t * D + d]) {

@@ -26,8 +26,7 @@ export function classConfusion(
   numClasses: number,
   iouThreshold = 0.5,
 ): ClassConfusion {
-  if (records.length !== detections.length)
-    throw new Error(`classConfusion: ${records.length} ground-truth images but ${detections.length} detection lists`);
+  if (records.length !== detections.length) throw new Error(`classConfusion: ${records.length} ground-truth images but ${detections.length} detection lists`);
   if (!(iouThreshold > 0 && iouThreshold <= 1)) throw new Error(`classConfusion: iouThreshold must be in (0, 1], got ${iouThreshold}`);
   const matrix = Array.from({ length: numClasses }, () => new Array<number>(numClasses + 1).fill(0));
   let objects = 0;
@@ -41,8 +40,7 @@ export function classConfusion(
       if (label < 0 || label >= numClasses) throw new Error(`classConfusion: image ${i} has label ${label} outside [0, ${numClasses})`);
       objects++;
       let best = -1;
-      for (let d = 0; d < numDets; d++)
-        if (overlaps[g * numDets + d] >= iouThreshold && (best < 0 || dets.scores[d] > dets.scores[best])) best = d;
+      for (let d = 0; d < numDets; d++) if (overlaps[g * numDets + d] >= iouThreshold && (best < 0 || dets.scores[d] > dets.scores[best])) best = d;
       if (best < 0) {
         matrix[label][numClasses]++;
         return;

@@ -44,7 +44,10 @@ export class ATSSHead extends DenseHead {
 
   constructor(cfg: AtssHeadConfig, seeds: InitSeeds) {
     validateNumClasses(cfg.numClasses);
-    super({ inChannels: cfg.inChannels, featChannels: cfg.featChannels, stackedConvs: cfg.stackedConvs, gnGroups: cfg.gnGroups, numLevels: cfg.numLevels }, seeds);
+    super(
+      { inChannels: cfg.inChannels, featChannels: cfg.featChannels, stackedConvs: cfg.stackedConvs, gnGroups: cfg.gnGroups, numLevels: cfg.numLevels },
+      seeds,
+    );
     this.cfg = { ...cfg, priorProb: cfg.priorProb ?? 0.01, lossWeights: { focal: 1, giou: 2, centerness: 1, ...cfg.lossWeights } };
     this.atssCls = this.predictor('atss_cls', cfg.numClasses, seeds, priorProbBiasInit(this.cfg.priorProb));
     this.atssReg = this.predictor('atss_reg', 4, seeds);

@@ -10,8 +10,7 @@ export function flattenLevels(levels: readonly Tensor[]): Tensor {
   if (levels.length === 0) throw new Error('flattenLevels: no levels');
   const [n, ch] = levels[0].shape;
   const rows = levels.map((t) => {
-    if (t.rank !== 4 || t.shape[0] !== n || t.shape[1] !== ch)
-      throw new Error(`flattenLevels: every level must be [${n},${ch},H,W], got [${t.shape}]`);
+    if (t.rank !== 4 || t.shape[0] !== n || t.shape[1] !== ch) throw new Error(`flattenLevels: every level must be [${n},${ch},H,W], got [${t.shape}]`);
     return E.reshape(E.permute(t, [0, 2, 3, 1]), [n, t.shape[2] * t.shape[3], ch]);
   });
   const all = rows.length === 1 ? rows[0] : E.concat(rows, 1);

@@ -61,4 +61,3 @@ export function checkHeadConfig(cfg: HeadConfig, where = 'head'): void {
     if (!LOSS_WEIGHT_KEYS[type].includes(key))
       throw new Error(`${where}.lossWeights.${key} is not a loss of head type '${type}' (its losses: ${LOSS_WEIGHT_KEYS[type].join(', ')})`);
 }
-

@@ -93,7 +93,10 @@ export abstract class DenseHead extends Module {
   readonly clsConvs: ModuleList<ConvModule>;
   readonly regConvs: ModuleList<ConvModule>;
 
-  constructor(readonly tower: TowerConfig, seeds: InitSeeds) {
+  constructor(
+    readonly tower: TowerConfig,
+    seeds: InitSeeds,
+  ) {
     super();
     validateTower(tower);
     const blocks = () =>

@@ -50,7 +50,10 @@ export class FCOSHead extends DenseHead {
 
   constructor(cfg: FcosHeadConfig, seeds: InitSeeds) {
     validateNumClasses(cfg.numClasses);
-    super({ inChannels: cfg.inChannels, featChannels: cfg.featChannels, stackedConvs: cfg.stackedConvs, gnGroups: cfg.gnGroups, numLevels: cfg.numLevels }, seeds);
+    super(
+      { inChannels: cfg.inChannels, featChannels: cfg.featChannels, stackedConvs: cfg.stackedConvs, gnGroups: cfg.gnGroups, numLevels: cfg.numLevels },
+      seeds,
+    );
     const regressRanges = cfg.regressRanges ?? defaultRegressRanges(cfg.numLevels);
     if (regressRanges.length !== cfg.numLevels)
       throw new Error(`head.regressRanges must have one [lo, hi] per level (${cfg.numLevels}), got ${regressRanges.length}`);
@@ -82,7 +85,14 @@ export class FCOSHead extends DenseHead {
       priors,
       strides,
       images,
-      (img) => this.assigner.assign({ points: priors.priors, numLevelPoints: priors.numLevelPriors, gtBoxes: img.gtBoxes, gtLabels: img.gtLabels, numClasses: this.cfg.numClasses }),
+      (img) =>
+        this.assigner.assign({
+          points: priors.priors,
+          numLevelPoints: priors.numLevelPriors,
+          gtBoxes: img.gtBoxes,
+          gtLabels: img.gtLabels,
+          numClasses: this.cfg.numClasses,
+        }),
       'batch',
     );
   }

@@ -52,7 +52,10 @@ export class GFLHead extends DenseHead {
 
   constructor(cfg: GflHeadConfig, seeds: InitSeeds) {
     validateGflHead(cfg);
-    super({ inChannels: cfg.inChannels, featChannels: cfg.featChannels, stackedConvs: cfg.stackedConvs, gnGroups: cfg.gnGroups, numLevels: cfg.numLevels }, seeds);
+    super(
+      { inChannels: cfg.inChannels, featChannels: cfg.featChannels, stackedConvs: cfg.stackedConvs, gnGroups: cfg.gnGroups, numLevels: cfg.numLevels },
+      seeds,
+    );
     this.cfg = {
       ...cfg,
       priorProb: cfg.priorProb ?? 0.01,

@@ -9,6 +9,10 @@ import { Module } from '../../engine/nn/index.ts';
 export class Integral extends Module {
   constructor(readonly regMax: number) {
     super();
-    this.constant('project', [regMax + 1], Float32Array.from({ length: regMax + 1 }, (_, i) => i));
+    this.constant(
+      'project',
+      [regMax + 1],
+      Float32Array.from({ length: regMax + 1 }, (_, i) => i),
+    );
   }
 }

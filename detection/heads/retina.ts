@@ -69,7 +69,13 @@ export class RetinaHead extends DenseHead {
   buildTargets(priors: MultiLevelPriors, strides: readonly number[], images: readonly ImageTargetsInput[]): DenseTargets {
     if (priors.dim !== 4) throw new Error('RetinaHead.buildTargets: RetinaNet needs anchor priors (x1,y1,x2,y2)');
     return buildDenseTargets(priors, strides, images, (img) =>
-      this.assigner.assign({ priors: priors.priors, gtBoxes: img.gtBoxes, gtLabels: img.gtLabels, numClasses: this.cfg.numClasses, validFlags: img.validFlags }),
+      this.assigner.assign({
+        priors: priors.priors,
+        gtBoxes: img.gtBoxes,
+        gtLabels: img.gtLabels,
+        numClasses: this.cfg.numClasses,
+        validFlags: img.validFlags,
+      }),
     );
   }
 

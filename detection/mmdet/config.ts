@@ -40,7 +40,9 @@ export function mmdetBackbone(b: BackboneConfig): PyDict {
   const problems: string[] = [];
   const stem = b.stem ?? 'conv3x3';
   if (stem !== 'conv7x7_maxpool')
-    problems.push(`backbone.stem is '${stem}' (one 3×3 stride-2 conv, stage 1 strided); mmdetection's ResNet has the 7×7 stride-2 conv and 3×3 max pool ('conv7x7_maxpool')`);
+    problems.push(
+      `backbone.stem is '${stem}' (one 3×3 stride-2 conv, stage 1 strided); mmdetection's ResNet has the 7×7 stride-2 conv and 3×3 max pool ('conv7x7_maxpool')`,
+    );
   const block = b.block ?? 'basic';
   const depth = Object.entries(MMDET_RESNET_DEPTHS).find(([, a]) => a.block === block && a.depths.join() === b.depths.join())?.[0];
   if (!depth)
@@ -61,7 +63,9 @@ export function mmdetBackbone(b: BackboneConfig): PyDict {
     // ours clamps the groups to a layer's channels; mmdetection uses one count everywhere
     const narrowest = Math.min(b.stemChannels, base);
     if (b.gnGroups! > narrowest)
-      problems.push(`backbone.gnGroups ${b.gnGroups} exceeds the narrowest layer's ${narrowest} channels (ours clamps the groups there, mmdetection's GroupNorm cannot)`);
+      problems.push(
+        `backbone.gnGroups ${b.gnGroups} exceeds the narrowest layer's ${narrowest} channels (ours clamps the groups there, mmdetection's GroupNorm cannot)`,
+      );
   }
   if (problems.length) throw new MmdetExportError(`the backbone has no mmdetection equivalent:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return {
@@ -96,7 +100,13 @@ function mmdetHead(d: Detector): { bbox_head: PyDict; train_cfg?: PyDict; test_c
     return { type: 'AnchorGenerator', ratios: [...a.ratios], octave_base_scale: a.scales[0], scales_per_octave: a.scales.length, strides: [...a.strides] };
   };
   const t = { ...GFL_TEST_CFG, ...head.testConfig };
-  const test_cfg = { nms_pre: t.nmsPre, min_bbox_size: t.minBboxSize, score_thr: t.scoreThr, nms: { type: 'nms', iou_threshold: t.iouThreshold }, max_per_img: t.maxPerImg };
+  const test_cfg = {
+    nms_pre: t.nmsPre,
+    min_bbox_size: t.minBboxSize,
+    score_thr: t.scoreThr,
+    nms: { type: 'nms', iou_threshold: t.iouThreshold },
+    max_per_img: t.maxPerImg,
+  };
   const w = (head as unknown as { cfg: { lossWeights: Record<string, number> } }).cfg.lossWeights;
   switch (head.type) {
     case 'gfl':
@@ -131,7 +141,14 @@ function mmdetHead(d: Detector): { bbox_head: PyDict; train_cfg?: PyDict; test_c
       };
     case 'retina':
       return {
-        bbox_head: { type: 'RetinaHead', ...common, anchor_generator: anchors(), bbox_coder: deltaCoder([1.0, 1.0, 1.0, 1.0]), loss_cls: focal(w.focal), loss_bbox: { type: 'L1Loss', loss_weight: w.l1 } },
+        bbox_head: {
+          type: 'RetinaHead',
+          ...common,
+          anchor_generator: anchors(),
+          bbox_coder: deltaCoder([1.0, 1.0, 1.0, 1.0]),
+          loss_cls: focal(w.focal),
+          loss_bbox: { type: 'L1Loss', loss_weight: w.l1 },
+        },
         train_cfg: {
           assigner: { type: 'MaxIoUAssigner', pos_iou_thr: 0.5, neg_iou_thr: 0.4, min_pos_iou: 0, ignore_iof_thr: -1 },
           sampler: { type: 'PseudoSampler' },
@@ -177,7 +194,13 @@ export function mmdetModel(d: Detector, normalisation: { mean: readonly number[]
   return {
     type: MMDET_DETECTOR_TYPES[d.bboxHead.type],
     // mmdetection loads images as BGR; bgr_to_rgb gives the RGB order our mean and std are in
-    data_preprocessor: { type: 'DetDataPreprocessor', mean: [...normalisation.mean], std: [...normalisation.std], bgr_to_rgb: true, pad_size_divisor: d.sizeDivisor },
+    data_preprocessor: {
+      type: 'DetDataPreprocessor',
+      mean: [...normalisation.mean],
+      std: [...normalisation.std],
+      bgr_to_rgb: true,
+      pad_size_divisor: d.sizeDivisor,
+    },
     backbone,
     neck: {
       type: 'FPN',

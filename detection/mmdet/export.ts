@@ -36,7 +36,10 @@ export function mmdetStateDict(d: Detector, values: ReadonlyMap<string, StateVal
     const v = byName.get(key);
     if (!v) throw new Error(`mmdetStateDict: the weights have no '${key}'`);
     const shape = SCALE_KEY.test(key) && v.shape.length === 1 && v.shape[0] === 1 ? [] : [...v.shape];
-    out.set(key, v.data instanceof Int32Array ? { dtype: 'int64', shape, data: BigInt64Array.from(v.data, (x) => BigInt(x)) } : { dtype: 'float32', shape, data: v.data });
+    out.set(
+      key,
+      v.data instanceof Int32Array ? { dtype: 'int64', shape, data: BigInt64Array.from(v.data, (x) => BigInt(x)) } : { dtype: 'float32', shape, data: v.data },
+    );
   }
   for (const [key, c] of d.namedConstants()) if (!key.startsWith(TRAINING_ONLY_PREFIX)) out.set(key, { dtype: 'float32', shape: [...c.shape], data: c.data });
   return out;
@@ -95,7 +98,7 @@ export function writeMmdetExport(a: MmdetExportArgs): { weights: string; config:
   const header = [
     `# mmdetection 3.x config of '${a.config.name}' (step ${a.step}), written by \`npm run export\` from`,
     `# ${a.source}. Train on with tools/dist_train.sh ${path.join(a.out, 'config.py')} GPUS (from model.pth's weights).`,
-    '# mmengine replaces {{ fileDirname }} with this file\'s folder, so the folder can be moved whole.',
+    "# mmengine replaces {{ fileDirname }} with this file's folder, so the folder can be moved whole.",
     ...(a.notes ?? []).map((n) => `# ${n}`),
     ...(classes ? [] : ['# The class names were not found (no readable annotations): set metainfo=dict(classes=(...)) in the datasets.']),
   ];

@@ -176,7 +176,10 @@ export class ResNet extends Module implements Backbone {
   private readonly maxpool: MaxPool2d | null;
   private readonly stages: ModuleList<Block>[];
 
-  constructor(readonly cfg: BackboneConfig, seeds: InitSeeds) {
+  constructor(
+    readonly cfg: BackboneConfig,
+    seeds: InitSeeds,
+  ) {
     super();
     validateBackbone(cfg);
     const torchvisionStem = cfg.stem === 'conv7x7_maxpool';
@@ -262,7 +265,8 @@ export function validateBackbone(cfg: BackboneConfig): void {
   };
   positiveInts('stageChannels', cfg.stageChannels, 4);
   positiveInts('depths', cfg.depths, 4);
-  if (!Number.isInteger(cfg.stemChannels) || cfg.stemChannels <= 0) throw new Error(`${where}.stemChannels must be a positive integer, got ${cfg.stemChannels}`);
+  if (!Number.isInteger(cfg.stemChannels) || cfg.stemChannels <= 0)
+    throw new Error(`${where}.stemChannels must be a positive integer, got ${cfg.stemChannels}`);
   const norm = cfg.norm ?? 'GN';
   if (norm !== 'GN' && norm !== 'BN') throw new Error(`${where}.norm must be 'GN' or 'BN', got ${JSON.stringify(cfg.norm)}`);
   if (norm === 'GN' && !(Number.isInteger(cfg.gnGroups) && cfg.gnGroups! > 0))

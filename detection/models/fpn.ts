@@ -20,10 +20,13 @@ export interface FpnConfig {
 export class FPN extends Module {
   private readonly lateral: ModuleList<ConvModule>;
   private readonly output: ModuleList<ConvModule>;
-  constructor(readonly inChannels: readonly number[], readonly cfg: FpnConfig, seeds: InitSeeds) {
+  constructor(
+    readonly inChannels: readonly number[],
+    readonly cfg: FpnConfig,
+    seeds: InitSeeds,
+  ) {
     super();
-    if (cfg.numOuts < inChannels.length)
-      throw new Error(`fpn.numOuts (${cfg.numOuts}) must be at least the number of input levels (${inChannels.length})`);
+    if (cfg.numOuts < inChannels.length) throw new Error(`fpn.numOuts (${cfg.numOuts}) must be at least the number of input levels (${inChannels.length})`);
     const plain = { activation: false, gnGroups: null, weightInit: xavierUniformInit() };
     this.lateral = this.child('lateral_convs', new ModuleList(inChannels.map((c) => new ConvModule(c, cfg.outChannels, 1, seeds, plain))));
     const outs: ConvModule[] = inChannels.map(() => new ConvModule(cfg.outChannels, cfg.outChannels, 3, seeds, { ...plain, padding: 1 }));
@@ -33,14 +36,15 @@ export class FPN extends Module {
   }
 
   forward(inputs: readonly Tensor[]): Tensor[] {
-    if (inputs.length !== this.inChannels.length)
-      throw new Error(`fpn: expected ${this.inChannels.length} input levels, got ${inputs.length}`);
+    if (inputs.length !== this.inChannels.length) throw new Error(`fpn: expected ${this.inChannels.length} input levels, got ${inputs.length}`);
     const laterals = inputs.map((x, i) => this.lateral.at(i).forward(x));
     for (let i = laterals.length - 1; i > 0; i--) {
       const up = upsampleNearest2x(laterals[i]);
       const [h, w] = [laterals[i - 1].shape[2], laterals[i - 1].shape[3]];
       if (up.shape[2] !== h || up.shape[3] !== w)
-        throw new Error(`fpn: level ${i} upsampled to ${fmt(up.shape)} does not match level ${i - 1} (${h}×${w}); pad images to a multiple of the largest stride`);
+        throw new Error(
+          `fpn: level ${i} upsampled to ${fmt(up.shape)} does not match level ${i - 1} (${h}×${w}); pad images to a multiple of the largest stride`,
+        );
       laterals[i - 1] = add(laterals[i - 1], up);
     }
     const outs = laterals.map((l, i) => this.output.at(i).forward(l));

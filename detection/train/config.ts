@@ -40,7 +40,15 @@ export const ModelSchema = z.strictObject({
     /** FCOS: [lo, hi] of the largest point-to-side distance per level */
     regressRanges: z.array(z.tuple([z.number(), z.number()])).optional(),
     lossWeights: z
-      .strictObject({ qfl: z.number().min(0), giou: z.number().min(0), dfl: z.number().min(0), focal: z.number().min(0), centerness: z.number().min(0), l1: z.number().min(0), iou: z.number().min(0) })
+      .strictObject({
+        qfl: z.number().min(0),
+        giou: z.number().min(0),
+        dfl: z.number().min(0),
+        focal: z.number().min(0),
+        centerness: z.number().min(0),
+        l1: z.number().min(0),
+        iou: z.number().min(0),
+      })
       .partial()
       .optional(),
   }),
@@ -75,7 +83,13 @@ export const TrainSchema = z.strictObject({
   epochs: positiveInt,
   optimizer: z.discriminatedUnion('type', [
     z.strictObject({ type: z.literal('sgd'), lr: z.number().positive(), momentum: z.number().min(0).lt(1), weightDecay: z.number().min(0) }),
-    z.strictObject({ type: z.literal('adamw'), lr: z.number().positive(), weightDecay: z.number().min(0), beta1: z.number().optional(), beta2: z.number().optional() }),
+    z.strictObject({
+      type: z.literal('adamw'),
+      lr: z.number().positive(),
+      weightDecay: z.number().min(0),
+      beta1: z.number().optional(),
+      beta2: z.number().optional(),
+    }),
   ]),
   warmupIters: z.number().int().min(0),
   warmupRatio: z.number().min(0).max(1),
@@ -102,7 +116,10 @@ export const DistillSchema = z.strictObject({
    */
   adapter: z.boolean().optional(),
   /** over docs/crosskd.md §4's defaults of the teacher's head type; center: ATSS's centerness KD */
-  weights: z.strictObject({ cls: z.number().min(0), reg: z.number().min(0), T: z.number().positive(), pkd: z.number().min(0), center: z.number().min(0) }).partial().optional(),
+  weights: z
+    .strictObject({ cls: z.number().min(0), reg: z.number().min(0), T: z.number().positive(), pkd: z.number().min(0), center: z.number().min(0) })
+    .partial()
+    .optional(),
 });
 
 export const ConfigSchema = z.strictObject({
@@ -163,9 +180,13 @@ export function parseConfig(value: unknown, source = 'config'): TrainConfig {
   if (cfg.model.head.type === 'fcos' && cfg.model.anchors)
     throw new Error(`${source}: model.anchors does not apply to head type 'fcos' (its priors are points)`);
   if (cfg.model.head.regressRanges && cfg.model.head.regressRanges.length !== cfg.model.neck.numOuts)
-    throw new Error(`${source}: model.head.regressRanges has ${cfg.model.head.regressRanges.length} ranges, one per FPN level (model.neck.numOuts ${cfg.model.neck.numOuts}) is needed`);
+    throw new Error(
+      `${source}: model.head.regressRanges has ${cfg.model.head.regressRanges.length} ranges, one per FPN level (model.neck.numOuts ${cfg.model.neck.numOuts}) is needed`,
+    );
   if (cfg.model.head.featChannels !== cfg.model.neck.outChannels)
-    throw new Error(`${source}: model.head.featChannels (${cfg.model.head.featChannels}) must equal model.neck.outChannels (${cfg.model.neck.outChannels}) in this head`);
+    throw new Error(
+      `${source}: model.head.featChannels (${cfg.model.head.featChannels}) must equal model.neck.outChannels (${cfg.model.neck.outChannels}) in this head`,
+    );
   if ('synthetic' in cfg.data) {
     // The generator's own checks (ranges, sizes against the image, repeated shapes) at
     // config time, so a bad knob fails before any data is generated or any model built.
@@ -196,7 +217,13 @@ export const QUICK_CLASSES = ['circle', 'square', 'ring', 'cross'] as const;
 
 /** The generator's knobs a preset sets (the rest of SyntheticDataSchema is per preset). */
 export type SyntheticKnobs = Omit<SyntheticData, 'seed' | 'numTrain' | 'numVal' | 'imageSize'> & { classes: string[] };
-export const QUICK_DATA: SyntheticKnobs = { classes: [...QUICK_CLASSES], sizeRange: [16, 64], sizeDistribution: 'uniform', objectsPerImage: [2, 8], clutterPerImage: [0, 2] };
+export const QUICK_DATA: SyntheticKnobs = {
+  classes: [...QUICK_CLASSES],
+  sizeRange: [16, 64],
+  sizeDistribution: 'uniform',
+  objectsPerImage: [2, 8],
+  clutterPerImage: [0, 2],
+};
 /** The generator's defaults: eight shapes, 8–64 px log-uniform, up to six distractors. */
 const HARD_DATA: SyntheticKnobs = { classes: [...SHAPES] };
 
@@ -209,11 +236,29 @@ const head = { featChannels: 32, stackedConvs: 4, gnGroups: 8, regMax: 16 };
 const neck = { outChannels: 32, numOuts: 4 };
 
 /** A clearly stronger backbone: wider and deeper. */
-export const TEACHER_BACKBONE = { type: 'resnet' as const, stemChannels: 32, stageChannels: [32, 64, 96, 128] as [number, number, number, number], depths: [1, 2, 2, 1] as [number, number, number, number], gnGroups: 8 };
+export const TEACHER_BACKBONE = {
+  type: 'resnet' as const,
+  stemChannels: 32,
+  stageChannels: [32, 64, 96, 128] as [number, number, number, number],
+  depths: [1, 2, 2, 1] as [number, number, number, number],
+  gnGroups: 8,
+};
 /** The tiny student. Same neck and head widths, so CrossKD needs no adapter. */
-export const STUDENT_BACKBONE = { type: 'resnet' as const, stemChannels: 16, stageChannels: [16, 24, 32, 48] as [number, number, number, number], depths: [1, 1, 1, 1] as [number, number, number, number], gnGroups: 8 };
+export const STUDENT_BACKBONE = {
+  type: 'resnet' as const,
+  stemChannels: 16,
+  stageChannels: [16, 24, 32, 48] as [number, number, number, number],
+  depths: [1, 1, 1, 1] as [number, number, number, number],
+  gnGroups: 8,
+};
 /** The other family, for heterogeneous pairs. */
-export const PLAIN_BACKBONE = { type: 'plain' as const, stemChannels: 32, stageChannels: [32, 64, 96, 128] as [number, number, number, number], depths: [1, 2, 2, 2] as [number, number, number, number], gnGroups: 8 };
+export const PLAIN_BACKBONE = {
+  type: 'plain' as const,
+  stemChannels: 32,
+  stageChannels: [32, 64, 96, 128] as [number, number, number, number],
+  depths: [1, 2, 2, 2] as [number, number, number, number],
+  gnGroups: 8,
+};
 
 /**
  * The other heads at the presets' scale (CrossKD on ATSS, RetinaNet and FCOS), with the
@@ -228,7 +273,21 @@ const OTHER_HEADS = {
    * FCOS: points; regress ranges split at 4·stride (mmdetection's 8·stride halved); a ReLU
    * before the extra FPN level, and no centre sampling, as the CrossKD reference's FCOS
    */
-  fcos: { neck: { ...neck, reluBeforeExtraConvs: true }, head: { type: 'fcos' as const, featChannels: 32, stackedConvs: 4, gnGroups: 8, regressRanges: [[-1, 32], [32, 64], [64, 128], [128, 1e8]] as [number, number][] } },
+  fcos: {
+    neck: { ...neck, reluBeforeExtraConvs: true },
+    head: {
+      type: 'fcos' as const,
+      featChannels: 32,
+      stackedConvs: 4,
+      gnGroups: 8,
+      regressRanges: [
+        [-1, 32],
+        [32, 64],
+        [64, 128],
+        [128, 1e8],
+      ] as [number, number][],
+    },
+  },
 };
 
 const trainDefaults = {
@@ -297,7 +356,15 @@ export const PRESETS: Record<string, () => TrainConfig> = {
     return {
       ...cfg,
       data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 } },
-      train: { ...cfg.train, optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }, batchSize: 4, logEvery: 1, checkpointEvery: 2, warmupIters: 2, lrStepEpochs: [] },
+      train: {
+        ...cfg.train,
+        optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 1e-4 },
+        batchSize: 4,
+        logEvery: 1,
+        checkpointEvery: 2,
+        warmupIters: 2,
+        lrStepEpochs: [],
+      },
     };
   },
 };

@@ -21,7 +21,10 @@ export interface Datasets {
 
 export function syntheticCacheDir(cfg: TrainConfig): string {
   if (!('synthetic' in cfg.data)) throw new Error('syntheticCacheDir: the config does not use synthetic data');
-  const key = createHash('sha256').update(JSON.stringify({ v: GENERATOR_VERSION, ...cfg.data.synthetic })).digest('hex').slice(0, 12);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ v: GENERATOR_VERSION, ...cfg.data.synthetic }))
+    .digest('hex')
+    .slice(0, 12);
   return path.join(cfg.data.cacheDir ?? '.cache/data', `synthetic-${key}`);
 }
 
@@ -46,9 +49,14 @@ export function prepareDatasets(cfg: TrainConfig, sizeDivisor: number, log: (msg
   }
   const train = loadCocoDir(trainDir);
   const val = loadCocoDir(valDir);
-  for (const [name, ds] of [['train', train], ['val', val]] as const) {
+  for (const [name, ds] of [
+    ['train', train],
+    ['val', val],
+  ] as const) {
     if (ds.categories.length !== cfg.numClasses)
-      throw new Error(`${name} data (${name === 'train' ? trainDir : valDir}) has ${ds.categories.length} categories, the config says numClasses ${cfg.numClasses}`);
+      throw new Error(
+        `${name} data (${name === 'train' ? trainDir : valDir}) has ${ds.categories.length} categories, the config says numClasses ${cfg.numClasses}`,
+      );
     for (const r of ds.records)
       if (r.width > imageSize || r.height > imageSize)
         throw new Error(`${name} image ${r.fileName} is ${r.width}×${r.height}, larger than data.imageSize ${imageSize} (images are padded, not resized)`);

@@ -79,12 +79,23 @@ export function formatStepProfile(p: StepProfile, opts: { top?: number; fmaCeili
   if (rest.length) {
     const ms = rest.reduce((s, r) => s + r.totalMs, 0);
     const calls = rest.reduce((s, r) => s + r.calls, 0);
-    cells.push([`(${rest.length} more)`, String(calls), ms.toFixed(2), `${((100 * ms) / Math.max(p.gpuMs, 1e-9)).toFixed(1)}%`, (ms * 1000 / calls).toFixed(0), '']);
+    cells.push([
+      `(${rest.length} more)`,
+      String(calls),
+      ms.toFixed(2),
+      `${((100 * ms) / Math.max(p.gpuMs, 1e-9)).toFixed(1)}%`,
+      ((ms * 1000) / calls).toFixed(0),
+      '',
+    ]);
   }
   const head = ['op · kernel', 'calls', 'total ms', '% GPU', 'mean µs', 'achieved'];
   const numeric = [false, true, true, true, true, true];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[]) => c.map((x, i) => (numeric[i] ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((x, i) => (numeric[i] ? x.padStart(widths[i]) : x.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   const out = [line(head), widths.map((w) => '─'.repeat(w)).join('  '), ...cells.map(line), ''];
   out.push('phase       GPU ms  dispatches  CPU ms (recording, host work)');
   for (const ph of orderedPhases(p))
@@ -117,7 +128,10 @@ export function stepProfileHtml(p: StepProfile, title: string, opts: { top?: num
     })
     .join('');
   const legend = phases
-    .map((ph, i) => `<span style="color:${COLOURS[i % COLOURS.length]}">■</span> ${esc(ph.name)} ${ph.gpuMs.toFixed(1)} ms (${ph.dispatches} dispatches, CPU ${ph.cpuMs.toFixed(1)} ms)`)
+    .map(
+      (ph, i) =>
+        `<span style="color:${COLOURS[i % COLOURS.length]}">■</span> ${esc(ph.name)} ${ph.gpuMs.toFixed(1)} ms (${ph.dispatches} dispatches, CPU ${ph.cpuMs.toFixed(1)} ms)`,
+    )
     .join(' &nbsp; ');
   const rows = p.rows.slice(0, opts.top ?? 25);
   const max = Math.max(...rows.map((r) => r.totalMs), 1e-9);

@@ -71,7 +71,13 @@ export function memoryGrowth(samples: readonly SoakSample[], warmup: number): st
 }
 
 export async function soak(opts: SoakOptions): Promise<SoakResult> {
-  for (const [name, v, min] of [['steps', opts.steps, 1], ['every', opts.every, 1], ['warmup', opts.warmup, 0], ['imageSize', opts.imageSize, 1], ['batchSize', opts.batchSize, 1]] as const)
+  for (const [name, v, min] of [
+    ['steps', opts.steps, 1],
+    ['every', opts.every, 1],
+    ['warmup', opts.warmup, 0],
+    ['imageSize', opts.imageSize, 1],
+    ['batchSize', opts.batchSize, 1],
+  ] as const)
     if (!Number.isInteger(v) || v < min) throw new Error(`soak: ${name} must be an integer ≥ ${min}, got ${v}`);
   if (opts.warmup + 2 * opts.every > opts.steps)
     throw new Error(`soak: ${opts.steps} steps leave fewer than two samples after a warm-up of ${opts.warmup} steps sampled every ${opts.every}`);

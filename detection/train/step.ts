@@ -87,6 +87,12 @@ export function trainStep(a: StepArgs): { values: Tensor; names: string[] } {
     a.optimizer.zeroGrad();
     rt.profilePhase('other');
     const all = { ...terms, total };
-    return { values: E.concat(Object.values(all).map((t) => E.reshape(t, [1])), 0), names: Object.keys(all) };
+    return {
+      values: E.concat(
+        Object.values(all).map((t) => E.reshape(t, [1])),
+        0,
+      ),
+      names: Object.keys(all),
+    };
   });
 }

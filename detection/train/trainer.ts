@@ -12,7 +12,15 @@ import * as path from 'node:path';
 import cliProgress from 'cli-progress';
 import * as E from '../../engine/index.ts';
 import { learningRate } from '../../engine/optim/index.ts';
-import { latestCheckpoint, loadOptimizerState, loadWeights, NonFiniteCheckpointError, readSidecar, saveCheckpoint, writeFileAtomic } from '../../engine/io/checkpoint.ts';
+import {
+  latestCheckpoint,
+  loadOptimizerState,
+  loadWeights,
+  NonFiniteCheckpointError,
+  readSidecar,
+  saveCheckpoint,
+  writeFileAtomic,
+} from '../../engine/io/checkpoint.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { Detector } from '../detector.ts';
 import { DetectionLoader, type LoaderState } from '../data/loader.ts';
@@ -33,10 +41,7 @@ export class NonFiniteLossError extends Error {
     readonly value: number,
     readonly lastCheckpoint: string | null,
   ) {
-    super(
-      `non-finite loss in training step ${step + 1} (loss record step ${step}): term '${term}' = ${value}; ` +
-        lastGood(lastCheckpoint),
-    );
+    super(`non-finite loss in training step ${step + 1} (loss record step ${step}): term '${term}' = ${value}; ` + lastGood(lastCheckpoint));
     this.name = 'NonFiniteLossError';
   }
 }
@@ -128,7 +133,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   let trainSeconds = 0;
   let evalCurve: EvalPoint[] = [];
   for (const e of opts.evalEpochs ?? [])
-    if (!Number.isInteger(e) || e < 1 || e > cfg.train.epochs) throw new Error(`evaluation epochs: expected integers in 1…${cfg.train.epochs} (the run's epochs), got ${e}`);
+    if (!Number.isInteger(e) || e < 1 || e > cfg.train.epochs)
+      throw new Error(`evaluation epochs: expected integers in 1…${cfg.train.epochs} (the run's epochs), got ${e}`);
   if (opts.resume) {
     const sidecarFile = latestCheckpoint(opts.outDir);
     if (!sidecarFile) throw new Error(`--resume: no checkpoint in ${opts.outDir}`);
@@ -161,8 +167,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
         values = await p.values.data();
       } catch (e) {
         // anomaly mode names the op; add where the run stands
-        if (e instanceof E.AnomalyError)
-          e.message += ` (raised reading the losses of training step ${p.step + 1}; ${lastGood(lastCheckpoint)})`;
+        if (e instanceof E.AnomalyError) e.message += ` (raised reading the losses of training step ${p.step + 1}; ${lastGood(lastCheckpoint)})`;
         throw e;
       }
       p.values.dispose();
@@ -178,20 +183,28 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
 
   const useBar = (opts.progress ?? process.stdout.isTTY) === true;
   const bar = useBar
-    ? new cliProgress.SingleBar({
-        format: `${cfg.name} [{bar}] {value}/{total} | loss {loss} | {ips} img/s | ETA {eta_formatted}`,
-        hideCursor: true,
-        // stdout: the terminal itself; stderr passes through the npm scripts' filter (scripts/launch.mjs)
-        stream: process.stdout,
-      }, cliProgress.Presets.shades_classic)
+    ? new cliProgress.SingleBar(
+        {
+          format: `${cfg.name} [{bar}] {value}/{total} | loss {loss} | {ips} img/s | ETA {eta_formatted}`,
+          hideCursor: true,
+          // stdout: the terminal itself; stderr passes through the npm scripts' filter (scripts/launch.mjs)
+          stream: process.stdout,
+        },
+        cliProgress.Presets.shades_classic,
+      )
     : null;
   bar?.start(totalSteps, startStep, { loss: '-', ips: '-' });
 
-  const evalAt = new Set((opts.evaluate === false ? [] : opts.evalEpochs ?? []).map((e) => e * stepsPerEpoch).filter((s) => s < totalSteps));
+  const evalAt = new Set((opts.evaluate === false ? [] : (opts.evalEpochs ?? [])).map((e) => e * stepsPerEpoch).filter((s) => s < totalSteps));
   const evaluate = async () => {
     const numVal = datasets.val.records.length;
     log(`${cfg.name}: evaluating on ${numVal} validation images`);
-    const evalBar = useBar ? new cliProgress.SingleBar({ format: `${cfg.name} eval [{bar}] {value}/{total} batches | ETA {eta_formatted}`, hideCursor: true, stream: process.stdout }, cliProgress.Presets.shades_classic) : null;
+    const evalBar = useBar
+      ? new cliProgress.SingleBar(
+          { format: `${cfg.name} eval [{bar}] {value}/{total} batches | ETA {eta_formatted}`, hideCursor: true, stream: process.stdout },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
     evalBar?.start(Math.ceil(numVal / cfg.train.batchSize), 0);
     const out = await evaluateDetector(detector, datasets.val, { padSize, batchSize: cfg.train.batchSize, onBatch: (done) => evalBar?.update(done) });
     evalBar?.stop();
@@ -228,7 +241,10 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       const last = losses[losses.length - 1];
       const summary = names.map((n) => `${n} ${last[n].toFixed(4)}`).join(' ');
       if (bar) bar.update(done, { loss: last.total.toFixed(4), ips: ips.toFixed(1) });
-      else log(`${cfg.name} step ${done}/${totalSteps} lr ${lr.toExponential(2)} ${summary} | ${ips.toFixed(1)} img/s | ETA ${formatDuration(((maxStep - done) * cfg.train.batchSize) / ips)}`);
+      else
+        log(
+          `${cfg.name} step ${done}/${totalSteps} lr ${lr.toExponential(2)} ${summary} | ${ips.toFixed(1)} img/s | ETA ${formatDuration(((maxStep - done) * cfg.train.batchSize) / ips)}`,
+        );
     }
     if (evalAt.has(done)) {
       await flushLosses();

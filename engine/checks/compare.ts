@@ -25,8 +25,7 @@ export function diff(got: ArrayLike<number>, ref: ArrayLike<number>): Diff {
   return { maxAbs, maxRef, rel };
 }
 
-export const sameShape = (a: readonly number[], b: readonly number[]): boolean =>
-  a.length === b.length && a.every((d, i) => d === b[i]);
+export const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
 export const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;
 

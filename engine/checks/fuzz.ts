@@ -62,11 +62,13 @@ export const BYTE_MUTATIONS: Record<string, (b: Uint8Array, rand: Random) => Uin
     const c = b.slice();
     const dv = new DataView(c.buffer);
     const at = int(rand, Math.max(1, c.length - 8));
-    if (c.length >= at + 8) rand() < 0.5 ? dv.setBigUint64(at, pick(rand, [2n ** 63n, 2n ** 40n, 2n ** 32n - 1n, 10n ** 12n]), true) : dv.setUint32(at, pick(rand, [0xffffffff, 0x7fffffff, 0x10000000]), rand() < 0.5);
+    if (c.length >= at + 8)
+      rand() < 0.5
+        ? dv.setBigUint64(at, pick(rand, [2n ** 63n, 2n ** 40n, 2n ** 32n - 1n, 10n ** 12n]), true)
+        : dv.setUint32(at, pick(rand, [0xffffffff, 0x7fffffff, 0x10000000]), rand() < 0.5);
     return c;
   },
 };
-
 
 // ------------------------------------------------------------------ JSON
 
@@ -88,9 +90,28 @@ export const withDeep = (text: string) => text.replace(/"__deep(\d+)__"/g, (_m, 
 
 /** Values a field is replaced with: other types, edge numbers, huge shapes, deep nesting. */
 const REPLACEMENTS: readonly (() => Json)[] = [
-  () => null, () => true, () => '', () => 'x', () => -1, () => 0, () => 1.5, () => 1e308, () => -1e308,
-  () => 2 ** 53 + 2, () => 4294967296, () => [], () => ({}), () => [1e9, 1e9, 1e9], () => [-1], () => ['a'],
-  () => DEEP(200), () => DEEP(100_000), () => ({ __proto__: 1, constructor: 'x' }) as Json, () => 'F16', () => 'I64', () => '../../etc/passwd',
+  () => null,
+  () => true,
+  () => '',
+  () => 'x',
+  () => -1,
+  () => 0,
+  () => 1.5,
+  () => 1e308,
+  () => -1e308,
+  () => 2 ** 53 + 2,
+  () => 4294967296,
+  () => [],
+  () => ({}),
+  () => [1e9, 1e9, 1e9],
+  () => [-1],
+  () => ['a'],
+  () => DEEP(200),
+  () => DEEP(100_000),
+  () => ({ __proto__: 1, constructor: 'x' }) as Json,
+  () => 'F16',
+  () => 'I64',
+  () => '../../etc/passwd',
 ];
 
 /** Mutations of a parsed JSON document, each returning the new document's text. */
@@ -122,7 +143,9 @@ export const JSON_MUTATIONS: Record<string, (doc: Json, rand: Random) => string>
     return `${text.slice(0, m.index)}"${m[1]}":${value},${text.slice(m.index)}`;
   },
   'add an unknown key': (doc, rand) => {
-    const objects = [doc, ...slots(doc).map(([c, k]) => (c as Record<string, Json>)[k as string])].filter((v) => v && typeof v === 'object' && !Array.isArray(v)) as Record<string, Json>[];
+    const objects = [doc, ...slots(doc).map(([c, k]) => (c as Record<string, Json>)[k as string])].filter(
+      (v) => v && typeof v === 'object' && !Array.isArray(v),
+    ) as Record<string, Json>[];
     if (objects.length) pick(rand, objects)[`fuzz${int(rand, 100)}`] = pick(rand, REPLACEMENTS)();
     return JSON.stringify(doc);
   },
@@ -200,7 +223,8 @@ export function fuzz(target: FuzzTarget, opts: { iterations: number; seed: numbe
     report.byMutation[mutation] = (report.byMutation[mutation] ?? 0) + 1;
     const source = `fuzz-input-${i}`;
     const fail = (problem: string) => {
-      if (report.failures.length < (opts.maxFailures ?? 20)) report.failures.push({ iteration: i, mutation, problem, input: Buffer.from(input).toString('base64') });
+      if (report.failures.length < (opts.maxFailures ?? 20))
+        report.failures.push({ iteration: i, mutation, problem, input: Buffer.from(input).toString('base64') });
     };
     const started = performance.now();
     try {
@@ -237,8 +261,5 @@ function parses(b: Uint8Array): boolean {
  * RangeError, SyntaxError, ...), whose message names the source.
  */
 export function isOwnError(allowed: readonly (new (...a: never[]) => Error)[]): (e: unknown, source: string) => boolean {
-  return (e, source) =>
-    e instanceof Error &&
-    (e.constructor === Error || allowed.some((c) => e.constructor === c)) &&
-    e.message.includes(source);
+  return (e, source) => e instanceof Error && (e.constructor === Error || allowed.some((c) => e.constructor === c)) && e.message.includes(source);
 }

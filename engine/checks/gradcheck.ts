@@ -86,8 +86,7 @@ export function prepareCase(spec: OpSpec, c: GradcheckCase) {
   const inputs: Record<string, RefTensor> = {};
   const diffNames: string[] = [];
   for (const [name, gen] of Object.entries(c.inputs)) {
-    if (!spec.inputs.includes(name))
-      throw new Error(`${spec.id}: case '${c.name}' has input '${name}', the spec accepts ${spec.inputs.join(', ')}`);
+    if (!spec.inputs.includes(name)) throw new Error(`${spec.id}: case '${c.name}' has input '${name}', the spec accepts ${spec.inputs.join(', ')}`);
     inputs[name] = { shape: [...gen.shape], data: generate(spec.id, name, gen, rng) };
     if (differentiates(spec, name, gen)) diffNames.push(name);
   }
@@ -134,8 +133,7 @@ export async function runOnGpu(
         for (const [name, u] of Object.entries(upstream)) {
           const o = outs[name];
           if (!o) throw new Error(`the op produced no output '${name}' (it produced ${Object.keys(outs).join(', ') || 'none'})`);
-          if (!sameShape(o.shape, u.shape))
-            throw new Error(`output '${name}' has shape ${fmtShape(o.shape)}, the upstream gradient ${fmtShape(u.shape)}`);
+          if (!sameShape(o.shape, u.shape)) throw new Error(`output '${name}' has shape ${fmtShape(o.shape)}, the upstream gradient ${fmtShape(u.shape)}`);
           if (o.requiresGrad) seeds.push([o, E.tensor(Float32Array.from(u.data), u.shape)]);
         }
         if (seeds.length === 1) E.backward(seeds[0][0], seeds[0][1]);
@@ -182,7 +180,12 @@ export async function gradcheckCase(spec: OpSpec, c: GradcheckCase): Promise<Gra
     const skip = Object.keys(prep.inputs).filter((n) => !prep.diffNames.includes(n));
     const fd = prep.diffNames.length ? finiteDiffCheck(spec.reference, prep.inputs, c.attrs, prep.upstream, skip) : null;
     result.fd_err = fd ? fd.worstRelErr : 0;
-    if (fd) notes.push(`fd ${Object.entries(fd.perInput).map(([k, v]) => `${k} ${fmtNum(v)}`).join(', ')}`);
+    if (fd)
+      notes.push(
+        `fd ${Object.entries(fd.perInput)
+          .map(([k, v]) => `${k} ${fmtNum(v)}`)
+          .join(', ')}`,
+      );
   } catch (e) {
     result.error = `reference: ${msg(e)}`;
     result.detail = result.error;
@@ -190,10 +193,12 @@ export async function gradcheckCase(spec: OpSpec, c: GradcheckCase): Promise<Gra
   }
   const liveBefore = E.memory().liveTensors;
   try {
-    const ints = new Set(Object.entries(c.inputs).filter(([, g]) => g.dtype === 'int').map(([n]) => n));
-    const gpuInputs = Object.fromEntries(
-      Object.entries(prep.inputs).map(([n, t]) => [n, { shape: t.shape, data: t.data, int: ints.has(n) }]),
+    const ints = new Set(
+      Object.entries(c.inputs)
+        .filter(([, g]) => g.dtype === 'int')
+        .map(([n]) => n),
     );
+    const gpuInputs = Object.fromEntries(Object.entries(prep.inputs).map(([n, t]) => [n, { shape: t.shape, data: t.data, int: ints.has(n) }]));
     const got = await runOnGpu(spec.run, gpuInputs, c.attrs, prep.diffNames, prep.upstream);
     let fwd = 0;
     for (const [name, want] of Object.entries(prep.outputs)) {
@@ -241,8 +246,7 @@ export async function gradcheckCase(spec: OpSpec, c: GradcheckCase): Promise<Gra
     notes.unshift(result.error);
   }
   result.detail = notes.join('; ');
-  result.pass =
-    result.error === undefined && result.fwd_err <= tol.fwd && result.bwd_err <= tol.bwd && result.fd_err <= tol.fd;
+  result.pass = result.error === undefined && result.fwd_err <= tol.fwd && result.bwd_err <= tol.bwd && result.fd_err <= tol.fd;
   return result;
 }
 
@@ -252,10 +256,7 @@ function worst(a: number, b: number): number {
 }
 
 /** Every case of every spec given, in order. */
-export async function gradcheckAll(
-  specs: readonly OpSpec[],
-  onResult?: (r: GradcheckResult) => void,
-): Promise<GradcheckResult[]> {
+export async function gradcheckAll(specs: readonly OpSpec[], onResult?: (r: GradcheckResult) => void): Promise<GradcheckResult[]> {
   const results: GradcheckResult[] = [];
   for (const spec of specs)
     for (const c of spec.cases) {

@@ -102,13 +102,11 @@ export function loadCaseFile(path: string): CaseFile {
     throw new CaseFileError(`${file}: malformed JSON: ${(e as Error).message}`);
   }
   if (!isObject(json)) throw new CaseFileError(`${file}: the file must hold a JSON object { schema_version, family, cases }`);
-  for (const field of ['schema_version', 'family', 'cases'])
-    if (!own(json, field)) throw new CaseFileError(`${file}: missing field '${field}'`);
+  for (const field of ['schema_version', 'family', 'cases']) if (!own(json, field)) throw new CaseFileError(`${file}: missing field '${field}'`);
   if (json.schema_version !== SCHEMA_VERSION)
     throw new CaseFileError(`${file}: field 'schema_version' must be ${SCHEMA_VERSION}, got ${JSON.stringify(json.schema_version)}`);
   if (typeof json.family !== 'string') throw new CaseFileError(`${file}: field 'family' must be a string`);
-  if (own(json, 'reference') && typeof json.reference !== 'string')
-    throw new CaseFileError(`${file}: field 'reference' must be a string`);
+  if (own(json, 'reference') && typeof json.reference !== 'string') throw new CaseFileError(`${file}: field 'reference' must be a string`);
   if (!Array.isArray(json.cases)) throw new CaseFileError(`${file}: field 'cases' must be a list`);
   return { path, family: json.family, reference: json.reference as string | undefined, cases: json.cases };
 }
@@ -147,8 +145,7 @@ export function parseCase(file: CaseFile, i: number): ParsedCase {
     return fail((e as Error).message);
   }
   for (const a of Object.keys(attributes as object))
-    if (!spec.attributes.includes(a))
-      fail(`unknown attribute '${a}' for op '${spec.id}' (accepted: ${spec.attributes.join(', ') || 'none'})`);
+    if (!spec.attributes.includes(a)) fail(`unknown attribute '${a}' for op '${spec.id}' (accepted: ${spec.attributes.join(', ') || 'none'})`);
 
   const tensorAt = (field: string, v: unknown, withInputFields: boolean): ParsedInput => {
     if (!isObject(v)) return fail(`field '${field}' must be an object { ${withInputFields ? 'dtype, shape, requires_grad, data' : 'shape, data'} }`);
@@ -160,8 +157,7 @@ export function parseCase(file: CaseFile, i: number): ParsedCase {
     const data = v.data;
     if (!Array.isArray(data)) return fail(`field '${field}.data' must be a list of numbers`);
     const n = (shape as number[]).reduce((p, d) => p * d, 1);
-    if (data.length !== n)
-      fail(`data length mismatch in '${field}': shape ${fmtShape(shape as number[])} needs ${n} values, got ${data.length}`);
+    if (data.length !== n) fail(`data length mismatch in '${field}': shape ${fmtShape(shape as number[])} needs ${n} values, got ${data.length}`);
     const bad = data.findIndex((x) => typeof x !== 'number' || !Number.isFinite(x));
     if (bad >= 0) fail(`field '${field}.data[${bad}]' must be a finite number, got ${JSON.stringify(data[bad])}`);
     let dtype: 'float' | 'int64' = 'float';
@@ -198,8 +194,7 @@ export function parseCase(file: CaseFile, i: number): ParsedCase {
   const upstream: Record<string, ParsedTensor> = {};
   const grads: Record<string, ParsedTensor | null> = {};
   if (needGrad.length > 0) {
-    for (const field of ['upstream_grads', 'grads'])
-      if (!own(c, field)) fail(`missing field '${field}' (inputs ${needGrad.join(', ')} require grad)`);
+    for (const field of ['upstream_grads', 'grads']) if (!own(c, field)) fail(`missing field '${field}' (inputs ${needGrad.join(', ')} require grad)`);
   }
   if (own(c, 'upstream_grads')) {
     if (!isObject(c.upstream_grads)) fail(`field 'upstream_grads' must be an object of tensors by output name`);
@@ -221,8 +216,7 @@ export function parseCase(file: CaseFile, i: number): ParsedCase {
       if (v === null) grads[k] = null;
       else {
         const t = tensorAt(`grads.${k}`, v, false);
-        if (!sameShape(t.shape, inputs[k].shape))
-          fail(`field 'grads.${k}' has shape ${fmtShape(t.shape)}, input '${k}' has ${fmtShape(inputs[k].shape)}`);
+        if (!sameShape(t.shape, inputs[k].shape)) fail(`field 'grads.${k}' has shape ${fmtShape(t.shape)}, input '${k}' has ${fmtShape(inputs[k].shape)}`);
         grads[k] = { shape: t.shape, data: t.data };
       }
     }
@@ -275,9 +269,7 @@ function check(key: string, got: { shape: readonly number[]; data: ArrayLike<num
 /** Runs one parsed case on the GPU and applies the pass rule. */
 export async function runCase(file: string, pc: ParsedCase): Promise<CaseResult> {
   const diffNames = Object.keys(pc.inputs).filter((k) => pc.inputs[k].requires_grad);
-  const gpuInputs = Object.fromEntries(
-    Object.entries(pc.inputs).map(([k, t]) => [k, { shape: t.shape, data: t.data, int: t.dtype === 'int64' }]),
-  );
+  const gpuInputs = Object.fromEntries(Object.entries(pc.inputs).map(([k, t]) => [k, { shape: t.shape, data: t.data, int: t.dtype === 'int64' }]));
   const got = await runOnGpu(pc.spec.run, gpuInputs, pc.attributes, diffNames, pc.upstream);
   const checks: ArrayCheck[] = [];
   for (const [k, want] of Object.entries(pc.outputs)) {
@@ -294,7 +286,14 @@ export async function runCase(file: string, pc: ParsedCase): Promise<CaseResult>
       checks.push(
         nonzero < 0
           ? { key, maxAbs: 0, maxRef: 0, tol: 0, ratio: 0, note: g ? 'zero, as null requires' : 'absent, as null allows' }
-          : { key, maxAbs: Math.abs(g!.data[nonzero]), maxRef: 0, tol: 0, ratio: Infinity, note: `null requires exactly zero, got ${g!.data[nonzero]} at ${nonzero}` },
+          : {
+              key,
+              maxAbs: Math.abs(g!.data[nonzero]),
+              maxRef: 0,
+              tol: 0,
+              ratio: Infinity,
+              note: `null requires exactly zero, got ${g!.data[nonzero]} at ${nonzero}`,
+            },
       );
     } else checks.push(check(key, g, want, toleranceFor(pc.f32Rel, key)));
   }
@@ -326,9 +325,7 @@ export function formatResult(r: CaseResult): string {
   const status = r.pass ? 'ok  ' : 'FAIL';
   if (r.error) return `${status} ${r.file}:${r.name}  error: ${r.error}`;
   const w = r.checks.reduce<ArrayCheck | null>((a, ch) => (!a || !(ch.ratio <= a.ratio) ? ch : a), null);
-  const where = w
-    ? ` (${w.key}: max|err| ${fmtNum(w.maxAbs)}, max|ref| ${fmtNum(w.maxRef)}, tol ${fmtNum(w.tol)}${w.note ? `; ${w.note}` : ''})`
-    : '';
+  const where = w ? ` (${w.key}: max|err| ${fmtNum(w.maxAbs)}, max|ref| ${fmtNum(w.maxRef)}, tol ${fmtNum(w.tol)}${w.note ? `; ${w.note}` : ''})` : '';
   return `${status} ${r.file}:${r.name}  worst ${fmtNum(r.worst)}${where}`;
 }
 

@@ -70,7 +70,8 @@ function pthValue(file: string, name: string, t: PthTensor): StateValue {
   if (t.dtype.startsWith('float') || t.dtype === 'bfloat16') return { shape: t.shape, data: pthToFloat32(t) };
   const values = t.dtype === 'int64' ? Array.from(t.data as BigInt64Array, Number) : Array.from(t.data as ArrayLike<number>);
   const at = values.findIndex((v) => !Number.isSafeInteger(v) || Math.abs(v) >= 2 ** 31);
-  if (at >= 0) throw new FileFormatError(`${file}: tensor '${name}' (${t.dtype}) holds ${String((t.data as ArrayLike<unknown>)[at])} at index ${at}, outside int32`);
+  if (at >= 0)
+    throw new FileFormatError(`${file}: tensor '${name}' (${t.dtype}) holds ${String((t.data as ArrayLike<unknown>)[at])} at index ${at}, outside int32`);
   return { shape: t.shape, data: Int32Array.from(values) };
 }
 
@@ -180,7 +181,10 @@ export async function saveCheckpoint<C, L>(args: SaveCheckpointArgs<C, L>): Prom
 /** The sidecar of the newest complete checkpoint in dir, or null. */
 export function latestCheckpoint(dir: string): string | null {
   if (!fs.existsSync(dir)) return null;
-  const sidecars = fs.readdirSync(dir).filter((f) => /^checkpoint-\d+\.json$/.test(f)).sort();
+  const sidecars = fs
+    .readdirSync(dir)
+    .filter((f) => /^checkpoint-\d+\.json$/.test(f))
+    .sort();
   return sidecars.length ? path.join(dir, sidecars[sidecars.length - 1]) : null;
 }
 
@@ -225,7 +229,13 @@ export function parseSidecar<C, L>(text: string, file: string): CheckpointSideca
   const o = value.optimizer;
   field(
     'optimizer',
-    o === null || (isObject(o) && isPlainFileName(o.file, '.safetensors') && Number.isSafeInteger(o.step) && (o.step as number) >= 0 && typeof o.lr === 'number' && Number.isFinite(o.lr)),
+    o === null ||
+      (isObject(o) &&
+        isPlainFileName(o.file, '.safetensors') &&
+        Number.isSafeInteger(o.step) &&
+        (o.step as number) >= 0 &&
+        typeof o.lr === 'number' &&
+        Number.isFinite(o.lr)),
     'null or {file: a .safetensors file name in the same folder, step: an integer ≥ 0, lr: a finite number}',
   );
   return value as unknown as CheckpointSidecar<C, L>;
@@ -236,7 +246,12 @@ export function parseSidecar<C, L>(text: string, file: string): CheckpointSideca
  * name of the file to the model's (a model that renamed its parameters since, e.g.
  * Detector.currentKey); default: unchanged.
  */
-export function loadOptimizerState(optimizer: Optimizer, sidecarFile: string, sidecar: CheckpointSidecar, currentName: (name: string) => string = (n) => n): void {
+export function loadOptimizerState(
+  optimizer: Optimizer,
+  sidecarFile: string,
+  sidecar: CheckpointSidecar,
+  currentName: (name: string) => string = (n) => n,
+): void {
   if (!sidecar.optimizer) throw new Error(`${sidecarFile}: has no optimizer state`);
   const file = path.join(path.dirname(sidecarFile), sidecar.optimizer.file);
   const { tensors } = readSafetensorsFile(file);

@@ -22,7 +22,15 @@ export function describeValue(x: unknown, depth = 0): string {
   else if (typeof x === 'number') s = String(x);
   else if (typeof x !== 'object' || x === null) s = JSON.stringify(x) ?? String(x);
   else if (depth >= 3) s = Array.isArray(x) ? '[…]' : '{…}';
-  else if (Array.isArray(x)) s = `[${x.slice(0, 8).map((v) => describeValue(v, depth + 1)).join(', ')}${x.length > 8 ? ', …' : ''}]`;
-  else s = `{${Object.entries(x).slice(0, 8).map(([k, v]) => `${JSON.stringify(k)}: ${describeValue(v, depth + 1)}`).join(', ')}}`;
+  else if (Array.isArray(x))
+    s = `[${x
+      .slice(0, 8)
+      .map((v) => describeValue(v, depth + 1))
+      .join(', ')}${x.length > 8 ? ', …' : ''}]`;
+  else
+    s = `{${Object.entries(x)
+      .slice(0, 8)
+      .map(([k, v]) => `${JSON.stringify(k)}: ${describeValue(v, depth + 1)}`)
+      .join(', ')}}`;
   return s.length > 60 ? `${s.slice(0, 60)}…` : s;
 }

@@ -71,7 +71,16 @@ interface Callable {
 }
 
 const MARK = Symbol('mark');
-const CALLABLES = new Set(['collections.OrderedDict', 'torch._utils._rebuild_tensor_v2', 'torch._utils._rebuild_tensor', 'torch._utils._rebuild_parameter', 'torch.Size', '_codecs.encode', 'builtins.set', 'builtins.frozenset']);
+const CALLABLES = new Set([
+  'collections.OrderedDict',
+  'torch._utils._rebuild_tensor_v2',
+  'torch._utils._rebuild_tensor',
+  'torch._utils._rebuild_parameter',
+  'torch.Size',
+  '_codecs.encode',
+  'builtins.set',
+  'builtins.frozenset',
+]);
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 const intTuple = (v: unknown): number[] | null => (v instanceof PyTuple && v.items.every(isInt) ? (v.items as number[]) : null);
@@ -200,37 +209,105 @@ export function unpickle(bytes: Uint8Array, source: string): PyValue {
   for (;;) {
     const op = u8();
     switch (op) {
-      case 0x80: { // PROTO
+      case 0x80: {
+        // PROTO
         const p = u8();
         if (p < 2 || p > 5) throw bad(`pickle protocol ${p} (supported: 2–5)`);
         break;
       }
-      case 0x95: u64(); break; // FRAME: its length is only a hint
-      case 0x2e: { // STOP
+      case 0x95:
+        u64();
+        break; // FRAME: its length is only a hint
+      case 0x2e: {
+        // STOP
         const v = pop();
         if (stack.length) throw bad(`${stack.length} values left on the stack at STOP`);
         return v;
       }
-      case 0x28: stack.push(MARK); break;
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x29: stack.push(new PyTuple([])); break; // EMPTY_TUPLE
-      case 0x8f: stack.push([]); break; // EMPTY_SET (as a list)
-      case 0x74: stack.push(new PyTuple(popMark())); break; // TUPLE
-      case 0x85: stack.push(new PyTuple([pop()])); break; // TUPLE1
-      case 0x86: { const b = pop(); stack.push(new PyTuple([pop(), b])); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); stack.push(new PyTuple([pop(), b, c])); break; } // TUPLE3
-      case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x91: stack.push(popMark()); break; // FROZENSET (as a list)
-      case 0x64: { const m = new Map<PyValue, PyValue>(); setItems(m, popMark()); stack.push(m); break; } // DICT
-      case 0x61: { const v = pop(); const l = top(); if (Array.isArray(l)) l.push(v); else if (!(l instanceof PyOpaque)) throw bad('APPEND to a non-list'); break; }
-      case 0x65: case 0x90: { const items = popMark(); const l = top(); if (Array.isArray(l)) l.push(...items); else if (!(l instanceof PyOpaque)) throw bad('APPENDS to a non-list'); break; } // APPENDS, ADDITEMS
-      case 0x73: { const v = pop(); const k = pop(); setItems(top(), [k, v]); break; } // SETITEM
-      case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS
-      case 0x4a: need(4); stack.push(dv.getInt32(at, true)); at += 4; break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x8a: case 0x8b: { // LONG1, LONG4
+      case 0x28:
+        stack.push(MARK);
+        break;
+      case 0x7d:
+        stack.push(new Map());
+        break; // EMPTY_DICT
+      case 0x5d:
+        stack.push([]);
+        break; // EMPTY_LIST
+      case 0x29:
+        stack.push(new PyTuple([]));
+        break; // EMPTY_TUPLE
+      case 0x8f:
+        stack.push([]);
+        break; // EMPTY_SET (as a list)
+      case 0x74:
+        stack.push(new PyTuple(popMark()));
+        break; // TUPLE
+      case 0x85:
+        stack.push(new PyTuple([pop()]));
+        break; // TUPLE1
+      case 0x86: {
+        const b = pop();
+        stack.push(new PyTuple([pop(), b]));
+        break;
+      } // TUPLE2
+      case 0x87: {
+        const c = pop();
+        const b = pop();
+        stack.push(new PyTuple([pop(), b, c]));
+        break;
+      } // TUPLE3
+      case 0x6c:
+        stack.push(popMark());
+        break; // LIST
+      case 0x91:
+        stack.push(popMark());
+        break; // FROZENSET (as a list)
+      case 0x64: {
+        const m = new Map<PyValue, PyValue>();
+        setItems(m, popMark());
+        stack.push(m);
+        break;
+      } // DICT
+      case 0x61: {
+        const v = pop();
+        const l = top();
+        if (Array.isArray(l)) l.push(v);
+        else if (!(l instanceof PyOpaque)) throw bad('APPEND to a non-list');
+        break;
+      }
+      case 0x65:
+      case 0x90: {
+        const items = popMark();
+        const l = top();
+        if (Array.isArray(l)) l.push(...items);
+        else if (!(l instanceof PyOpaque)) throw bad('APPENDS to a non-list');
+        break;
+      } // APPENDS, ADDITEMS
+      case 0x73: {
+        const v = pop();
+        const k = pop();
+        setItems(top(), [k, v]);
+        break;
+      } // SETITEM
+      case 0x75: {
+        const items = popMark();
+        setItems(top(), items);
+        break;
+      } // SETITEMS
+      case 0x4a:
+        need(4);
+        stack.push(dv.getInt32(at, true));
+        at += 4;
+        break; // BININT
+      case 0x4b:
+        stack.push(u8());
+        break; // BININT1
+      case 0x4d:
+        stack.push(u16());
+        break; // BININT2
+      case 0x8a:
+      case 0x8b: {
+        // LONG1, LONG4
         const n = op === 0x8a ? u8() : u32();
         if (n > 64) throw bad(`an integer of ${n} bytes`);
         const b = take(n);
@@ -240,45 +317,117 @@ export function unpickle(bytes: Uint8Array, source: string): PyValue {
         stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
         break;
       }
-      case 0x47: need(8); stack.push(dv.getFloat64(at, false)); at += 8; break; // BINFLOAT (big-endian)
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x58: stack.push(text(u32())); break; // BINUNICODE
-      case 0x8c: stack.push(text(u8())); break; // SHORT_BINUNICODE
-      case 0x8d: stack.push(text(u64())); break; // BINUNICODE8
-      case 0x55: stack.push(new TextDecoder('latin1').decode(take(u8()))); break; // SHORT_BINSTRING
-      case 0x54: stack.push(new TextDecoder('latin1').decode(take(u32()))); break; // BINSTRING
-      case 0x43: stack.push(take(u8()).slice()); break; // SHORT_BINBYTES
-      case 0x42: stack.push(take(u32()).slice()); break; // BINBYTES
-      case 0x8e: stack.push(take(u64()).slice()); break; // BINBYTES8
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x68: case 0x6a: { // BINGET, LONG_BINGET
+      case 0x47:
+        need(8);
+        stack.push(dv.getFloat64(at, false));
+        at += 8;
+        break; // BINFLOAT (big-endian)
+      case 0x4e:
+        stack.push(null);
+        break; // NONE
+      case 0x88:
+        stack.push(true);
+        break; // NEWTRUE
+      case 0x89:
+        stack.push(false);
+        break; // NEWFALSE
+      case 0x58:
+        stack.push(text(u32()));
+        break; // BINUNICODE
+      case 0x8c:
+        stack.push(text(u8()));
+        break; // SHORT_BINUNICODE
+      case 0x8d:
+        stack.push(text(u64()));
+        break; // BINUNICODE8
+      case 0x55:
+        stack.push(new TextDecoder('latin1').decode(take(u8())));
+        break; // SHORT_BINSTRING
+      case 0x54:
+        stack.push(new TextDecoder('latin1').decode(take(u32())));
+        break; // BINSTRING
+      case 0x43:
+        stack.push(take(u8()).slice());
+        break; // SHORT_BINBYTES
+      case 0x42:
+        stack.push(take(u32()).slice());
+        break; // BINBYTES
+      case 0x8e:
+        stack.push(take(u64()).slice());
+        break; // BINBYTES8
+      case 0x71:
+        memo.set(u8(), top());
+        break; // BINPUT
+      case 0x72:
+        memo.set(u32(), top());
+        break; // LONG_BINPUT
+      case 0x94:
+        memo.set(memo.size, top());
+        break; // MEMOIZE
+      case 0x68:
+      case 0x6a: {
+        // BINGET, LONG_BINGET
         const k = op === 0x68 ? u8() : u32();
         if (!memo.has(k)) throw bad(`memo ${k} was never stored`);
         stack.push(memo.get(k)!);
         break;
       }
-      case 0x63: { const module = line(); stack.push(global(module, line())); break; } // GLOBAL
-      case 0x93: { const name = pop(); const module = pop(); if (typeof module !== 'string' || typeof name !== 'string') throw bad('STACK_GLOBAL needs two strings'); stack.push(global(module, name)); break; }
-      case 0x52: { const args = pop(); stack.push(call(pop(), args)); break; } // REDUCE
-      case 0x81: { const args = pop(); const cls = pop(); stack.push(cls instanceof PyOpaque ? new PyOpaque(cls.module, cls.name) : call(cls, args)); break; } // NEWOBJ
-      case 0x92: { pop(); const args = pop(); const cls = pop(); stack.push(cls instanceof PyOpaque ? new PyOpaque(cls.module, cls.name) : call(cls, args)); break; } // NEWOBJ_EX
-      case 0x62: pop(); top(); break; // BUILD: the state (e.g. an OrderedDict's _metadata) is not needed
-      case 0x51: { // BINPERSID
+      case 0x63: {
+        const module = line();
+        stack.push(global(module, line()));
+        break;
+      } // GLOBAL
+      case 0x93: {
+        const name = pop();
+        const module = pop();
+        if (typeof module !== 'string' || typeof name !== 'string') throw bad('STACK_GLOBAL needs two strings');
+        stack.push(global(module, name));
+        break;
+      }
+      case 0x52: {
+        const args = pop();
+        stack.push(call(pop(), args));
+        break;
+      } // REDUCE
+      case 0x81: {
+        const args = pop();
+        const cls = pop();
+        stack.push(cls instanceof PyOpaque ? new PyOpaque(cls.module, cls.name) : call(cls, args));
+        break;
+      } // NEWOBJ
+      case 0x92: {
+        pop();
+        const args = pop();
+        const cls = pop();
+        stack.push(cls instanceof PyOpaque ? new PyOpaque(cls.module, cls.name) : call(cls, args));
+        break;
+      } // NEWOBJ_EX
+      case 0x62:
+        pop();
+        top();
+        break; // BUILD: the state (e.g. an OrderedDict's _metadata) is not needed
+      case 0x51: {
+        // BINPERSID
         const pid = pop();
-        if (!(pid instanceof PyTuple) || pid.items[0] !== 'storage' || pid.items.length !== 5) throw bad(`a persistent id that is not a torch storage: ${describe(pid)}`);
+        if (!(pid instanceof PyTuple) || pid.items[0] !== 'storage' || pid.items.length !== 5)
+          throw bad(`a persistent id that is not a torch storage: ${describe(pid)}`);
         const [, type, key, location, numel] = pid.items;
-        if (typeof type !== 'object' || type === null || !('kind' in type) || type.kind !== 'storage-type') throw bad(`a storage id whose type is ${describe(type)}, not a torch storage type`);
-        if (typeof key !== 'string' || typeof location !== 'string' || !isInt(numel) || numel < 0) throw bad('a storage id must be (storage, type, key, location, numel)');
+        if (typeof type !== 'object' || type === null || !('kind' in type) || type.kind !== 'storage-type')
+          throw bad(`a storage id whose type is ${describe(type)}, not a torch storage type`);
+        if (typeof key !== 'string' || typeof location !== 'string' || !isInt(numel) || numel < 0)
+          throw bad('a storage id must be (storage, type, key, location, numel)');
         stack.push({ kind: 'storage', storageType: type.name, key, location, numel });
         break;
       }
-      case 0x30: pop(); break; // POP
-      case 0x31: popMark(); break; // POP_MARK
-      case 0x32: stack.push(top()); break; // DUP
+      case 0x30:
+        pop();
+        break; // POP
+      case 0x31:
+        popMark();
+        break; // POP_MARK
+      case 0x32:
+        stack.push(top());
+        break; // DUP
       default:
         throw bad(`opcode 0x${op.toString(16).padStart(2, '0')} is not one a state_dict uses (supported: protocol 2–5 data opcodes)`);
     }

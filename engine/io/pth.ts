@@ -41,14 +41,23 @@ const STORAGE_OF: Record<PthDType, string> = Object.fromEntries(Object.entries(S
 
 function typedArray(dtype: PthDType, buffer: ArrayBuffer): PthTensor['data'] {
   switch (dtype) {
-    case 'float32': return new Float32Array(buffer);
-    case 'float64': return new Float64Array(buffer);
-    case 'float16': case 'bfloat16': return new Uint16Array(buffer);
-    case 'int64': return new BigInt64Array(buffer);
-    case 'int32': return new Int32Array(buffer);
-    case 'int16': return new Int16Array(buffer);
-    case 'int8': return new Int8Array(buffer);
-    default: return new Uint8Array(buffer);
+    case 'float32':
+      return new Float32Array(buffer);
+    case 'float64':
+      return new Float64Array(buffer);
+    case 'float16':
+    case 'bfloat16':
+      return new Uint16Array(buffer);
+    case 'int64':
+      return new BigInt64Array(buffer);
+    case 'int32':
+      return new Int32Array(buffer);
+    case 'int16':
+      return new Int16Array(buffer);
+    case 'int8':
+      return new Int8Array(buffer);
+    default:
+      return new Uint8Array(buffer);
   }
 }
 
@@ -70,11 +79,14 @@ export function decodePth(bytes: Uint8Array, source: string): PthCheckpoint {
   const bad = (what: string) => new FileFormatError(`${source}: ${what}`);
   if (!isZip(bytes)) {
     if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5)
-      throw bad('a .pth in the legacy (pre-1.6, non-zip) torch.save format: not supported; load it in PyTorch and save it again (torch.save(torch.load(f), f2), PyTorch ≥ 1.6 writes zip)');
+      throw bad(
+        'a .pth in the legacy (pre-1.6, non-zip) torch.save format: not supported; load it in PyTorch and save it again (torch.save(torch.load(f), f2), PyTorch ≥ 1.6 writes zip)',
+      );
     throw bad('not a .pth file: not a zip archive (torch.save since 1.6 writes zip; the first bytes are not a zip header)');
   }
   const records = readZip(bytes, source);
-  if ([...records.keys()].some((n) => /^[^/]+\/(constants\.pkl|code\/)/.test(n))) throw bad('a TorchScript archive (torch.jit.save), not a state_dict: save model.state_dict() with torch.save instead');
+  if ([...records.keys()].some((n) => /^[^/]+\/(constants\.pkl|code\/)/.test(n)))
+    throw bad('a TorchScript archive (torch.jit.save), not a state_dict: save model.state_dict() with torch.save instead');
   const pkl = [...records.keys()].find((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (!pkl) throw bad(`not a torch.save archive: no <name>/data.pkl among its ${records.size} records`);
   const prefix = pkl.slice(0, -'data.pkl'.length);
@@ -86,17 +98,25 @@ export function decodePth(bytes: Uint8Array, source: string): PthCheckpoint {
   const skipped: string[] = [];
   if (root instanceof Map && !isStateDict(root)) {
     const key = ['state_dict', 'model'].find((k) => root.get(k) instanceof Map);
-    if (!key) throw bad(`the pickle holds ${describe(root)} with keys ${[...root.keys()].slice(0, 8).map((k) => describe(k)).join(', ')}: neither a state_dict nor a wrapper with 'state_dict'`);
+    if (!key)
+      throw bad(
+        `the pickle holds ${describe(root)} with keys ${[...root.keys()]
+          .slice(0, 8)
+          .map((k) => describe(k))
+          .join(', ')}: neither a state_dict nor a wrapper with 'state_dict'`,
+      );
     stateValue = root.get(key)!;
     for (const [k, v] of root) {
       if (k === key) continue;
       const opaque = opaqueClasses(v);
       if (RUNTIME_KEYS.has(String(k)) && opaque.length) skipped.push(`${String(k)} (holds ${opaque.slice(0, 4).join(', ')})`);
-      else if (opaque.length) throw bad(`entry '${String(k)}' holds an object of ${opaque[0]}, which this reader does not build (nothing in the file is executed)`);
+      else if (opaque.length)
+        throw bad(`entry '${String(k)}' holds an object of ${opaque[0]}, which this reader does not build (nothing in the file is executed)`);
       else if (k === 'meta') meta = toPlain(v);
     }
   }
-  if (stateValue instanceof PyOpaque) throw bad(`the pickle holds an object of ${stateValue.qualifiedName}, not a state_dict (nothing in the file is executed)`);
+  if (stateValue instanceof PyOpaque)
+    throw bad(`the pickle holds an object of ${stateValue.qualifiedName}, not a state_dict (nothing in the file is executed)`);
   if (!(stateValue instanceof Map)) throw bad(`expected a state_dict (a dict of tensors), got ${describe(stateValue)}`);
 
   const stateDict = new Map<string, PthTensor>();
@@ -150,7 +170,8 @@ function materialize(t: PyTensorRef, records: Map<string, Uint8Array>, prefix: s
   const n = t.size.reduce((a, b) => a * b, 1);
   let last = t.offset;
   for (let d = 0; d < t.size.length; d++) if (t.size[d] > 0) last += (t.size[d] - 1) * t.stride[d];
-  if (n > 0 && last >= t.storage.numel) throw bad(`size [${t.size}] with stride [${t.stride}] at offset ${t.offset} reaches element ${last} of a ${t.storage.numel}-element storage`);
+  if (n > 0 && last >= t.storage.numel)
+    throw bad(`size [${t.size}] with stride [${t.stride}] at offset ${t.offset} reaches element ${last} of a ${t.storage.numel}-element storage`);
   // an expanded (stride 0) view may be larger than its storage, but not larger than the file could describe
   if (n > t.storage.numel && n > 16 * fileBytes) throw bad(`${n} elements from a ${t.storage.numel}-element storage in a ${fileBytes}-byte file`);
   const buffer = new ArrayBuffer(n * spec.bytes);
@@ -213,7 +234,12 @@ export function encodePth(stateDict: ReadonlyMap<string, PthTensor>, opts: { met
     p.byte(0x75);
   }
   if (storages.length + 3 > 0xffff) throw new Error(`encodePth: ${storages.length} tensors exceed a zip archive's 65535 records`);
-  return writeZip([[`${name}/data.pkl`, p.bytes()], ...storages, [`${name}/byteorder`, new TextEncoder().encode('little')], [`${name}/version`, new TextEncoder().encode('3\n')]]);
+  return writeZip([
+    [`${name}/data.pkl`, p.bytes()],
+    ...storages,
+    [`${name}/byteorder`, new TextEncoder().encode('little')],
+    [`${name}/version`, new TextEncoder().encode('3\n')],
+  ]);
 }
 
 /** float16 bits → number (IEEE half). */
@@ -235,4 +261,3 @@ export function pthToFloat32(t: PthTensor): Float32Array {
   if (t.dtype === 'int64') return Float32Array.from(d as BigInt64Array, (v) => Number(v));
   return Float32Array.from(d as ArrayLike<number>);
 }
-

@@ -73,7 +73,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): De
   } catch (e) {
     throw bad(`not a safetensors file: its ${headerLen}-byte header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
-  if (!header || typeof header !== 'object' || Array.isArray(header)) throw bad(`corrupt safetensors header: expected a JSON object, got ${describeValue(header)}`);
+  if (!header || typeof header !== 'object' || Array.isArray(header))
+    throw bad(`corrupt safetensors header: expected a JSON object, got ${describeValue(header)}`);
   const dataStart = 8 + headerLen;
   const dataLen = bytes.length - dataStart;
   const tensors = new Map<string, NamedArray>();
@@ -82,15 +83,15 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): De
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
       if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw bad(`__metadata__ must be an object of strings, got ${describeValue(entry)}`);
-      for (const [k, v] of Object.entries(entry))
-        if (typeof v !== 'string') throw bad(`__metadata__ '${k}' must be a string, got ${describeValue(v)}`);
+      for (const [k, v] of Object.entries(entry)) if (typeof v !== 'string') throw bad(`__metadata__ '${k}' must be a string, got ${describeValue(v)}`);
       metadata = entry as Record<string, string>;
       continue;
     }
     const where = `tensor '${name}'`;
     if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw bad(`${where}: expected {dtype, shape, data_offsets}, got ${describeValue(entry)}`);
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e.dtype !== 'string' || !Object.hasOwn(BYTES, e.dtype)) throw bad(`${where}: unknown dtype ${describeValue(e.dtype)} (known: ${Object.keys(BYTES).join(', ')})`);
+    if (typeof e.dtype !== 'string' || !Object.hasOwn(BYTES, e.dtype))
+      throw bad(`${where}: unknown dtype ${describeValue(e.dtype)} (known: ${Object.keys(BYTES).join(', ')})`);
     if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
       throw bad(`${where}: shape must be a list of non-negative integers, got ${describeValue(e.shape)}`);
     const offs = e.data_offsets;
@@ -101,18 +102,24 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): De
     // in floating point: a product of declared dimensions can exceed 2^53, and then it cannot equal the byte count
     const n = shape.reduce((a, b) => a * b, 1);
     const [begin, end] = offs as [number, number];
-    if (end - begin !== n * BYTES[dtype]) throw bad(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape [${shape}] of ${dtype} needs ${n * BYTES[dtype]}`);
+    if (end - begin !== n * BYTES[dtype])
+      throw bad(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape [${shape}] of ${dtype} needs ${n * BYTES[dtype]}`);
     if (end > dataLen) throw bad(`${where}: data ends at byte ${end}, past the end of the file's ${dataLen} data bytes (truncated)`);
     ranges.push({ name, begin, end });
     if (dtype !== 'F32' && dtype !== 'I32' && dtype !== 'U32' && dtype !== 'F64' && dtype !== 'I64')
       throw bad(`${where}: dtype ${dtype} is not supported (use F32, F64, I32, I64 or U32)`);
-    tensors.set(name, readTensor(bytes.subarray(dataStart + begin, dataStart + end), dtype, shape, n, () => bad(where)));
+    tensors.set(
+      name,
+      readTensor(bytes.subarray(dataStart + begin, dataStart + end), dtype, shape, n, () => bad(where)),
+    );
   }
   ranges.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
   for (const r of ranges) {
     if (r.begin !== covered)
-      throw bad(`corrupt safetensors file: tensor '${r.name}' starts at data byte ${r.begin}, expected ${covered} (${r.begin < covered ? 'it overlaps the tensor before it' : 'a gap before it'})`);
+      throw bad(
+        `corrupt safetensors file: tensor '${r.name}' starts at data byte ${r.begin}, expected ${covered} (${r.begin < covered ? 'it overlaps the tensor before it' : 'a gap before it'})`,
+      );
     covered = r.end;
   }
   if (covered !== dataLen) throw bad(`corrupt safetensors file: the tensors cover ${covered} of the ${dataLen} data bytes after the header`);

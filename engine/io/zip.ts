@@ -57,13 +57,15 @@ export function readZip(bytes: Uint8Array, source: string): Map<string, Uint8Arr
     dirStart = safeNumber(dv.getBigUint64(at64 + 48, true));
     dirEnd = at64;
   }
-  if (dirStart + dirSize > dirEnd) throw bad(`corrupt zip archive: the central directory (${dirSize} bytes at ${dirStart}) runs past its end record at ${dirEnd}`);
+  if (dirStart + dirSize > dirEnd)
+    throw bad(`corrupt zip archive: the central directory (${dirSize} bytes at ${dirStart}) runs past its end record at ${dirEnd}`);
   // each entry takes at least 46 bytes: a count the directory cannot hold is corrupt
   if (count * 46 > dirSize) throw bad(`corrupt zip archive: ${count} entries cannot fit in a ${dirSize}-byte central directory`);
   const out = new Map<string, Uint8Array>();
   let at = dirStart;
   for (let k = 0; k < count; k++) {
-    if (at + 46 > dirEnd || dv.getUint32(at, true) !== CENTRAL) throw bad(`corrupt zip archive: central directory entry ${k} of ${count} is missing or damaged`);
+    if (at + 46 > dirEnd || dv.getUint32(at, true) !== CENTRAL)
+      throw bad(`corrupt zip archive: central directory entry ${k} of ${count} is missing or damaged`);
     const method = dv.getUint16(at + 10, true);
     const crc = dv.getUint32(at + 16, true);
     let size = dv.getUint32(at + 20, true);
@@ -93,9 +95,11 @@ export function readZip(bytes: Uint8Array, source: string): Map<string, Uint8Arr
     }
     at += 46 + nameLen + extraLen + commentLen;
     if (out.has(name)) throw bad(`corrupt zip archive: record '${name}' appears twice`);
-    if (local + 30 > bytes.length || dv.getUint32(local, true) !== LOCAL) throw bad(`corrupt zip archive: record '${name}' has no local header at byte ${local}`);
+    if (local + 30 > bytes.length || dv.getUint32(local, true) !== LOCAL)
+      throw bad(`corrupt zip archive: record '${name}' has no local header at byte ${local}`);
     const dataStart = local + 30 + dv.getUint16(local + 26, true) + dv.getUint16(local + 28, true);
-    if (dataStart + size > bytes.length) throw bad(`record '${name}': ${size} bytes at ${dataStart} run past the end of the ${bytes.length}-byte file (truncated)`);
+    if (dataStart + size > bytes.length)
+      throw bad(`record '${name}': ${size} bytes at ${dataStart} run past the end of the ${bytes.length}-byte file (truncated)`);
     const raw = bytes.subarray(dataStart, dataStart + size);
     let data: Uint8Array;
     if (method === 0) {

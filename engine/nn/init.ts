@@ -16,9 +16,15 @@ export class InitSeeds {
 
 export type Initializer = (shape: readonly number[], seed: number) => Tensor;
 
-export const normalInit = (std = 0.01, mean = 0): Initializer => (shape, seed) => randNormal(shape, seed, mean, std);
+export const normalInit =
+  (std = 0.01, mean = 0): Initializer =>
+  (shape, seed) =>
+    randNormal(shape, seed, mean, std);
 
-export const constantInit = (value: number): Initializer => (shape) => full(shape, value);
+export const constantInit =
+  (value: number): Initializer =>
+  (shape) =>
+    full(shape, value);
 
 /** Bias for a sigmoid classifier whose initial probability is p (RetinaNet/GFL: 0.01). */
 export const priorProbBiasInit = (p = 0.01): Initializer => constantInit(-Math.log((1 - p) / p));
@@ -30,10 +36,12 @@ export function fans(shape: readonly number[]): { fanIn: number; fanOut: number 
 }
 
 /** Kaiming normal for ReLU networks (torchvision's ResNet uses mode fan_out). */
-export const kaimingNormalInit = (mode: 'fan_in' | 'fan_out' = 'fan_out'): Initializer => (shape, seed) => {
-  const { fanIn, fanOut } = fans(shape);
-  return randNormal(shape, seed, 0, Math.sqrt(2 / (mode === 'fan_in' ? fanIn : fanOut)));
-};
+export const kaimingNormalInit =
+  (mode: 'fan_in' | 'fan_out' = 'fan_out'): Initializer =>
+  (shape, seed) => {
+    const { fanIn, fanOut } = fans(shape);
+    return randNormal(shape, seed, 0, Math.sqrt(2 / (mode === 'fan_in' ? fanIn : fanOut)));
+  };
 
 /** Xavier/Glorot uniform (mmdetection's FPN convs). */
 export const xavierUniformInit = (): Initializer => (shape, seed) => {

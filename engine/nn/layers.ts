@@ -47,7 +47,11 @@ export class Conv2d extends Module {
 export class GroupNorm extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
-  constructor(readonly numGroups: number, readonly numChannels: number, readonly eps = 1e-5) {
+  constructor(
+    readonly numGroups: number,
+    readonly numChannels: number,
+    readonly eps = 1e-5,
+  ) {
     super();
     if (numChannels % numGroups) throw new Error(`GroupNorm: channels (${numChannels}) must be divisible by groups (${numGroups})`);
     this.weight = this.param('weight', constantInit(1)([numChannels], 0));
@@ -74,7 +78,10 @@ export class BatchNorm2d extends Module {
   readonly numBatchesTracked: Tensor;
   readonly eps: number;
   readonly momentum: number;
-  constructor(readonly numChannels: number, { eps = 1e-5, momentum = 0.1 }: { eps?: number; momentum?: number } = {}) {
+  constructor(
+    readonly numChannels: number,
+    { eps = 1e-5, momentum = 0.1 }: { eps?: number; momentum?: number } = {},
+  ) {
     super();
     if (!Number.isInteger(numChannels) || numChannels < 1) throw new Error(`BatchNorm2d: channels must be a positive integer, got ${numChannels}`);
     this.eps = eps;

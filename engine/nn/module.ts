@@ -166,7 +166,9 @@ export abstract class Module {
         throw new Error(`loadStateDict: constant '${name}' has shape ${fmt(v.shape)} in the checkpoint, the model's is ${fmt(c.shape)}`);
       const at = c.data.findIndex((x, i) => Math.abs(x - v.data[i]) > 1e-6 * Math.max(1, Math.abs(x)));
       if (at >= 0)
-        throw new Error(`loadStateDict: constant '${name}' holds ${v.data[at]} at index ${at} in the checkpoint, the model's value is ${c.data[at]} (another configuration?)`);
+        throw new Error(
+          `loadStateDict: constant '${name}' holds ${v.data[at]} at index ${at} in the checkpoint, the model's value is ${c.data[at]} (another configuration?)`,
+        );
     }
     for (const [name, p] of own) {
       const v = values.get(name)!;

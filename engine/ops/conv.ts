@@ -28,10 +28,24 @@ export interface Conv2dOptions {
 
 /** Geometry of one convolution; also the uniform block shared by the conv kernels. */
 export interface ConvGeometry {
-  n: number; cin: number; h: number; w: number;
-  cout: number; ho: number; wo: number; groups: number;
-  kh: number; kw: number; cin_g: number; cout_g: number;
-  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
+  n: number;
+  cin: number;
+  h: number;
+  w: number;
+  cout: number;
+  ho: number;
+  wo: number;
+  groups: number;
+  kh: number;
+  kw: number;
+  cin_g: number;
+  cout_g: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
 }
 
 // The kernels' tiles (see conv_common.wgsl): a workgroup of WG invocations covers WG·TM
@@ -67,10 +81,8 @@ export function conv2dGeometry(x: Tensor, weight: Tensor, bias: Tensor | null | 
   const [cout, wcin, kh, kw] = weight.shape;
   if (cin < 1 || cout < 1 || kh < 1 || kw < 1)
     throw new Error(`${op}: channels and kernel sizes must be ≥ 1, got x ${fmt(x.shape)} and weight ${fmt(weight.shape)}`);
-  if (cin % groups !== 0)
-    throw new Error(`${op}: input channels (${cin}, x ${fmt(x.shape)}) are not divisible by groups = ${groups}`);
-  if (cout % groups !== 0)
-    throw new Error(`${op}: output channels (${cout}, weight ${fmt(weight.shape)}) are not divisible by groups = ${groups}`);
+  if (cin % groups !== 0) throw new Error(`${op}: input channels (${cin}, x ${fmt(x.shape)}) are not divisible by groups = ${groups}`);
+  if (cout % groups !== 0) throw new Error(`${op}: output channels (${cout}, weight ${fmt(weight.shape)}) are not divisible by groups = ${groups}`);
   if (wcin !== cin / groups)
     throw new Error(
       `${op}: weight must have shape [Cout, Cin/groups, kh, kw] = [${cout}, ${cin / groups}, ${kh}, ${kw}] ` +
@@ -118,8 +130,14 @@ function gemm(g: ConvGeometry, b: Tensor, weight: Tensor, bias: Tensor | null, c
     kernel: 'conv2d_gemm',
     constants: { HAS_BIAS: bias !== null },
     uniforms: {
-      n: g.n, groups: g.groups, rows, depth, plane,
-      b_ch: depth * g.groups, c_ch: rows * g.groups, r_blocks: rBlocks,
+      n: g.n,
+      groups: g.groups,
+      rows,
+      depth,
+      plane,
+      b_ch: depth * g.groups,
+      c_ch: rows * g.groups,
+      r_blocks: rBlocks,
     },
     buffers: { b: b.buffer, a: packed.buffer, bias: (bias ?? weight).buffer, c: c.buffer },
     flops: convFlops(g),
@@ -267,7 +285,10 @@ function weightGrad(g: ConvGeometry, dy: Tensor, x: Tensor, withBias: boolean, f
  * against the other and against the reference.
  */
 export function conv2dWeightGrad(
-  x: Tensor, weight: Tensor, dy: Tensor, opts: Conv2dOptions & { bias?: boolean; foldTaps?: boolean } = {},
+  x: Tensor,
+  weight: Tensor,
+  dy: Tensor,
+  opts: Conv2dOptions & { bias?: boolean; foldTaps?: boolean } = {},
 ): [Tensor, Tensor | null] {
   const g = conv2dGeometry(x, weight, null, opts);
   if (dy.rank !== 4 || dy.shape[0] !== g.n || dy.shape[1] !== g.cout || dy.shape[2] !== g.ho || dy.shape[3] !== g.wo)

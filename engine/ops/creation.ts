@@ -27,8 +27,7 @@ export const zerosLike = (t: Tensor): Tensor => zeros(t.shape);
 export const onesLike = (t: Tensor): Tensor => ones(t.shape);
 
 function checkSeed(op: string, seed: number): void {
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
-    throw new Error(`${op}: seed must be an integer in [0, 2^32), got ${seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`${op}: seed must be an integer in [0, 2^32), got ${seed}`);
 }
 
 /** Uniform in [low, high), element i equal to engine/random.ts uniformAt(seed, i). */

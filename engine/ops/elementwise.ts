@@ -14,8 +14,20 @@ import { elementwiseGroups, expectDtype, expectMaxRank } from './util.ts';
 // ------------------------------------------------------------------ unary
 
 const UNARY_OP = {
-  neg: 0, exp: 1, log: 2, sqrt: 3, abs: 4, sigmoid: 5, relu: 6, clamp: 7, copy: 8,
-  step: 9, inRange: 10, sign: 11, affine: 12, powScalar: 13,
+  neg: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  abs: 4,
+  sigmoid: 5,
+  relu: 6,
+  clamp: 7,
+  copy: 8,
+  step: 9,
+  inRange: 10,
+  sign: 11,
+  affine: 12,
+  powScalar: 13,
 } as const;
 
 function unary(op: keyof typeof UNARY_OP, x: Tensor, a = 0, b = 0): Tensor {
@@ -68,8 +80,7 @@ export function clamp(x: Tensor, min: number | null, max: number | null): Tensor
 }
 
 /** a·x + b with scalars a, b. */
-export const affine = (x: Tensor, a: number, b: number): Tensor =>
-  record('affine', [x], unary('affine', x, a, b), (g) => [unary('affine', g, a, 0)]);
+export const affine = (x: Tensor, a: number, b: number): Tensor => record('affine', [x], unary('affine', x, a, b), (g) => [unary('affine', g, a, 0)]);
 
 export const scale = (x: Tensor, s: number): Tensor => affine(x, s, 0);
 
@@ -132,10 +143,7 @@ export function sub(x: Operand, y: Operand): Tensor {
   if (typeof y === 'number' && typeof x !== 'number') return affine(x, 1, -y);
   if (typeof x === 'number' && typeof y !== 'number') return affine(y, -1, x);
   const [a, b] = [asTensor(x), asTensor(y)];
-  return record('sub', [a, b], binary('sub', a, b), (g, needs) => [
-    needs[0] ? sumTo(g, a.shape) : null,
-    needs[1] ? sumTo(neg(g), b.shape) : null,
-  ]);
+  return record('sub', [a, b], binary('sub', a, b), (g, needs) => [needs[0] ? sumTo(g, a.shape) : null, needs[1] ? sumTo(neg(g), b.shape) : null]);
 }
 
 export function mul(x: Operand, y: Operand): Tensor {
@@ -165,10 +173,7 @@ function extremum(op: 'maximum' | 'minimum', x: Operand, y: Operand): Tensor {
   const shareA = () => (op === 'maximum' ? binary('maxShare', a, b) : binary('maxShare', b, a));
   return record(op, [a, b], binary(op, a, b), (g, needs) => {
     const sa = shareA();
-    return [
-      needs[0] ? sumTo(binary('mul', g, sa), a.shape) : null,
-      needs[1] ? sumTo(binary('mul', g, affine(sa, -1, 1)), b.shape) : null,
-    ];
+    return [needs[0] ? sumTo(binary('mul', g, sa), a.shape) : null, needs[1] ? sumTo(binary('mul', g, affine(sa, -1, 1)), b.shape) : null];
   });
 }
 
@@ -220,10 +225,6 @@ export function where(cond: Tensor, x: Operand, y: Operand): Tensor {
   }
   return record('where', [cond, a, b], out, (g, needs) => {
     const zero = full([], 0);
-    return [
-      null,
-      needs[1] ? sumTo(where(cond, g, zero), a.shape) : null,
-      needs[2] ? sumTo(where(cond, zero, g), b.shape) : null,
-    ];
+    return [null, needs[1] ? sumTo(where(cond, g, zero), a.shape) : null, needs[2] ? sumTo(where(cond, zero, g), b.shape) : null];
   });
 }

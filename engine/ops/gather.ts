@@ -54,8 +54,7 @@ export function indexAdd(values: Tensor, axis: number, index: Tensor, size: numb
   expectRank(op, 'index', index, 1);
   if (values.rank === 0) throw new Error(`${op}: values must have rank ≥ 1, got a scalar (${values})`);
   const ax = normAxis(op, 'axis', axis, values.rank);
-  if (values.shape[ax] !== index.size)
-    throw new Error(`${op}: values.shape[${ax}] must equal the index length (${index.size}), got ${values.shape[ax]}`);
+  if (values.shape[ax] !== index.size) throw new Error(`${op}: values.shape[${ax}] must equal the index length (${index.size}), got ${values.shape[ax]}`);
   if (!Number.isInteger(size) || size < 0) throw new Error(`${op}: size must be a non-negative integer, got ${size}`);
   const k = index.size;
   const inner = values.shape.slice(ax + 1).reduce((a, b) => a * b, 1);
@@ -65,7 +64,11 @@ export function indexAdd(values: Tensor, axis: number, index: Tensor, size: numb
     const span = empty([2 * size], 'uint32');
     const buffers = { g: values.buffer, index: index.buffer, span: span.buffer, dx: out.buffer };
     const uniforms = { n: out.size, len: size, k, inner };
-    const stages: [number, number][] = [[0, size], [1, k], [2, out.size]];
+    const stages: [number, number][] = [
+      [0, size],
+      [1, k],
+      [2, out.size],
+    ];
     for (const [stage, n] of stages)
       if (n > 0)
         runtime().dispatch({

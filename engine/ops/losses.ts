@@ -71,21 +71,18 @@ interface Reduce {
 
 function reduceOptions(op: string, opts: LossReduceOptions, lossShape: readonly number[]): Reduce {
   const reduction = opts.reduction ?? 'mean';
-  if (!REDUCTIONS.includes(reduction))
-    throw new Error(`${op}: reduction must be one of 'none', 'sum', 'mean', got ${JSON.stringify(reduction)}`);
+  if (!REDUCTIONS.includes(reduction)) throw new Error(`${op}: reduction must be one of 'none', 'sum', 'mean', got ${JSON.stringify(reduction)}`);
   const weight = opts.weight ?? null;
   if (weight) {
     expectDtype(op, 'weight', weight, 'float32');
     if (weight.rank > lossShape.length || !sameShape(weight.shape, lossShape.slice(0, weight.rank)))
       throw new Error(
-        `${op}: weight must have the loss shape ${fmt(lossShape)} or a prefix of it (one weight per leading index), ` +
-          `got ${fmt(weight.shape)}`,
+        `${op}: weight must have the loss shape ${fmt(lossShape)} or a prefix of it (one weight per leading index), ` + `got ${fmt(weight.shape)}`,
       );
   }
   const avgFactor = opts.avgFactor ?? null;
   if (avgFactor !== null) {
-    if (reduction !== 'mean')
-      throw new Error(`${op}: avgFactor applies only with reduction 'mean' (as mmdetection), got reduction '${reduction}'`);
+    if (reduction !== 'mean') throw new Error(`${op}: avgFactor applies only with reduction 'mean' (as mmdetection), got reduction '${reduction}'`);
     if (typeof avgFactor === 'number') {
       if (!Number.isFinite(avgFactor)) throw new Error(`${op}: avgFactor must be a finite number, got ${avgFactor}`);
     } else {
@@ -296,9 +293,7 @@ function composedLoss(l: LossLaunch, r: Reduce): Tensor {
   if (r.reduction === 'none') return loss;
   if (r.reduction === 'sum' || r.avgFactor === null) return r.reduction === 'sum' ? sum(loss) : mean(loss);
   const total = sum(loss);
-  return typeof r.avgFactor === 'number'
-    ? scale(total, 1 / (r.avgFactor + AVG_FACTOR_EPS))
-    : div(total, affine(reshape(r.avgFactor, []), 1, AVG_FACTOR_EPS));
+  return typeof r.avgFactor === 'number' ? scale(total, 1 / (r.avgFactor + AVG_FACTOR_EPS)) : div(total, affine(reshape(r.avgFactor, []), 1, AVG_FACTOR_EPS));
 }
 
 // ------------------------------------------------------------------ argument checks
@@ -308,8 +303,7 @@ function expectShape(op: string, arg: string, t: Tensor, shape: readonly number[
 }
 
 function expectNumber(op: string, arg: string, v: unknown, ok: (x: number) => boolean, what: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v))
-    throw new Error(`${op}: ${arg} must be ${what}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new Error(`${op}: ${arg} must be ${what}, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -327,8 +321,7 @@ function expectChoice<T extends string>(op: string, arg: string, v: unknown, all
  * labels without a readback; they make the loss of an out-of-range label NaN instead.
  */
 export function validateLabels(values: ArrayLike<number>, numClasses: number, name = 'labels'): void {
-  if (!Number.isInteger(numClasses) || numClasses < 1)
-    throw new Error(`validateLabels: numClasses must be a positive integer, got ${numClasses}`);
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`validateLabels: numClasses must be a positive integer, got ${numClasses}`);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (!Number.isInteger(v) || v < 0 || v > numClasses)
@@ -497,8 +490,7 @@ function expectBins(op: string, pred: Tensor, regMax: number | undefined): numbe
   const m = pred.shape[1];
   if (regMax !== undefined) {
     if (!Number.isInteger(regMax) || regMax < 1) throw new Error(`${op}: regMax must be an integer ≥ 1, got ${JSON.stringify(regMax)}`);
-    if (m !== regMax + 1)
-      throw new Error(`${op}: pred must have regMax + 1 = ${regMax + 1} bins per row, got shape ${fmt(pred.shape)} (regMax ${regMax})`);
+    if (m !== regMax + 1) throw new Error(`${op}: pred must have regMax + 1 = ${regMax + 1} bins per row, got shape ${fmt(pred.shape)} (regMax ${regMax})`);
   } else if (m < 2) throw new Error(`${op}: pred needs at least 2 bins per row, got shape ${fmt(pred.shape)}`);
   return m;
 }
@@ -588,8 +580,7 @@ export interface BoxLossOptions extends LossReduceOptions {
 function boxLoss(op: string, iouLog: boolean, boxes1: Tensor, boxes2: Tensor, opts: BoxLossOptions): Tensor {
   expectDtype(op, 'boxes1', boxes1, 'float32');
   expectDtype(op, 'boxes2', boxes2, 'float32');
-  if (boxes1.rank !== 2 || boxes1.shape[1] !== 4)
-    throw new Error(`${op}: boxes1 must have shape [N,4] (x1,y1,x2,y2), got ${fmt(boxes1.shape)}`);
+  if (boxes1.rank !== 2 || boxes1.shape[1] !== 4) throw new Error(`${op}: boxes1 must have shape [N,4] (x1,y1,x2,y2), got ${fmt(boxes1.shape)}`);
   expectShape(op, 'boxes2', boxes2, boxes1.shape, ' (the shape of boxes1)');
   const eps = expectNumber(op, 'eps', opts.eps ?? 1e-6, (e) => e > 0, 'a positive number');
   const N = boxes1.shape[0];
@@ -612,12 +603,10 @@ function boxLoss(op: string, iouLog: boolean, boxes1: Tensor, boxes2: Tensor, op
 }
 
 /** GIoU loss 1 − GIoU on aligned x1y1x2y2 boxes [N,4] (docs/crosskd.md §3); both sets get gradients. */
-export const giouLoss = (boxes1: Tensor, boxes2: Tensor, opts: BoxLossOptions = {}): Tensor =>
-  boxLoss('giouLoss', false, boxes1, boxes2, opts);
+export const giouLoss = (boxes1: Tensor, boxes2: Tensor, opts: BoxLossOptions = {}): Tensor => boxLoss('giouLoss', false, boxes1, boxes2, opts);
 
 /** FCOS's IoU loss −ln(max(IoU, eps)) on aligned x1y1x2y2 boxes [N,4]; both sets get gradients. */
-export const iouLoss = (boxes1: Tensor, boxes2: Tensor, opts: BoxLossOptions = {}): Tensor =>
-  boxLoss('iouLoss', true, boxes1, boxes2, opts);
+export const iouLoss = (boxes1: Tensor, boxes2: Tensor, opts: BoxLossOptions = {}): Tensor => boxLoss('iouLoss', true, boxes1, boxes2, opts);
 
 // ------------------------------------------------------------------ Integral
 

@@ -101,9 +101,7 @@ function broadcastBatch(xb: readonly number[], yb: readonly number[], x: Tensor,
     const dx = xb[xb.length - rank + i] ?? 1;
     const dy = yb[yb.length - rank + i] ?? 1;
     if (dx !== dy && dx !== 1 && dy !== 1)
-      throw new Error(
-        `matmul: batch dims of a ${fmt(x.shape)} and b ${fmt(y.shape)} cannot be broadcast (batch dim ${i}: ${dx} vs ${dy})`,
-      );
+      throw new Error(`matmul: batch dims of a ${fmt(x.shape)} and b ${fmt(y.shape)} cannot be broadcast (batch dim ${i}: ${dx} vs ${dy})`);
     out.push(dx === 1 ? dy : dx);
   }
   return out;
@@ -116,18 +114,19 @@ function broadcastBatch(xb: readonly number[], yb: readonly number[], x: Tensor,
 export function matmul(a: Tensor, b: Tensor): Tensor {
   expectDtype('matmul', 'a', a, 'float32');
   expectDtype('matmul', 'b', b, 'float32');
-  for (const [name, t] of [['a', a], ['b', b]] as const)
+  for (const [name, t] of [
+    ['a', a],
+    ['b', b],
+  ] as const)
     if (t.rank < 2)
       throw new Error(
-        `matmul: ${name} must have rank ≥ 2 ([..., rows, cols]), got shape ${fmt(t.shape)} ` +
-          `(1-D operands are not promoted: reshape to [1, n] or [n, 1])`,
+        `matmul: ${name} must have rank ≥ 2 ([..., rows, cols]), got shape ${fmt(t.shape)} ` + `(1-D operands are not promoted: reshape to [1, n] or [n, 1])`,
       );
   const k = a.shape[a.rank - 1];
   const kb = b.shape[b.rank - 2];
   if (kb !== k) throw new Error(`matmul: b.shape[-2] must equal a.shape[-1] (${k}), got ${kb}`);
   const batch = broadcastBatch(a.shape.slice(0, -2), b.shape.slice(0, -2), a, b);
-  if (batch.length + 2 > MAX_RANK)
-    throw new Error(`matmul: the output has rank ${batch.length + 2}; at most ${MAX_RANK} dims are supported`);
+  if (batch.length + 2 > MAX_RANK) throw new Error(`matmul: the output has rank ${batch.length + 2}; at most ${MAX_RANK} dims are supported`);
 
   const out = product(a, b, false, false);
   return record('matmul', [a, b], out, (g, needs) => {

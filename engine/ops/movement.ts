@@ -46,18 +46,15 @@ export function stridedCopy(
 /** Elements each copy_strided invocation moves, at most (PER in the kernel). */
 const COPY_PER_INVOCATION = 8;
 
-
 /** Same data, new shape (one entry may be -1). Shares the buffer. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const known = shape.filter((d) => d !== -1);
   const free = shape.length - known.length;
   if (free > 1) throw new Error(`reshape: at most one -1 in shape ${fmt(shape)}`);
-  for (const d of known)
-    if (!Number.isInteger(d) || d < 0) throw new Error(`reshape: shape ${fmt(shape)} must hold non-negative integers or -1`);
+  for (const d of known) if (!Number.isInteger(d) || d < 0) throw new Error(`reshape: shape ${fmt(shape)} must hold non-negative integers or -1`);
   const knownSize = sizeOf(known);
   const target = shape.map((d) => (d === -1 ? (knownSize === 0 ? 0 : x.size / knownSize) : d));
-  if (sizeOf(target) !== x.size || !target.every(Number.isInteger))
-    throw new Error(`reshape: cannot reshape ${x} (${x.size} elements) to ${fmt(shape)}`);
+  if (sizeOf(target) !== x.size || !target.every(Number.isInteger)) throw new Error(`reshape: cannot reshape ${x} (${x.size} elements) to ${fmt(shape)}`);
   expectMaxRank('reshape', 'shape', target);
   return record('reshape', [x], x.view(target), (g) => [g.view(x.shape)]);
 }
@@ -83,12 +80,18 @@ function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
   const rank = x.rank;
   const d = dims.map((a) => normAxis('permute', 'dims', a, rank));
-  if (d.length !== rank || new Set(d).size !== rank)
-    throw new Error(`permute: dims must be a permutation of 0..${rank - 1}, got ${JSON.stringify(dims)}`);
+  if (d.length !== rank || new Set(d).size !== rank) throw new Error(`permute: dims must be a permutation of 0..${rank - 1}, got ${JSON.stringify(dims)}`);
   const shape = d.map((a) => x.shape[a]);
   const xs = stridesOf(x.shape);
   const out = empty(shape, x.dtype);
-  stridedCopy('permute', x, out, shape, d.map((a) => xs[a]), stridesOf(shape));
+  stridedCopy(
+    'permute',
+    x,
+    out,
+    shape,
+    d.map((a) => xs[a]),
+    stridesOf(shape),
+  );
   const inverse = d.map((_, i) => d.indexOf(i));
   return record('permute', [x], out, (g) => [permute(g, inverse)]);
 }
@@ -122,7 +125,16 @@ export function slice(x: Tensor, starts: readonly number[], ends: readonly numbe
 function padInto(op: string, g: Tensor, shape: readonly number[], starts: readonly number[]): Tensor {
   const out = zeros(shape);
   const os = stridesOf(shape);
-  stridedCopy(op, g, out, g.shape, stridesOf(g.shape), os, 0, starts.reduce((acc, s, i) => acc + s * os[i], 0));
+  stridedCopy(
+    op,
+    g,
+    out,
+    g.shape,
+    stridesOf(g.shape),
+    os,
+    0,
+    starts.reduce((acc, s, i) => acc + s * os[i], 0),
+  );
   return out;
 }
 
@@ -168,9 +180,13 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[]): Te
   const shape = x.shape.map((d, i) => d + pads[i][0] + pads[i][1]);
   const starts = pads.map((p) => p[0]);
   const out = padInto('pad', x, shape, starts);
-  return record('pad', [x], out, (g) =>
-    [slice(g, starts, x.shape.map((d, i) => starts[i] + d))],
-  );
+  return record('pad', [x], out, (g) => [
+    slice(
+      g,
+      starts,
+      x.shape.map((d, i) => starts[i] + d),
+    ),
+  ]);
 }
 
 /** Nearest-neighbour ×2 upsampling of [N,C,H,W] (FPN top-down path). */
@@ -216,7 +232,11 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
   const [kh, kw] = pair(opts.kernelSize);
   const [sh, sw] = pair(opts.stride ?? opts.kernelSize);
   const [ph, pw] = pair(opts.padding ?? 0);
-  for (const [name, v, min] of [['kernelSize', [kh, kw], 1], ['stride', [sh, sw], 1], ['padding', [ph, pw], 0]] as const)
+  for (const [name, v, min] of [
+    ['kernelSize', [kh, kw], 1],
+    ['stride', [sh, sw], 1],
+    ['padding', [ph, pw], 0],
+  ] as const)
     if (!v.every((d) => Number.isInteger(d) && d >= min)) throw new Error(`${op}: ${name} must be integers ≥ ${min}, got [${v}]`);
   if (2 * ph > kh || 2 * pw > kw) throw new Error(`${op}: padding must be at most half the kernel size, got padding [${ph}, ${pw}] for kernel [${kh}, ${kw}]`);
   const [n, c, h, w] = x.shape;

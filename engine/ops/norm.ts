@@ -72,15 +72,16 @@ export function groupNorm(
   if (x.rank < 2) throw new Error(`${op}: x must have rank ≥ 2 [N, C, ...], got shape ${fmt(x.shape)}`);
   expectInt(op, 'numGroups', numGroups, 1);
   const c = x.shape[1];
-  if (c % numGroups !== 0)
-    throw new Error(`${op}: the channel count C = ${c} of x ${fmt(x.shape)} is not divisible by numGroups = ${numGroups}`);
-  for (const [name, p] of [['weight', weight], ['bias', bias]] as const) {
+  if (c % numGroups !== 0) throw new Error(`${op}: the channel count C = ${c} of x ${fmt(x.shape)} is not divisible by numGroups = ${numGroups}`);
+  for (const [name, p] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
     if (!p) continue;
     expectDtype(op, name, p, 'float32');
     if (!sameShape(p.shape, [c])) throw new Error(`${op}: ${name} must have shape [${c}] (one per channel of x), got ${fmt(p.shape)}`);
   }
-  if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps))
-    throw new Error(`${op}: eps must be a finite number ≥ 0, got ${eps}`);
+  if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) throw new Error(`${op}: eps must be a finite number ≥ 0, got ${eps}`);
 
   const out = empty(x.shape);
   if (x.size === 0) {
@@ -192,19 +193,25 @@ export function batchNorm(
   if (x.rank < 2) throw new Error(`${op}: x must have rank ≥ 2 [N, C, ...], got shape ${fmt(x.shape)}`);
   const [n, c] = x.shape;
   const spatial = x.size / Math.max(1, n * c);
-  for (const [name, p] of [['weight', weight], ['bias', bias], ['runningMean', runningMean], ['runningVar', runningVar]] as const) {
+  for (const [name, p] of [
+    ['weight', weight],
+    ['bias', bias],
+    ['runningMean', runningMean],
+    ['runningVar', runningVar],
+  ] as const) {
     if (!p) continue;
     expectDtype(op, name, p, 'float32');
     if (!sameShape(p.shape, [c])) throw new Error(`${op}: ${name} must have shape [${c}] (one per channel of x), got ${fmt(p.shape)}`);
   }
-  for (const [name, p] of [['runningMean', runningMean], ['runningVar', runningVar]] as const)
+  for (const [name, p] of [
+    ['runningMean', runningMean],
+    ['runningVar', runningVar],
+  ] as const)
     if (p?.requiresGrad) throw new Error(`${op}: ${name} is running state updated in place and must not require grad`);
-  if (!runningMean !== !runningVar)
-    throw new Error(`${op}: runningMean and runningVar go together, got ${runningMean ? 'runningMean' : 'runningVar'} alone`);
+  if (!runningMean !== !runningVar) throw new Error(`${op}: runningMean and runningVar go together, got ${runningMean ? 'runningMean' : 'runningVar'} alone`);
   if (typeof training !== 'boolean') throw new Error(`${op}: training must be a boolean, got ${String(training)}`);
   if (!training && !runningMean) throw new Error(`${op}: eval mode (training = false) needs runningMean and runningVar`);
-  if (training && x.size > 0 && n * spatial < 2)
-    throw new Error(`${op}: training mode needs more than one value per channel, x has shape ${fmt(x.shape)}`);
+  if (training && x.size > 0 && n * spatial < 2) throw new Error(`${op}: training mode needs more than one value per channel, x has shape ${fmt(x.shape)}`);
   if (numBatchesTracked && (numBatchesTracked.dtype !== 'int32' || numBatchesTracked.size !== 1))
     throw new Error(`${op}: numBatchesTracked must be an int32 scalar, got ${numBatchesTracked.dtype} ${fmt(numBatchesTracked.shape)}`);
   if (numBatchesTracked && !runningMean) throw new Error(`${op}: numBatchesTracked counts running-statistics updates and needs runningMean and runningVar`);

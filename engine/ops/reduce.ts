@@ -114,17 +114,13 @@ export type Axes = number | readonly number[] | null;
 
 export function sum(x: Tensor, axes: Axes = null, keepdim = false): Tensor {
   const ax = normAxes('sum', axes, x.rank);
-  return record('sum', [x], reduceKernel('sum', x, ax, keepdim), (g) => [
-    expand(reshape(g, keptShape(x.shape, ax, true)), x.shape),
-  ]);
+  return record('sum', [x], reduceKernel('sum', x, ax, keepdim), (g) => [expand(reshape(g, keptShape(x.shape, ax, true)), x.shape)]);
 }
 
 export function mean(x: Tensor, axes: Axes = null, keepdim = false): Tensor {
   const ax = normAxes('mean', axes, x.rank);
   const n = ax.reduce((p, a) => p * x.shape[a], 1);
-  return record('mean', [x], reduceKernel('mean', x, ax, keepdim), (g) => [
-    expand(reshape(scale(g, 1 / n), keptShape(x.shape, ax, true)), x.shape),
-  ]);
+  return record('mean', [x], reduceKernel('mean', x, ax, keepdim), (g) => [expand(reshape(scale(g, 1 / n), keptShape(x.shape, ax, true)), x.shape)]);
 }
 
 /** Max over axes; the gradient is split equally between tied maxima (as amax). */

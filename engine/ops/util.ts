@@ -11,8 +11,7 @@ export function elementwiseGroups(n: number): [number, number] {
 }
 
 export function expectDtype(op: string, arg: string, t: Tensor, ...dtypes: DType[]): void {
-  if (!dtypes.includes(t.dtype))
-    throw new Error(`${op}: ${arg} must have dtype ${dtypes.join(' or ')}, got ${t.dtype} (${t})`);
+  if (!dtypes.includes(t.dtype)) throw new Error(`${op}: ${arg} must have dtype ${dtypes.join(' or ')}, got ${t.dtype} (${t})`);
 }
 
 export function expectRank(op: string, arg: string, t: Tensor, rank: number): void {
@@ -20,8 +19,7 @@ export function expectRank(op: string, arg: string, t: Tensor, rank: number): vo
 }
 
 export function expectMaxRank(op: string, arg: string, shape: readonly number[]): void {
-  if (shape.length > MAX_RANK)
-    throw new Error(`${op}: ${arg} has rank ${shape.length}; at most ${MAX_RANK} dims are supported`);
+  if (shape.length > MAX_RANK) throw new Error(`${op}: ${arg} has rank ${shape.length}; at most ${MAX_RANK} dims are supported`);
 }
 
 export function expectInt(op: string, arg: string, v: unknown, min = -Infinity): number {

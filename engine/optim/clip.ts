@@ -16,7 +16,10 @@ export interface ClipResult {
 
 export function clipGradNorm(params: readonly Tensor[], maxNorm: number): ClipResult {
   if (!(maxNorm > 0)) throw new Error(`clipGradNorm: maxNorm must be > 0, got ${maxNorm}`);
-  return clipFactor(params.filter((p) => p.grad).map((p) => p.grad!), maxNorm);
+  return clipFactor(
+    params.filter((p) => p.grad).map((p) => p.grad!),
+    maxNorm,
+  );
 }
 
 /** The total L2 norm of `grads` and the clipping factor (Optimizer.stepWithClipping reduces one packed arena). */

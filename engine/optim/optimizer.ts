@@ -263,7 +263,10 @@ export class AdamW extends Optimizer {
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0.01;
-    for (const [k, v] of [['beta1', this.beta1], ['beta2', this.beta2]] as const)
+    for (const [k, v] of [
+      ['beta1', this.beta1],
+      ['beta2', this.beta2],
+    ] as const)
       if (!(v >= 0 && v < 1)) throw new Error(`AdamW: ${k} must be in [0, 1), got ${v}`);
   }
   protected readonly kind = 'adamw';

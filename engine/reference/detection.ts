@@ -180,10 +180,24 @@ const maxConstGrad = (v: number, c: number): number => (v > c ? 1 : v < c ? 0 : 
 // ─────────────────────────────────── conv2d ───────────────────────────────────
 
 interface ConvGeom {
-  N: number; Cin: number; H: number; W: number;
-  Cout: number; kh: number; kw: number; groups: number; cinG: number; coutG: number;
-  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
-  OH: number; OW: number;
+  N: number;
+  Cin: number;
+  H: number;
+  W: number;
+  Cout: number;
+  kh: number;
+  kw: number;
+  groups: number;
+  cinG: number;
+  coutG: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
+  OH: number;
+  OW: number;
 }
 
 function convGeom(inputs: Record<string, RefTensor>, attrs: RefAttrs): ConvGeom {
@@ -284,7 +298,15 @@ const conv2d: RefOp = {
 
 // ───────────────────────────────── group_norm ─────────────────────────────────
 
-interface GnGeom { N: number; C: number; S: number; G: number; cpg: number; eps: number; relu: boolean }
+interface GnGeom {
+  N: number;
+  C: number;
+  S: number;
+  G: number;
+  cpg: number;
+  eps: number;
+  relu: boolean;
+}
 
 function gnGeom(inputs: Record<string, RefTensor>, attrs: RefAttrs): GnGeom {
   const op = 'group_norm';
@@ -485,9 +507,7 @@ const quality_focal_loss: RefOp = {
       for (let c = 0; c < C; c++) {
         const x = pred.data[n * C + c];
         const p = sigmoid(x);
-        s += label.data[n] === c
-          ? bce(x, score.data[n]) * Math.abs(score.data[n] - p) ** beta
-          : softplus(x) * p ** beta;
+        s += label.data[n] === c ? bce(x, score.data[n]) * Math.abs(score.data[n] - p) ** beta : softplus(x) * p ** beta;
       }
       loss.data[n] = s;
     }
@@ -761,18 +781,22 @@ function boxPair(a: Float64Array, b: Float64Array, eps: number, gIou = 0, gGiou 
   if (da && db) {
     // giou = iou - 1 + union/enclose
     const gIouTot = gIou + gGiou;
-    const gUnion = -gIouTot * overlap / (union * union) + gGiou / enclose;
-    const gEnclose = -gGiou * union / (enclose * enclose);
+    const gUnion = (-gIouTot * overlap) / (union * union) + gGiou / enclose;
+    const gEnclose = (-gGiou * union) / (enclose * enclose);
     let gOverlap = gIouTot / union;
     const gUnionRaw = gUnion * maxConstGrad(unionRaw, eps);
     gOverlap -= gUnionRaw;
     const gAreaA = gUnionRaw;
     const gAreaB = gUnionRaw;
     // Areas.
-    da[0] -= gAreaA * (a[3] - a[1]); da[2] += gAreaA * (a[3] - a[1]);
-    da[1] -= gAreaA * (a[2] - a[0]); da[3] += gAreaA * (a[2] - a[0]);
-    db[0] -= gAreaB * (b[3] - b[1]); db[2] += gAreaB * (b[3] - b[1]);
-    db[1] -= gAreaB * (b[2] - b[0]); db[3] += gAreaB * (b[2] - b[0]);
+    da[0] -= gAreaA * (a[3] - a[1]);
+    da[2] += gAreaA * (a[3] - a[1]);
+    da[1] -= gAreaA * (a[2] - a[0]);
+    da[3] += gAreaA * (a[2] - a[0]);
+    db[0] -= gAreaB * (b[3] - b[1]);
+    db[2] += gAreaB * (b[3] - b[1]);
+    db[1] -= gAreaB * (b[2] - b[0]);
+    db[3] += gAreaB * (b[2] - b[0]);
     // Intersection width/height, clamp(min = 0) passes the gradient at ≥ 0 (torch.clamp).
     const gIw = iwRaw >= 0 ? gOverlap * ih : 0;
     const gIh = ihRaw >= 0 ? gOverlap * iw : 0;

@@ -4,14 +4,7 @@
  * (ties, bounds, zeros), so parity files generated with PyTorch match exactly.
  */
 import type { RefAttrs, RefOp, RefTensor } from './types.ts';
-import {
-  broadcastShapes,
-  broadcastSourceIndex,
-  checkNames,
-  getInput,
-  getUpstream,
-  nullableNumberAttr,
-} from './shape.ts';
+import { broadcastShapes, broadcastSourceIndex, checkNames, getInput, getUpstream, nullableNumberAttr } from './shape.ts';
 
 // ---------------------------------------------------------------------------------------
 // Unary

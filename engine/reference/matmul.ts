@@ -23,7 +23,10 @@ function planMatmul(inputs: Record<string, RefTensor>, attrs: RefAttrs): MatmulP
   checkNames(op, 'attribute', attrs, []);
   const a = getInput(op, inputs, 'a');
   const b = getInput(op, inputs, 'b');
-  for (const [name, t] of [['a', a], ['b', b]] as const) {
+  for (const [name, t] of [
+    ['a', a],
+    ['b', b],
+  ] as const) {
     if (t.shape.length < 2) {
       throw new Error(`${op}: ${name} must have rank ≥ 2 ([..., rows, cols]), got shape ${fmtShape(t.shape)}`);
     }

@@ -6,19 +6,7 @@
  * four copies made by upsampling).
  */
 import type { RefAttrs, RefOp, RefTensor } from './types.ts';
-import {
-  checkNames,
-  describe,
-  fmtShape,
-  getInput,
-  getUpstream,
-  intAttr,
-  intListAttr,
-  normalizeAxes,
-  normalizeAxis,
-  size,
-  stridesOf,
-} from './shape.ts';
+import { checkNames, describe, fmtShape, getInput, getUpstream, intAttr, intListAttr, normalizeAxes, normalizeAxis, size, stridesOf } from './shape.ts';
 
 // ---------------------------------------------------------------------------------------
 // The gather machinery
@@ -142,7 +130,10 @@ const planSlice: Planner = (inputs, attrs) => {
   const rank = x.shape.length;
   const starts = intListAttr(op, attrs, 'starts');
   const ends = intListAttr(op, attrs, 'ends');
-  for (const [name, list] of [['starts', starts], ['ends', ends]] as const) {
+  for (const [name, list] of [
+    ['starts', starts],
+    ['ends', ends],
+  ] as const) {
     if (list.length !== rank) {
       throw new Error(`${op}: ${name} must have one entry per dim of x.shape ${fmtShape(x.shape)} (${rank}), got ${list.length}`);
     }
@@ -205,9 +196,7 @@ const planIndexSelect: Planner = (inputs, attrs) => {
   });
   const outShape = x.shape.map((n, d) => (d === axis ? index.data.length : n));
   const inStrides = stridesOf(x.shape);
-  const source = buildSource(outShape, (o) =>
-    o.reduce((s, oi, d) => s + (d === axis ? index.data[oi] : oi) * inStrides[d], 0),
-  );
+  const source = buildSource(outShape, (o) => o.reduce((s, oi, d) => s + (d === axis ? index.data[oi] : oi) * inStrides[d], 0));
   return { x, outShape, source, nonDifferentiable: ['index'] };
 };
 
@@ -242,7 +231,8 @@ const planMaxPool: Planner = (inputs, attrs) => {
   const [ph, pw] = pair('padding', [0, 0]);
   const [n, c, h, w] = x.shape;
   if (kh < 1 || kw < 1 || sh < 1 || sw < 1) throw new Error(`${op}: kernel_size and stride must be ≥ 1, got [${kh}, ${kw}] and [${sh}, ${sw}]`);
-  if (ph < 0 || pw < 0 || 2 * ph > kh || 2 * pw > kw) throw new Error(`${op}: padding must be in [0, kernel_size / 2], got [${ph}, ${pw}] for kernel [${kh}, ${kw}]`);
+  if (ph < 0 || pw < 0 || 2 * ph > kh || 2 * pw > kw)
+    throw new Error(`${op}: padding must be in [0, kernel_size / 2], got [${ph}, ${pw}] for kernel [${kh}, ${kw}]`);
   const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
   const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
   if (oh < 1 || ow < 1) throw new Error(`${op}: output size ${oh}×${ow} is too small for input ${h}×${w} (kernel [${kh}, ${kw}], padding [${ph}, ${pw}])`);

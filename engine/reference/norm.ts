@@ -66,10 +66,8 @@ function bnGeom(op: string, inputs: Record<string, RefTensor>, attrs: RefAttrs, 
     eps: numberAttr(op, attrs, 'eps', 1e-5, (v) => v >= 0 && Number.isFinite(v), 'a finite number ≥ 0'),
     relu: boolAttr(op, attrs, 'relu', false),
   };
-  if (g.training && N * g.S < 2)
-    throw new Error(`${op}: training mode needs more than one value per channel, x has shape ${fmtShape(x.shape)}`);
-  if (!g.training && (!g.runningMean || !g.runningVar))
-    throw new Error(`${op}: eval mode (training = false) needs inputs 'running_mean' and 'running_var'`);
+  if (g.training && N * g.S < 2) throw new Error(`${op}: training mode needs more than one value per channel, x has shape ${fmtShape(x.shape)}`);
+  if (!g.training && (!g.runningMean || !g.runningVar)) throw new Error(`${op}: eval mode (training = false) needs inputs 'running_mean' and 'running_var'`);
   return g;
 }
 

@@ -2,18 +2,7 @@
  * Reductions (sum, mean, max over axes) and the softmax family along one axis.
  */
 import type { RefAttrs, RefOp, RefTensor } from './types.ts';
-import {
-  boolAttr,
-  broadcastSourceIndex,
-  checkNames,
-  describe,
-  fmtShape,
-  getInput,
-  getUpstream,
-  normalizeAxes,
-  normalizeAxis,
-  size,
-} from './shape.ts';
+import { boolAttr, broadcastSourceIndex, checkNames, describe, fmtShape, getInput, getUpstream, normalizeAxes, normalizeAxis, size } from './shape.ts';
 
 // ---------------------------------------------------------------------------------------
 // sum / mean / max over axes

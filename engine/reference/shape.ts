@@ -62,8 +62,7 @@ export function broadcastShapes(shapes: readonly (readonly number[])[], what = '
       const cur = out[rank - k];
       if (cur !== 1 && cur !== d) {
         throw new Error(
-          `${what}: cannot broadcast shapes ${shapes.map(fmtShape).join(' and ')}: ` +
-            `at dim -${k} the sizes ${cur} and ${d} differ and neither is 1`,
+          `${what}: cannot broadcast shapes ${shapes.map(fmtShape).join(' and ')}: ` + `at dim -${k} the sizes ${cur} and ${d} differ and neither is 1`,
         );
       }
       out[rank - k] = d;
@@ -158,9 +157,7 @@ export function checkTensor(op: string, label: string, t: unknown): RefTensor {
     }
   }
   if (v.data.length !== size(v.shape)) {
-    throw new Error(
-      `${op}: ${label} has ${v.data.length} values but shape ${fmtShape(v.shape)} needs ${size(v.shape)}`,
-    );
+    throw new Error(`${op}: ${label} has ${v.data.length} values but shape ${fmtShape(v.shape)} needs ${size(v.shape)}`);
   }
   return v as RefTensor;
 }
@@ -172,18 +169,11 @@ export function getInput(op: string, inputs: Record<string, RefTensor>, name: st
 }
 
 /** The upstream gradient for output `name`, which must have the output's shape. */
-export function getUpstream(
-  op: string,
-  upstream: Record<string, RefTensor>,
-  name: string,
-  shape: readonly number[],
-): RefTensor {
+export function getUpstream(op: string, upstream: Record<string, RefTensor>, name: string, shape: readonly number[]): RefTensor {
   if (!(name in upstream)) throw new Error(`${op}: upstream gradient for output '${name}' is missing`);
   const g = checkTensor(op, `upstream '${name}'`, upstream[name]);
   if (!shapesEqual(g.shape, shape)) {
-    throw new Error(
-      `${op}: upstream '${name}' must have the output's shape ${fmtShape(shape)}, got ${fmtShape(g.shape)}`,
-    );
+    throw new Error(`${op}: upstream '${name}' must have the output's shape ${fmtShape(shape)}, got ${fmtShape(g.shape)}`);
   }
   return g;
 }

@@ -17,9 +17,5 @@ export type RefAttrs = Record<string, unknown>;
  */
 export interface RefOp {
   forward(inputs: Record<string, RefTensor>, attrs: RefAttrs): Record<string, RefTensor>;
-  vjp(
-    inputs: Record<string, RefTensor>,
-    attrs: RefAttrs,
-    upstream: Record<string, RefTensor>,
-  ): Record<string, RefTensor | null>;
+  vjp(inputs: Record<string, RefTensor>, attrs: RefAttrs, upstream: Record<string, RefTensor>): Record<string, RefTensor | null>;
 }

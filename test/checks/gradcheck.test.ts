@@ -33,7 +33,9 @@ describe('gradcheck', () => {
 describe('checks registry', () => {
   it('imports every spec file in engine/checks/specs', () => {
     const dir = fileURLToPath(new URL('../../engine/checks/specs/', import.meta.url));
-    const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).sort();
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.ts'))
+      .sort();
     expect(Object.keys(specModules).sort()).toEqual(files);
   });
 
@@ -60,15 +62,27 @@ describe('the gradcheck fails what it should', () => {
   const withRun = (run: OpSpec['run'], extra: Partial<OpSpec> = {}): OpSpec => ({ ...exp, run, ...extra });
 
   it('a wrong forward', async () => {
-    const r = await gradcheckCase(withRun((i) => ({ out: E.mul(E.exp(i.x), 1.001) })), base);
+    const r = await gradcheckCase(
+      withRun((i) => ({ out: E.mul(E.exp(i.x), 1.001) })),
+      base,
+    );
     expect(r.pass).toBe(false);
     expect(r.fwd_err).toBeGreaterThan(5e-4);
   });
 
   it('a right forward with a wrong backward rule', async () => {
     // exp forward, identity backward
-    const bad = (x: E.Tensor) => E.record('bad_exp', [x], E.noGrad(() => E.exp(x)), (g) => [E.copy(g)]);
-    const r = await gradcheckCase(withRun((i) => ({ out: bad(i.x) })), base);
+    const bad = (x: E.Tensor) =>
+      E.record(
+        'bad_exp',
+        [x],
+        E.noGrad(() => E.exp(x)),
+        (g) => [E.copy(g)],
+      );
+    const r = await gradcheckCase(
+      withRun((i) => ({ out: bad(i.x) })),
+      base,
+    );
     expect(r.pass).toBe(false);
     expect(r.fwd_err).toBeLessThan(1e-5);
     expect(r.bwd_err).toBeGreaterThan(0.1);
@@ -84,7 +98,12 @@ describe('the gradcheck fails what it should', () => {
   });
 
   it('an op that throws, and one that leaks a tensor', async () => {
-    const r = await gradcheckCase(withRun(() => { throw new Error('boom'); }), base);
+    const r = await gradcheckCase(
+      withRun(() => {
+        throw new Error('boom');
+      }),
+      base,
+    );
     expect(r.pass).toBe(false);
     expect(r.error).toMatch(/boom/);
     const leak = await gradcheckCase(

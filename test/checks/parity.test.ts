@@ -21,7 +21,9 @@ beforeAll(async () => {
 });
 
 describe('parity files', () => {
-  const files = readdirSync(OPCASES).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(OPCASES)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   for (const f of files)
     describe(f, () => {
       let file: CaseFile;

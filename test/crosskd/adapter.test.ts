@@ -35,7 +35,9 @@ describe('CrossKD adapter', () => {
     const x = E.tensor(new Rng(1).normal(N * 4 * H * W), [N, 4, H, W]);
     const s = student.forward([x], { keepFeats: true });
     const t = E.noGrad(() => teacher.forward([x], { keepFeats: true }));
-    expect(() => crossHeadForward(s, t, teacher, TAP)).toThrow(/student feature \[2,2,3,3\] and teacher feature \[2,4,3,3\] differ \(heads of different widths need distill.adapter: true\)/);
+    expect(() => crossHeadForward(s, t, teacher, TAP)).toThrow(
+      /student feature \[2,2,3,3\] and teacher feature \[2,4,3,3\] differ \(heads of different widths need distill.adapter: true\)/,
+    );
     expect(() => crossHeadForward(s, t, teacher, TAP, new CrossHeadAdapter(4, 4, new InitSeeds(3)))).toThrow(
       /the adapter maps 4 → 4 channels, the features at tap 1 have 2 \(student\) and 4 \(teacher\)/,
     );
@@ -57,14 +59,25 @@ describe('CrossKD adapter', () => {
     const t = E.noGrad(() => teacher.forward([teacherIn], { keepFeats: true }));
     const cross = crossHeadForward(s, t, teacher, TAP, adapter);
     const labelWeights = new Float32Array(N * H * W).fill(1);
-    const { kdCls, kdReg } = gflKdLosses({ cls: cross.cls, reg: cross.reg, teacherCls: t.cls, teacherReg: t.reg, labelWeights, avgFactor, regMax: studentCfg.regMax });
+    const { kdCls, kdReg } = gflKdLosses({
+      cls: cross.cls,
+      reg: cross.reg,
+      teacherCls: t.cls,
+      teacherReg: t.reg,
+      labelWeights,
+      avgFactor,
+      regMax: studentCfg.regMax,
+    });
     const loss = E.add(kdCls, kdReg);
     E.backward(loss);
 
     for (const [name, p] of teacher.namedParameters()) expect(p.grad, `teacher ${name}`).toBeNull();
     for (const name of ['cls.weight', 'reg.weight']) {
       const g = await adapter.stateDict().get(name)!.grad!.data();
-      expect(g.some((v) => v !== 0), `adapter ${name} gets a nonzero gradient`).toBe(true);
+      expect(
+        g.some((v) => v !== 0),
+        `adapter ${name} gets a nonzero gradient`,
+      ).toBe(true);
     }
 
     const sp = await paramsOf(student);
@@ -73,11 +86,24 @@ describe('CrossKD adapter', () => {
     const xRef: RefTensor = { shape: [N, 4, H, W], data: Float64Array.from(await x.data()) };
     const tRef: RefTensor = { shape: [N, 4, H, W], data: Float64Array.from(await teacherIn.data()) };
     const f = () =>
-      referenceLoss({ studentCfg, teacherCfg, tap: TAP, x: xRef, teacherIn: tRef, student: sp, teacher: tp, adapter: { cls: ap.get('cls.weight')!, reg: ap.get('reg.weight')! }, avgFactor });
+      referenceLoss({
+        studentCfg,
+        teacherCfg,
+        tap: TAP,
+        x: xRef,
+        teacherIn: tRef,
+        student: sp,
+        teacher: tp,
+        adapter: { cls: ap.get('cls.weight')!, reg: ap.get('reg.weight')! },
+        avgFactor,
+      });
     expect(await loss.item()).toBeCloseTo(f(), 4);
     for (const name of ['cls.weight', 'reg.weight'])
       expect(await fdRelativeError(f, adapter.stateDict().get(name)!.grad!, ap.get(name)!.data), `adapter ${name}`).toBeLessThan(1e-4);
     expect(await fdRelativeError(f, x.grad!, xRef.data), 'input feature').toBeLessThan(1e-4);
-    expect(await fdRelativeError(f, student.stateDict().get('reg_convs.0.conv.weight')!.grad!, sp.get('reg_convs.0.conv.weight')!.data), 'student reg_convs.0').toBeLessThan(1e-4);
+    expect(
+      await fdRelativeError(f, student.stateDict().get('reg_convs.0.conv.weight')!.grad!, sp.get('reg_convs.0.conv.weight')!.data),
+      'student reg_convs.0',
+    ).toBeLessThan(1e-4);
   });
 });

@@ -52,7 +52,10 @@ describe('target conflict', () => {
   it('merging the stats of two halves gives those of the whole', () => {
     const d = locationConflicts(teacher, oneHot(Int32Array.from(labels), 2), 2, valid);
     const whole = conflictStats(d, positive, { bins: 8 });
-    const merged = mergeConflictStats(conflictStats(d.subarray(0, 3), positive.slice(0, 3), { bins: 8 }), conflictStats(d.subarray(3), positive.slice(3), { bins: 8 }));
+    const merged = mergeConflictStats(
+      conflictStats(d.subarray(0, 3), positive.slice(0, 3), { bins: 8 }),
+      conflictStats(d.subarray(3), positive.slice(3), { bins: 8 }),
+    );
     expect(merged).toEqual(whole);
     expect(() => mergeConflictStats(whole, conflictStats(d, positive, { bins: 4 }))).toThrow(/8 bins vs 0.5 \/ 4 bins/);
   });
@@ -75,7 +78,10 @@ describe('target conflict', () => {
 describe('target conflict over a dataset', () => {
   it('a teacher sure of nothing conflicts exactly at the positives, one sure of everything everywhere', async () => {
     await E.init();
-    const cfg = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+    const cfg = {
+      ...presetConfig('tiny'),
+      data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') },
+    };
     const student = new Detector(detectorConfig(cfg));
     const teacher = new Detector(detectorConfig({ ...cfg, seed: 3 }));
     const { val } = prepareDatasets(cfg, student.sizeDivisor);
@@ -83,7 +89,10 @@ describe('target conflict over a dataset', () => {
     const locations = val.records.reduce((a, r) => a + student.strides.reduce((b, st) => b + Math.ceil(r.width / st) * Math.ceil(r.height / st), 0), 0);
     const setClassPredictor = (bias: number) => {
       const params = teacher.stateDict();
-      for (const [name, value] of [['bbox_head.gfl_cls.weight', 0], ['bbox_head.gfl_cls.bias', bias]] as const) {
+      for (const [name, value] of [
+        ['bbox_head.gfl_cls.weight', 0],
+        ['bbox_head.gfl_cls.bias', bias],
+      ] as const) {
         const p = params.get(name)!;
         E.runtime().flush();
         E.runtime().write(p.buffer, new Float32Array(p.size).fill(value));

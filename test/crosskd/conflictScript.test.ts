@@ -27,7 +27,10 @@ describe('npm run conflict', () => {
   beforeAll(async () => {
     await E.init();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'crosskd-conflict-'));
-    const cfg = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+    const cfg = {
+      ...presetConfig('tiny'),
+      data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') },
+    };
     const r = await train(cfg, { outDir: path.join(tmp, 'teacher'), log: () => {}, progress: false, evaluate: false, maxSteps: 2 });
     r.detector.dispose();
     sidecar = r.lastCheckpoint!;
@@ -41,7 +44,22 @@ describe('npm run conflict', () => {
   it('prints the share and histogram per teacher and writes the plot and JSON', async () => {
     const [png, json] = [path.join(tmp, 'c.png'), path.join(tmp, 'c.json')];
     // the same teacher twice: two identical rows
-    const r = await runConflict(['--teacher', sidecar, '--teacher', sidecar, '--data', valDir, '--student', 'tiny', '--bins', '10', '--out', png, '--json', json]);
+    const r = await runConflict([
+      '--teacher',
+      sidecar,
+      '--teacher',
+      sidecar,
+      '--data',
+      valDir,
+      '--student',
+      'tiny',
+      '--bins',
+      '10',
+      '--out',
+      png,
+      '--json',
+      json,
+    ]);
     expect(r.stderr).not.toMatch(/^error:/m);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("student 'tiny' (the assigner of its gfl head gives the targets); 8 images of");

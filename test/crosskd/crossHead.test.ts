@@ -78,7 +78,9 @@ describe('CrossKD gradient routing', () => {
   it('rejects a tap outside the head and heads of different widths', () => {
     const a = new GFLHead(cfg, new InitSeeds(1));
     const b = new GFLHead({ ...cfg, featChannels: 8, gnGroups: 2 }, new InitSeeds(1));
-    expect(() => checkCrossHeadCompatible(a, a, 3)).toThrow(/tap index must be an integer in \[0, 2\] \(0 = FPN output, i = after tower block i; the student's towers have 2 blocks, the teacher's 2\), got 3/);
+    expect(() => checkCrossHeadCompatible(a, a, 3)).toThrow(
+      /tap index must be an integer in \[0, 2\] \(0 = FPN output, i = after tower block i; the student's towers have 2 blocks, the teacher's 2\), got 3/,
+    );
     expect(() => checkCrossHeadCompatible(a, b, 1)).toThrow(/student's feature at tap 1 has 4 channels, the teacher's blocks expect 8/);
     // at tap 0 both read the FPN output (4 channels): compatible
     expect(() => checkCrossHeadCompatible(a, b, 0)).not.toThrow();

@@ -18,10 +18,12 @@ const CONV1 = { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 };
 
 function block(x: RefTensor, p: Params, tower: string, i: number, gnGroups: number): RefTensor {
   const c = R.conv2d.forward({ x, weight: p.get(`${tower}.${i}.conv.weight`)! }, CONV3).out;
-  return R.group_norm.forward({ x: c, weight: p.get(`${tower}.${i}.gn.weight`)!, bias: p.get(`${tower}.${i}.gn.bias`)! }, { num_groups: gnGroups, eps: 1e-5, relu: true }).out;
+  return R.group_norm.forward(
+    { x: c, weight: p.get(`${tower}.${i}.gn.weight`)!, bias: p.get(`${tower}.${i}.gn.bias`)! },
+    { num_groups: gnGroups, eps: 1e-5, relu: true },
+  ).out;
 }
-const predictor = (x: RefTensor, p: Params, name: string) =>
-  R.conv2d.forward({ x, weight: p.get(`${name}.weight`)!, bias: p.get(`${name}.bias`)! }, CONV3).out;
+const predictor = (x: RefTensor, p: Params, name: string) => R.conv2d.forward({ x, weight: p.get(`${name}.weight`)!, bias: p.get(`${name}.bias`)! }, CONV3).out;
 
 /** float64 align_scale: per channel over N·H·W, unbiased std, +1e-6, teacher stats as constants. */
 function align(s: RefTensor, t: RefTensor): RefTensor {
@@ -117,9 +119,17 @@ export function referenceLoss(c: ReferenceCase): number {
     (c.avgFactor + 1.1920929e-7);
   // KL (T 1, sum over bins) per side, weighted by the teacher's max class probability
   const wr = Array.from({ length: P }, (_, p) => Math.max(...Array.from({ length: C }, (_, k) => sigmoid(tCls[p * C + k]))));
-  const kl = R.kd_kl_div.forward({ pred: { shape: [P * 4, bins], data: cReg }, soft_label: { shape: [P * 4, bins], data: tReg } }, { T: 1, bin_reduction: 'sum' }).loss.data;
+  const kl = R.kd_kl_div.forward(
+    { pred: { shape: [P * 4, bins], data: cReg }, soft_label: { shape: [P * 4, bins], data: tReg } },
+    { T: 1, bin_reduction: 'sum' },
+  ).loss.data;
   const klSum = kl.reduce((a, v, i) => a + wr[Math.floor(i / 4)] * v, 0);
-  const kdReg = (0.25 * klSum) / Math.max(wr.reduce((a, v) => a + v, 0), 1e-6);
+  const kdReg =
+    (0.25 * klSum) /
+    Math.max(
+      wr.reduce((a, v) => a + v, 0),
+      1e-6,
+    );
   return 1.0 * kdCls + 4.0 * kdReg;
 }
 

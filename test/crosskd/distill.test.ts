@@ -17,7 +17,10 @@ let base: TrainConfig;
 
 beforeAll(async () => {
   await E.init();
-  base = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+  base = {
+    ...presetConfig('tiny'),
+    data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') },
+  };
   const teacherCfg = { ...base, name: 'tiny-teacher', seed: 5 };
   const dir = tmp();
   const r = await train(teacherCfg, { outDir: dir, log: quiet, evaluate: false, maxSteps: 2 });
@@ -43,7 +46,9 @@ describe('distillation training', () => {
   it('fails before training on a bad pairing', async () => {
     const badTap = parseConfig({ ...base, name: 's-bad', distill: { method: 'crosskd', teacher: teacherSidecar, tap: 9 } });
     const out = tmp();
-    await expect(trainWithDistillation(badTap, { outDir: out, log: quiet })).rejects.toThrow(/tap index must be an integer in \[0, 4\] \(0 = FPN output, i = after tower block i; the student's towers have 4 blocks, the teacher's 4\), got 9/);
+    await expect(trainWithDistillation(badTap, { outDir: out, log: quiet })).rejects.toThrow(
+      /tap index must be an integer in \[0, 4\] \(0 = FPN output, i = after tower block i; the student's towers have 4 blocks, the teacher's 4\), got 9/,
+    );
     expect(fs.existsSync(path.join(out, 'checkpoint-0000002.json'))).toBe(false);
     const missing = parseConfig({ ...base, name: 's-missing', distill: { method: 'crosskd', teacher: '/nonexistent/checkpoint-1.json' } });
     await expect(trainWithDistillation(missing, { outDir: tmp(), log: quiet })).rejects.toThrow(/checkpoint not found: \/nonexistent/);
@@ -51,11 +56,19 @@ describe('distillation training', () => {
 
   /** The tiny student with neck and head 16 channels wide (the teacher's are 32). */
   const narrow = (name: string, distill: Record<string, unknown>) =>
-    parseConfig({ ...base, name, model: { ...base.model, neck: { ...base.model.neck, outChannels: 16 }, head: { ...base.model.head, featChannels: 16 } }, distill: { teacher: teacherSidecar, ...distill } });
+    parseConfig({
+      ...base,
+      name,
+      model: { ...base.model, neck: { ...base.model.neck, outChannels: 16 }, head: { ...base.model.head, featChannels: 16 } },
+      distill: { teacher: teacherSidecar, ...distill },
+    });
 
   it('fails before training on a student head of another width without an adapter, and on an adapter or PKD it cannot use', async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ method: 'crosskd', tap: 2 }, /student's feature at tap 2 has 16 channels, the teacher's blocks expect 32; use heads of the same width, or set distill.adapter: true/],
+      [
+        { method: 'crosskd', tap: 2 },
+        /student's feature at tap 2 has 16 channels, the teacher's blocks expect 32; use heads of the same width, or set distill.adapter: true/,
+      ],
       [{ method: 'crosskd', tap: 0 }, /student's feature at tap 0 has 16 channels, the teacher's blocks expect 32/],
       [{ method: 'crosskd+pkd', adapter: true }, /pkd compares FPN maps channel by channel: the student's have 16 channels, the teacher's 32/],
       [{ method: 'pred_mimic', adapter: true }, /distill.adapter bridges the cross-head path of crosskd and crosskd\+pkd; method 'pred_mimic' has none/],

@@ -22,13 +22,18 @@ describe('experiment runner', () => {
     const json = JSON.parse(fs.readFileSync(path.join(out, 'experiment.json'), 'utf8'));
     expect(Object.keys(json)).toEqual(['teacher', 'runs']);
     for (const run of json.runs) for (const k of ['method', 'head', 'tap', 'seed', 'mAP', 'mAP50', 'mAP75']) expect(run).toHaveProperty(k);
-    expect(json.runs.map((x: { teacher: string | null; tap: number | null }) => [x.teacher, x.tap])).toEqual([[null, null], ['gfl', 3]]);
+    expect(json.runs.map((x: { teacher: string | null; tap: number | null }) => [x.teacher, x.tap])).toEqual([
+      [null, null],
+      ['gfl', 3],
+    ]);
     // the teacher's target conflict with the student's assigner, measured before the runs
     const conflict = json.teacher.gfl.conflict.gfl;
     for (const k of ['share', 'positives', 'negatives']) expect(conflict[k]).toBeGreaterThanOrEqual(0);
     expect(conflict.share).toBeLessThanOrEqual(Math.max(conflict.positives, conflict.negatives));
     const md = fs.readFileSync(path.join(out, 'experiment.md'), 'utf8');
-    expect(md).toMatch(/^- gfl: tiny-teacher, mAP .*; target conflict with the gfl student's assigner \d+\.\d\d% of locations \(positives \d+\.\d%, negatives \d+\.\d\d%\)$/m);
+    expect(md).toMatch(
+      /^- gfl: tiny-teacher, mAP .*; target conflict with the gfl student's assigner \d+\.\d\d% of locations \(positives \d+\.\d%, negatives \d+\.\d\d%\)$/m,
+    );
     expect(md).toMatch(/^\| – \| gfl \(gfl\) \| none \| – \| 1 \| \d+\.\d \|/m);
     expect(md).toMatch(/^\| gfl \| gfl \(gfl\) \| crosskd \| 3 \| 1 \| \d+\.\d \|/m);
     const png = decode(fs.readFileSync(path.join(out, 'losses.png')));
@@ -38,7 +43,10 @@ describe('experiment runner', () => {
     const r2 = await runExperiment({ preset: 'smoke', outDir: out, cacheDir: cache, log: (m) => again.push(m) });
     expect(again.some((m) => m.startsWith('reusing teacher'))).toBe(true);
     expect(again.filter((m) => m.startsWith('continuing from '))).toHaveLength(2);
-    expect(again.filter((m) => / step \d+\/\d+ /.test(m)), 'training step lines').toEqual([]);
+    expect(
+      again.filter((m) => / step \d+\/\d+ /.test(m)),
+      'training step lines',
+    ).toEqual([]);
     expect(r2.runs.map((x) => [x.mAP, x.seconds])).toEqual(r.runs.map((x) => [x.mAP, x.seconds]));
     // a run folder whose checkpoint has another config is refused, not overwritten
     const file = latestCheckpoint(path.join(out, 'baseline-gfl-seed0'))!;
@@ -58,10 +66,13 @@ describe('experiment runner', () => {
       { ...run, method: 'none', teacher: null, tap: null, seed: 0, mAP: 0.2, mAP50: 0.4, mAP75: 0.1, seconds: 50 },
     ]);
     // mean 32.0, std √((2² + 2²) / 1) = 2.8; 50.0 ± 0.0; 30.0 ± 7.1; 110 s
-    expect(rows.slice(2)).toEqual(['| gfl | gfl (gfl) | crosskd | 3 | 2 | 32.0 ± 2.8 | 50.0 ± 0.0 | 30.0 ± 7.1 | 110 |', '| – | gfl (gfl) | none | – | 1 | 20.0 | 40.0 | 10.0 | 50 |']);
+    expect(rows.slice(2)).toEqual([
+      '| gfl | gfl (gfl) | crosskd | 3 | 2 | 32.0 ± 2.8 | 50.0 ± 0.0 | 30.0 ± 7.1 | 110 |',
+      '| – | gfl (gfl) | none | – | 1 | 20.0 | 40.0 | 10.0 | 50 |',
+    ]);
   });
 
-  it('adds the mAP after given epochs from the runs\' curves, and charts each configuration as its seeds\' mean', () => {
+  it("adds the mAP after given epochs from the runs' curves, and charts each configuration as its seeds' mean", () => {
     const run = { method: 'crosskd' as const, head: 'gfl' as const, student: 'gfl', teacher: 'gfl', tap: 3, mAP50: 0.5, mAP75: 0.3, seconds: 10 };
     const curve = (a: number, b: number, c: number) => [
       { step: 200, epoch: 1, mAP: a, mAP50: 0, mAP75: 0 },
@@ -76,19 +87,35 @@ describe('experiment runner', () => {
     const rows = resultsTable(runs, [1, 4]);
     expect(rows[0]).toBe('| teacher | student | method | tap | seeds | mAP ep 1 | mAP ep 4 | mAP | mAP50 | mAP75 | train s |');
     // epoch 1: (10 + 14) / 2 = 12.0 ± √8 = 2.8; epoch 4: 42.0 ± 2.8; the baseline has no epoch-4 point
-    expect(rows.slice(2)).toEqual(['| gfl | gfl (gfl) | crosskd | 3 | 2 | 12.0 ± 2.8 | 42.0 ± 2.8 | 42.0 ± 2.8 | 50.0 ± 0.0 | 30.0 ± 0.0 | 10 |', '| – | gfl (gfl) | none | – | 1 | 5.0 | – | 30.0 | 50.0 | 30.0 | 10 |']);
+    expect(rows.slice(2)).toEqual([
+      '| gfl | gfl (gfl) | crosskd | 3 | 2 | 12.0 ± 2.8 | 42.0 ± 2.8 | 42.0 ± 2.8 | 50.0 ± 0.0 | 30.0 ± 0.0 | 10 |',
+      '| – | gfl (gfl) | none | – | 1 | 5.0 | – | 30.0 | 50.0 | 30.0 | 10 |',
+    ]);
     const full = runs.map((r) => ({ ...r, per_class: {}, mAP_s: 0, mAP_m: 0, mAP_l: 0, losses: [], sampleDetections: [] }));
     const [panel] = curvePanels({}, full);
     expect(panel.file).toBe('map-curves.png');
     expect(panel.series.map((c) => c.name)).toEqual(['gfl→gfl crosskd tap 3 (mean of 2 seeds)', 'gfl baseline']);
     expect(panel.series[0].points.map((p) => p.step)).toEqual([200, 400, 800]);
     expect(panel.series[0].points[1].mAP).toBeCloseTo(0.25, 12);
-    const two = curvePanels({ curvePanels: [{ title: 'a', include: (r) => r.teacher === null }, { title: 'b', include: () => true }] }, full);
-    expect(two.map((p) => [p.file, p.series.length])).toEqual([['map-curves-0.png', 1], ['map-curves-1.png', 2]]);
+    const two = curvePanels(
+      {
+        curvePanels: [
+          { title: 'a', include: (r) => r.teacher === null },
+          { title: 'b', include: () => true },
+        ],
+      },
+      full,
+    );
+    expect(two.map((p) => [p.file, p.series.length])).toEqual([
+      ['map-curves-0.png', 1],
+      ['map-curves-1.png', 2],
+    ]);
   });
 
   it('rejects an unknown preset and a bad seed count', async () => {
-    await expect(runExperiment({ preset: 'medium', outDir: os.tmpdir() })).rejects.toThrow(/unknown experiment preset 'medium' \(known: smoke, quick, taps, conflict, hetero, heads, full, converged\)/);
+    await expect(runExperiment({ preset: 'medium', outDir: os.tmpdir() })).rejects.toThrow(
+      /unknown experiment preset 'medium' \(known: smoke, quick, taps, conflict, hetero, heads, full, converged\)/,
+    );
     await expect(runExperiment({ preset: 'smoke', seeds: 0, outDir: os.tmpdir() })).rejects.toThrow(/--seeds must be a positive integer, got 0/);
   });
 
@@ -101,10 +128,19 @@ describe('experiment runner', () => {
 
 describe('experiment presets', () => {
   const empty = () => fs.mkdtempSync(path.join(os.tmpdir(), 'crosskd-nocache-'));
-  const specs = (name: string, seeds = 1) => EXPERIMENT_PRESETS[name]().runs(seeds).map((r) => `${r.teacher ?? '-'}>${r.student}(${r.head}):${r.method}@${r.tap ?? '-'}#${r.seed}`);
+  const specs = (name: string, seeds = 1) =>
+    EXPERIMENT_PRESETS[name]()
+      .runs(seeds)
+      .map((r) => `${r.teacher ?? '-'}>${r.student}(${r.head}):${r.method}@${r.tap ?? '-'}#${r.seed}`);
 
   it('quick: the five methods on GFL; a 3-epoch teacher and 1-epoch students, planned under 30 minutes', () => {
-    expect(specs('quick')).toEqual(['->gfl(gfl):none@-#0', 'gfl>gfl(gfl):pred_mimic@-#0', 'gfl>gfl(gfl):pkd@-#0', 'gfl>gfl(gfl):crosskd@3#0', 'gfl>gfl(gfl):crosskd+pkd@3#0']);
+    expect(specs('quick')).toEqual([
+      '->gfl(gfl):none@-#0',
+      'gfl>gfl(gfl):pred_mimic@-#0',
+      'gfl>gfl(gfl):pkd@-#0',
+      'gfl>gfl(gfl):crosskd@3#0',
+      'gfl>gfl(gfl):crosskd+pkd@3#0',
+    ]);
     const preset = EXPERIMENT_PRESETS.quick();
     const plan = experimentPlan(preset, 1, empty());
     // 1600 images / batch 8 = 200 steps per epoch
@@ -120,15 +156,22 @@ describe('experiment presets', () => {
   it('taps, conflict, hetero and heads cover the other experiments of docs/crosskd.md §6', () => {
     expect(specs('taps')).toEqual([0, 1, 2, 3, 4].map((i) => `gfl>gfl(gfl):crosskd@${i}#0`));
     expect(specs('conflict')).toEqual([
-      '->gfl(gfl):none@-#0', 'gfl>gfl(gfl):pred_mimic@-#0', 'gfl>gfl(gfl):crosskd@3#0', 'retina>gfl(gfl):pred_mimic@-#0', 'retina>gfl(gfl):crosskd@3#0',
+      '->gfl(gfl):none@-#0',
+      'gfl>gfl(gfl):pred_mimic@-#0',
+      'gfl>gfl(gfl):crosskd@3#0',
+      'retina>gfl(gfl):pred_mimic@-#0',
+      'retina>gfl(gfl):crosskd@3#0',
     ]);
     expect(Object.keys(EXPERIMENT_PRESETS.conflict().teachers)).toEqual(['gfl', 'retina']);
     expect(specs('hetero')).toEqual(['->gfl(gfl):none@-#0', 'plain>gfl(gfl):pred_mimic@-#0', 'plain>gfl(gfl):crosskd@3#0']);
     expect(EXPERIMENT_PRESETS.hetero().teachers.plain.model.backbone.type).toBe('plain');
     expect(specs('heads')).toEqual([
-      '->atss(atss):none@-#0', 'atss>atss(atss):crosskd@3#0',
-      '->retina(retina):none@-#0', 'retina>retina(retina):crosskd@3#0',
-      '->fcos(fcos):none@-#0', 'fcos>fcos(fcos):crosskd@2#0',
+      '->atss(atss):none@-#0',
+      'atss>atss(atss):crosskd@3#0',
+      '->retina(retina):none@-#0',
+      'retina>retina(retina):crosskd@3#0',
+      '->fcos(fcos):none@-#0',
+      'fcos>fcos(fcos):crosskd@2#0',
     ]);
   });
 
@@ -145,10 +188,20 @@ describe('experiment presets', () => {
   it('converged: the 16-epoch teachers; methods (2 seeds for baseline, mimicking, CrossKD), taps and the RetinaNet teacher at 16 epochs', () => {
     const c = specs('converged', 2);
     expect(c).toEqual([
-      '->gfl(gfl):none@-#0', 'gfl>gfl(gfl):pred_mimic@-#0', 'gfl>gfl(gfl):pkd@-#0', 'gfl>gfl(gfl):crosskd@3#0', 'gfl>gfl(gfl):crosskd+pkd@3#0',
-      '->gfl(gfl):none@-#1', 'gfl>gfl(gfl):pred_mimic@-#1', 'gfl>gfl(gfl):crosskd@3#1',
-      'gfl>gfl(gfl):crosskd@0#0', 'gfl>gfl(gfl):crosskd@1#0', 'gfl>gfl(gfl):crosskd@2#0', 'gfl>gfl(gfl):crosskd@4#0',
-      'retina>gfl(gfl):pred_mimic@-#0', 'retina>gfl(gfl):crosskd@3#0',
+      '->gfl(gfl):none@-#0',
+      'gfl>gfl(gfl):pred_mimic@-#0',
+      'gfl>gfl(gfl):pkd@-#0',
+      'gfl>gfl(gfl):crosskd@3#0',
+      'gfl>gfl(gfl):crosskd+pkd@3#0',
+      '->gfl(gfl):none@-#1',
+      'gfl>gfl(gfl):pred_mimic@-#1',
+      'gfl>gfl(gfl):crosskd@3#1',
+      'gfl>gfl(gfl):crosskd@0#0',
+      'gfl>gfl(gfl):crosskd@1#0',
+      'gfl>gfl(gfl):crosskd@2#0',
+      'gfl>gfl(gfl):crosskd@4#0',
+      'retina>gfl(gfl):pred_mimic@-#0',
+      'retina>gfl(gfl):crosskd@3#0',
     ]);
     expect(specs('converged', 3).filter((r) => r.endsWith('#2'))).toEqual(['->gfl(gfl):none@-#2', 'gfl>gfl(gfl):pred_mimic@-#2', 'gfl>gfl(gfl):crosskd@3#2']);
     const preset = EXPERIMENT_PRESETS.converged();
@@ -159,7 +212,10 @@ describe('experiment presets', () => {
     expect(preset.evalEpochs).toEqual([1, 2, 4, 6, 8, 10, 12, 14]);
     // 3200 steps per student; each run evaluated 9 times
     const plan = experimentPlan(preset, 2, empty());
-    expect(plan.teachers).toEqual([{ name: 'gfl', steps: 3200 }, { name: 'retina', steps: 3200 }]);
+    expect(plan.teachers).toEqual([
+      { name: 'gfl', steps: 3200 },
+      { name: 'retina', steps: 3200 },
+    ]);
     expect(new Set(plan.runs.map((r) => r.steps))).toEqual(new Set([3200]));
     const studentSeconds = plan.runs.reduce((a, r) => a + 3200 * STEP_SECONDS[r.method] + 9 * EVAL_SECONDS, 0);
     expect(plan.seconds).toBeCloseTo(2 * (3200 * STEP_SECONDS.teacher + EVAL_SECONDS) + studentSeconds, 6);

@@ -24,7 +24,20 @@ const quiet = () => {};
 const HEADS = {
   atss: { head: { type: 'atss', featChannels: 32, stackedConvs: 4, gnGroups: 8 }, anchors: { octaveBaseScale: 4 } },
   retina: { head: { type: 'retina', featChannels: 32, stackedConvs: 4 }, anchors: { octaveBaseScale: 2 } },
-  fcos: { head: { type: 'fcos', featChannels: 32, stackedConvs: 4, gnGroups: 8, regressRanges: [[-1, 32], [32, 64], [64, 128], [128, 1e8]] } },
+  fcos: {
+    head: {
+      type: 'fcos',
+      featChannels: 32,
+      stackedConvs: 4,
+      gnGroups: 8,
+      regressRanges: [
+        [-1, 32],
+        [32, 64],
+        [64, 128],
+        [128, 1e8],
+      ],
+    },
+  },
 } as const;
 type Kind = keyof typeof HEADS;
 
@@ -37,7 +50,10 @@ const teachers: Partial<Record<Kind, string>> = {};
 
 beforeAll(async () => {
   await E.init();
-  base = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+  base = {
+    ...presetConfig('tiny'),
+    data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') },
+  };
   for (const kind of Object.keys(HEADS) as Kind[]) {
     const dir = tmp();
     const r = await train({ ...withHead(base, kind), name: `tiny-${kind}-teacher`, seed: 5 }, { outDir: dir, log: quiet, evaluate: false, maxSteps: 2 });
@@ -47,11 +63,13 @@ beforeAll(async () => {
 });
 
 describe.each(Object.keys(HEADS) as Kind[])('%s distillation', (kind) => {
-  it.each(['pred_mimic', 'crosskd'] as const)('%s adds the head\'s KD terms and keeps the teacher out of the checkpoint', async (method) => {
+  it.each(['pred_mimic', 'crosskd'] as const)("%s adds the head's KD terms and keeps the teacher out of the checkpoint", async (method) => {
     const out = tmp();
     const cfg = parseConfig({ ...withHead(base, kind), name: `s-${kind}-${method}`, distill: { method, teacher: teachers[kind]! } });
     const r = await trainWithDistillation(cfg, { outDir: out, log: quiet, evaluate: false, maxSteps: 2 });
-    const kdTerms = Object.keys(r.losses[0]).filter((k) => k.startsWith('kd')).sort();
+    const kdTerms = Object.keys(r.losses[0])
+      .filter((k) => k.startsWith('kd'))
+      .sort();
     expect(kdTerms).toEqual(kind === 'atss' ? ['kdCenter', 'kdCls', 'kdReg'] : ['kdCls', 'kdReg']);
     for (const l of r.losses) for (const k of [...kdTerms, 'total']) expect(Number.isFinite(l[k]), `${k} at step ${l.step}`).toBe(true);
     const { tensors } = readSafetensorsFile(path.join(out, 'checkpoint-0000002.safetensors'));

@@ -50,19 +50,33 @@ const KINDS = ['atss', 'retina', 'fcos'] as const;
 /** Targets of the grid: three positives, an ignored prior (not for FCOS, which has none). */
 function targetsFor(kind: HeadKind): DenseTargets {
   if (kind === 'fcos')
-    return gridTargets(C, 1, 2, [
-      { row: 1, prior: pointAt(1), gt: [2, -6, 20, 11], label: 0 },
-      { row: 8, prior: pointAt(2), gt: [10, -3, 22, 6], label: 1 },
-    ], [], 2);
+    return gridTargets(
+      C,
+      1,
+      2,
+      [
+        { row: 1, prior: pointAt(1), gt: [2, -6, 20, 11], label: 0 },
+        { row: 8, prior: pointAt(2), gt: [10, -3, 22, 6], label: 1 },
+      ],
+      [],
+      2,
+    );
   const A = kind === 'retina' ? 9 : 1;
   const { rows } = gridPriorRows(kind);
   const prior = (r: number) => Array.from(rows.subarray(4 * r, 4 * r + 4));
   const pos = [1 * A + (A - 1), 4 * A, 8 * A + Math.floor(A / 2)];
-  return gridTargets(C, A, 4, [
-    { row: pos[0], prior: prior(pos[0]), gt: [-2, -6, 20, 11], label: 0 },
-    { row: pos[1], prior: prior(pos[1]), gt: [1, 3, 15, 14], label: 2 },
-    { row: pos[2], prior: prior(pos[2]), gt: [10, -3, 22, 6], label: 1 },
-  ], [0, 6 * A + 1], 3);
+  return gridTargets(
+    C,
+    A,
+    4,
+    [
+      { row: pos[0], prior: prior(pos[0]), gt: [-2, -6, 20, 11], label: 0 },
+      { row: pos[1], prior: prior(pos[1]), gt: [1, 3, 15, 14], label: 2 },
+      { row: pos[2], prior: prior(pos[2]), gt: [10, -3, 22, 6], label: 1 },
+    ],
+    [0, 6 * A + 1],
+    3,
+  );
 }
 
 const headConfig = { numClasses: C, inChannels: 4, featChannels: 4, numLevels: 1 };
@@ -93,7 +107,11 @@ describe.each(KINDS)('%s KD terms', (kind) => {
     const terms = headKdLosses(head, pred, teacher, { targets, priors: gridPriorTensors(kind) }, KD_WEIGHTS[kind]);
     E.backward(Object.values(terms).reduce((a, b) => E.add(a, b)));
 
-    const rowsOfMaps = async (o: HeadOutputs): Promise<PredictionRows> => ({ cls: (await toRows(o.cls, C))!, reg: (await toRows(o.reg, 4))!, centerness: await toRows(o.centerness, 1) });
+    const rowsOfMaps = async (o: HeadOutputs): Promise<PredictionRows> => ({
+      cls: (await toRows(o.cls, C))!,
+      reg: (await toRows(o.reg, 4))!,
+      centerness: await toRows(o.centerness, 1),
+    });
     const teacherRows = await rowsOfMaps(teacher);
     const predRows = await rowsOfMaps(pred);
     const priors = gridPriorRows(kind);
@@ -108,7 +126,11 @@ describe.each(KINDS)('%s KD terms', (kind) => {
     };
     const rowsFrom = (values: Float64Array, ch: number, K: number) => rowsOf([{ shape: [N, ch, H, W], data: values }], K);
     const f = () => {
-      const rows: PredictionRows = { cls: rowsFrom(nchw.cls, A * C, C), reg: rowsFrom(nchw.reg, A * 4, 4), centerness: nchw.centerness && rowsFrom(nchw.centerness, 1, 1) };
+      const rows: PredictionRows = {
+        cls: rowsFrom(nchw.cls, A * C, C),
+        reg: rowsFrom(nchw.reg, A * 4, 4),
+        centerness: nchw.centerness && rowsFrom(nchw.centerness, 1, 1),
+      };
       return Object.values(referenceBoxKd(kind, rows, teacherRows, targets, priors, KD_WEIGHTS[kind])).reduce((a, b) => a + b, 0);
     };
     expect(await fdRelativeError(f, pred.cls[0].grad!, nchw.cls), 'd KD / d cls').toBeLessThan(1e-4);
@@ -174,7 +196,11 @@ describe.each(KINDS)('%s cross-head gradient routing', (kind) => {
         return { shape: a.shape, data: a.data.map((v) => Math.max(v, 0)) };
       };
       const c = referenceHead(tape, enter('cls_convs'), enter('reg_convs'), tp, cfg, 0, TAP);
-      const rows = (o: typeof c): PredictionRows => ({ cls: rowsOf([o.cls], C), reg: rowsOf([o.reg], 4), centerness: o.centerness && rowsOf([o.centerness], 1) });
+      const rows = (o: typeof c): PredictionRows => ({
+        cls: rowsOf([o.cls], C),
+        reg: rowsOf([o.reg], 4),
+        centerness: o.centerness && rowsOf([o.centerness], 1),
+      });
       expect(c.cls.shape[1]).toBe(A * C);
       return Object.values(referenceBoxKd(kind, rows(c), rows(own), targets, priors, KD_WEIGHTS[kind])).reduce((a, b) => a + b, 0);
     };

@@ -26,7 +26,10 @@ const ATSS = { type: 'atss', gnGroups: 8 };
 
 beforeAll(async () => {
   await E.init();
-  base = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+  base = {
+    ...presetConfig('tiny'),
+    data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') },
+  };
   const { val, padSize } = prepareDatasets(base, 64);
   batch = new DetectionLoader(val, { batchSize: 2, shuffle: false, flipProb: 0, padSize }).next();
 });
@@ -60,7 +63,12 @@ describe('prediction mimicking across head types', () => {
     const targets = teacher.buildTargets(batch);
     const studentPriors = student.priorTensors(n, h, w);
     const teacherPriors = teacher.priorTensors(n, h, w);
-    const terms = crossTypeMimicLosses({ head: student.bboxHead, outputs: s, priors: studentPriors }, { head: teacher.bboxHead, outputs: t, priors: teacherPriors }, targets, KD_WEIGHTS.retina);
+    const terms = crossTypeMimicLosses(
+      { head: student.bboxHead, outputs: s, priors: studentPriors },
+      { head: teacher.bboxHead, outputs: t, priors: teacherPriors },
+      targets,
+      KD_WEIGHTS.retina,
+    );
 
     const C = 8;
     const A = 9;
@@ -105,7 +113,12 @@ describe('prediction mimicking across head types', () => {
     const targets = teacher.buildTargets(batch);
     const priors = teacher.priorTensors(n, h, w);
     const same = headKdLosses(teacher.bboxHead, s, t, { targets, priors }, KD_WEIGHTS.atss);
-    const across = crossTypeMimicLosses({ head: student.bboxHead, outputs: s, priors: student.priorTensors(n, h, w) }, { head: teacher.bboxHead, outputs: t, priors }, targets, KD_WEIGHTS.atss);
+    const across = crossTypeMimicLosses(
+      { head: student.bboxHead, outputs: s, priors: student.priorTensors(n, h, w) },
+      { head: teacher.bboxHead, outputs: t, priors },
+      targets,
+      KD_WEIGHTS.atss,
+    );
     expect(Object.keys(across).sort()).toEqual(['kdCenter', 'kdCls', 'kdReg']);
     for (const k of Object.keys(same)) expect(await across[k].item(), k).toBeCloseTo(await same[k].item(), 6);
     student.dispose();
@@ -117,14 +130,18 @@ describe('prediction mimicking across head types', () => {
     const atssTeacher = new Detector(detectorConfig(withHead(ATSS, { octaveBaseScale: 4 }))).freeze();
     const retinaStudent = new Detector(detectorConfig(withHead(RETINA, { octaveBaseScale: 2 })));
     const gflStudent = new Detector(detectorConfig(base));
-    expect(() => distillationLoss(retinaStudent, gflTeacher, { method: 'pred_mimic' })).toThrow(/a GFL teacher's KD compares box distributions, which the student's 'retina' head does not predict/);
-    expect(() => distillationLoss(gflStudent, atssTeacher, { method: 'pred_mimic' })).toThrow(/an ATSS teacher's KD includes centerness, which the student's 'gfl' head does not predict/);
+    expect(() => distillationLoss(retinaStudent, gflTeacher, { method: 'pred_mimic' })).toThrow(
+      /a GFL teacher's KD compares box distributions, which the student's 'retina' head does not predict/,
+    );
+    expect(() => distillationLoss(gflStudent, atssTeacher, { method: 'pred_mimic' })).toThrow(
+      /an ATSS teacher's KD includes centerness, which the student's 'gfl' head does not predict/,
+    );
     const retinaTeacher = new Detector(detectorConfig(withHead(RETINA, { octaveBaseScale: 2 }, 5))).freeze();
     const atssStudent = new Detector(detectorConfig(withHead(ATSS, { octaveBaseScale: 4 })));
     expect(distillationLoss(atssStudent, retinaTeacher, { method: 'pred_mimic' })).toBeTypeOf('function');
-    expect(() => distillationLoss(retinaStudent, new Detector(detectorConfig(withHead({ type: 'fcos', gnGroups: 8 }))).freeze(), { method: 'pred_mimic' })).toThrow(
-      /pred_mimic across head types maps each student location onto the teacher's priors there; the student's 'retina' head has 9 priors per location/,
-    );
+    expect(() =>
+      distillationLoss(retinaStudent, new Detector(detectorConfig(withHead({ type: 'fcos', gnGroups: 8 }))).freeze(), { method: 'pred_mimic' }),
+    ).toThrow(/pred_mimic across head types maps each student location onto the teacher's priors there; the student's 'retina' head has 9 priors per location/);
     for (const d of [gflTeacher, atssTeacher, retinaStudent, gflStudent, retinaTeacher, atssStudent]) d.dispose();
   });
 });

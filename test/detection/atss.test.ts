@@ -168,7 +168,14 @@ describe('ATSS on GFL anchors', () => {
       gtBoxes: boxesFrom([[20, 20, 44, 44]]),
       gtLabels: [4],
       numClasses: 5,
-      validFlags: gen.validFlags([[8, 8], [4, 4], [2, 2]], [64, 64]),
+      validFlags: gen.validFlags(
+        [
+          [8, 8],
+          [4, 4],
+          [2, 2],
+        ],
+        [64, 64],
+      ),
     });
     const expected: number[] = [];
     for (const y of [3, 4, 5]) for (const x of [3, 4, 5]) expected.push(y * 8 + x);

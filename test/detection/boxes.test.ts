@@ -79,11 +79,25 @@ describe('boxes', () => {
   });
 
   it('validateBoxes names the box and the problem', () => {
-    expect(() => validateBoxes(boxesFrom([[0, 0, 1, 1], [5, 0, 4, 1]]), { what: 'gt boxes of image 7' })).toThrow(
-      'gt boxes of image 7: box 1 [5, 0, 4, 1] has x2 < x1',
-    );
+    expect(() =>
+      validateBoxes(
+        boxesFrom([
+          [0, 0, 1, 1],
+          [5, 0, 4, 1],
+        ]),
+        { what: 'gt boxes of image 7' },
+      ),
+    ).toThrow('gt boxes of image 7: box 1 [5, 0, 4, 1] has x2 < x1');
     expect(() => validateBoxes(boxesFrom([[0, 2, 1, 1]]))).toThrow('boxes: box 0 [0, 2, 1, 1] has y2 < y1');
-    expect(() => validateBoxes(boxesFrom([[0, 0, 1, 1], [0, 0, 1, 1], [0, NaN, 1, 1]]))).toThrow(/box 2 .* non-finite/);
+    expect(() =>
+      validateBoxes(
+        boxesFrom([
+          [0, 0, 1, 1],
+          [0, 0, 1, 1],
+          [0, NaN, 1, 1],
+        ]),
+      ),
+    ).toThrow(/box 2 .* non-finite/);
     expect(() => validateBoxes(boxesFrom([[0, 0, 1, Infinity]]))).toThrow(/box 0 .* non-finite/);
     // [height, width] = [20, 30]: x up to 30 and y up to 20 are inside.
     expect(() => validateBoxes(boxesFrom([[0, 0, 30, 20]]), { imageSize: [20, 30] })).not.toThrow();

@@ -131,7 +131,7 @@ describe('COCO eval, hand-worked cases', () => {
     expect(r.AR100).toBeCloseTo(1, 12); // the crowd is not an object to recall
   });
 
-  it('area ranges: each range ignores the others\' gts and unmatched detections', () => {
+  it("area ranges: each range ignores the others' gts and unmatched detections", () => {
     // Small gt 20×20 (400) found exactly; large gt 100×100 (10000) missed.
     // all: 1 of 2 → 51/101. small: the large gt is ignored → 1 of 1 → 1.
     // large: the small gt is ignored, the detection matches it and is ignored too; the large
@@ -182,11 +182,7 @@ describe('COCO eval, hand-worked cases', () => {
     expect(text).toContain(' Average Precision  (AP) @[ IoU=0.50:0.95 | area= small | maxDets=100 ] = -1.000');
     expect(text).toContain(' Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=  1 ] = 0.500');
     // Label c → categoryIds[c]; (x1,y1,x2,y2) → [x, y, w, h].
-    const coco = detectionsToCoco(
-      4,
-      { bboxes: Float64Array.from([1, 2, 11, 22]), scores: Float64Array.from([0.7]), labels: Int32Array.from([1]) },
-      [3, 8],
-    );
+    const coco = detectionsToCoco(4, { bboxes: Float64Array.from([1, 2, 11, 22]), scores: Float64Array.from([0.7]), labels: Int32Array.from([1]) }, [3, 8]);
     expect(coco).toEqual([{ image_id: 4, category_id: 8, bbox: [1, 2, 10, 20], score: 0.7 }]);
   });
 });

@@ -44,12 +44,19 @@ describe('FCOS assignment', () => {
   });
 
   it('gives batch-wide N_pos and centerness targets through the head', () => {
-    const head = new FCOSHead({ numClasses: 3, inChannels: 4, featChannels: 4, stackedConvs: 1, gnGroups: 2, numLevels: 2, regressRanges: ranges }, new InitSeeds(1));
+    const head = new FCOSHead(
+      { numClasses: 3, inChannels: 4, featChannels: 4, stackedConvs: 1, gnGroups: 2, numLevels: 2, regressRanges: ranges },
+      new InitSeeds(1),
+    );
     const flags = new Uint8Array(5).fill(1);
-    const t = head.buildTargets(points, [8, 16], [
-      { gtBoxes, gtLabels, validFlags: flags },
-      { gtBoxes: [], gtLabels: [], validFlags: flags },
-    ]);
+    const t = head.buildTargets(
+      points,
+      [8, 16],
+      [
+        { gtBoxes, gtLabels, validFlags: flags },
+        { gtBoxes: [], gtLabels: [], validFlags: flags },
+      ],
+    );
     expect(Array.from(t.posIndex)).toEqual([0, 4]);
     // max(2 positives in the batch, 1) — per image it would be 2 + max(0, 1) = 3
     expect(t.avgFactor).toBe(2);
@@ -62,7 +69,12 @@ describe('FCOS assignment', () => {
   });
 
   it("defaults to mmdetection's ranges, the last level open", () => {
-    expect(defaultRegressRanges(4)).toEqual([[-1, 64], [64, 128], [128, 256], [256, 1e8]]);
+    expect(defaultRegressRanges(4)).toEqual([
+      [-1, 64],
+      [64, 128],
+      [128, 256],
+      [256, 1e8],
+    ]);
     expect(() => defaultRegressRanges(6)).toThrow(/numLevels must be an integer in \[1, 5\], got 6/);
   });
 
@@ -72,10 +84,25 @@ describe('FCOS assignment', () => {
   });
 });
 
-const tinyModel = { backbone: { type: 'resnet' as const, stemChannels: 8, stageChannels: [8, 8, 8, 8] as [number, number, number, number], depths: [1, 1, 1, 1] as [number, number, number, number], gnGroups: 2 }, neck: { outChannels: 8, numOuts: 4 } };
+const tinyModel = {
+  backbone: {
+    type: 'resnet' as const,
+    stemChannels: 8,
+    stageChannels: [8, 8, 8, 8] as [number, number, number, number],
+    depths: [1, 1, 1, 1] as [number, number, number, number],
+    gnGroups: 2,
+  },
+  neck: { outChannels: 8, numOuts: 4 },
+};
 
 describe('RetinaNet priors and targets', () => {
-  const cfg: DetectorConfig = { numClasses: 3, seed: 0, ...tinyModel, head: { type: 'retina', featChannels: 8, stackedConvs: 1 }, anchors: { octaveBaseScale: 2 } };
+  const cfg: DetectorConfig = {
+    numClasses: 3,
+    seed: 0,
+    ...tinyModel,
+    head: { type: 'retina', featChannels: 8, stackedConvs: 1 },
+    anchors: { octaveBaseScale: 2 },
+  };
 
   it('has 9 anchors per location: 3 ratios × 3 octave scales', () => {
     const d = new Detector(cfg);
@@ -86,7 +113,9 @@ describe('RetinaNet priors and targets', () => {
     expect(Array.from(p.priors.subarray(0, 4))).toEqual([-w / 2, -h / 2, w / 2, h / 2].map((v) => expect.closeTo(v, 10)));
     // the 9th: ratio 2, scale 16·2^(2/3)
     const s = 16 * 2 ** (2 / 3);
-    expect(Array.from(p.priors.subarray(32, 36))).toEqual([-s * Math.SQRT1_2 / 2, -s * Math.SQRT2 / 2, s * Math.SQRT1_2 / 2, s * Math.SQRT2 / 2].map((v) => expect.closeTo(v, 10)));
+    expect(Array.from(p.priors.subarray(32, 36))).toEqual(
+      [(-s * Math.SQRT1_2) / 2, (-s * Math.SQRT2) / 2, (s * Math.SQRT1_2) / 2, (s * Math.SQRT2) / 2].map((v) => expect.closeTo(v, 10)),
+    );
     expect(d.bboxHead.priorsPerLocation).toBe(9);
     d.dispose();
   });

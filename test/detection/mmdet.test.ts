@@ -88,7 +88,7 @@ describe('forward parity with PyTorch (hashed weights, eval mode)', () => {
     net.dispose();
   });
 
-  it("GFL R50-FPN from an mmdetection-style .pth: class scores and box distances at every level", async () => {
+  it('GFL R50-FPN from an mmdetection-style .pth: class scores and box distances at every level', async () => {
     const io = readSafetensorsFile(path.join(FIXTURES, 'gfl_r50_forward.safetensors'));
     const det = new Detector(mmdetGflR50Fpn());
     const file = path.join(tmp, 'gfl_r50_fpn.pth');
@@ -106,7 +106,13 @@ describe('forward parity with PyTorch (hashed weights, eval mode)', () => {
       const distances = io.tensors.get(`level${l}.distances`)!;
       const logits = await out.cls[l].data();
       expect(out.cls[l].shape).toEqual(scores.shape);
-      expect(relErr(Float64Array.from(logits, (v) => 1 / (1 + Math.exp(-v))), scores.data as unknown as Float64Array), `level ${l} scores`).toBeLessThan(tol);
+      expect(
+        relErr(
+          Float64Array.from(logits, (v) => 1 / (1 + Math.exp(-v))),
+          scores.data as unknown as Float64Array,
+        ),
+        `level ${l} scores`,
+      ).toBeLessThan(tol);
       // the distribution [1, 4·17, H, W] → expected bin position × stride, as mmdetection's predict
       const reg = await out.reg[l].data();
       const [, , h, w] = distances.shape;

@@ -48,19 +48,31 @@ function readPythonConfig(file: string): Py {
 
 /** The norm layer's entries (mmcv's build_norm_layer: BN keeps running statistics and the counter). */
 function norm(name: string, cfg: Py, c: number): Entry[] {
-  const out: Entry[] = [[`${name}.weight`, [c], 'float32'], [`${name}.bias`, [c], 'float32']];
-  if (cfg.type === 'BN') out.push([`${name}.running_mean`, [c], 'float32'], [`${name}.running_var`, [c], 'float32'], [`${name}.num_batches_tracked`, [], 'int64']);
+  const out: Entry[] = [
+    [`${name}.weight`, [c], 'float32'],
+    [`${name}.bias`, [c], 'float32'],
+  ];
+  if (cfg.type === 'BN')
+    out.push([`${name}.running_mean`, [c], 'float32'], [`${name}.running_var`, [c], 'float32'], [`${name}.num_batches_tracked`, [], 'int64']);
   return out;
 }
 const abbr = (cfg: Py) => (cfg.type === 'BN' ? 'bn' : 'gn');
-const conv = (name: string, cout: number, cin: number, k: number, bias: boolean): Entry[] => [[`${name}.weight`, [cout, cin, k, k], 'float32'], ...(bias ? ([[`${name}.bias`, [cout], 'float32']] as Entry[]) : [])];
+const conv = (name: string, cout: number, cin: number, k: number, bias: boolean): Entry[] => [
+  [`${name}.weight`, [cout, cin, k, k], 'float32'],
+  ...(bias ? ([[`${name}.bias`, [cout], 'float32']] as Entry[]) : []),
+];
 
 /** mmcv's ConvModule: `conv` (bias 'auto': only without a norm) and the norm under its abbreviation. */
 function convModule(name: string, cin: number, cout: number, k: number, normCfg: Py | null): Entry[] {
   return [...conv(`${name}.conv`, cout, cin, k, !normCfg), ...(normCfg ? norm(`${name}.${abbr(normCfg)}`, normCfg, cout) : [])];
 }
 
-const ARCH: Record<number, ['basic' | 'bottleneck', number[]]> = { 18: ['basic', [2, 2, 2, 2]], 34: ['basic', [3, 4, 6, 3]], 50: ['bottleneck', [3, 4, 6, 3]], 101: ['bottleneck', [3, 4, 23, 3]] };
+const ARCH: Record<number, ['basic' | 'bottleneck', number[]]> = {
+  18: ['basic', [2, 2, 2, 2]],
+  34: ['basic', [3, 4, 6, 3]],
+  50: ['bottleneck', [3, 4, 6, 3]],
+  101: ['bottleneck', [3, 4, 23, 3]],
+};
 
 function resnetLayout(b: Py): Entry[] {
   expect(b.style).toBe('pytorch');
@@ -76,10 +88,18 @@ function resnetLayout(b: Py): Entry[] {
       const p = `layer${i + 1}.${j}`;
       const convs: [number, number, number][] =
         block === 'basic'
-          ? [[planes, inplanes, 3], [planes, planes, 3]]
-          : [[planes, inplanes, 1], [planes, planes, 3], [planes * 4, planes, 1]];
+          ? [
+              [planes, inplanes, 3],
+              [planes, planes, 3],
+            ]
+          : [
+              [planes, inplanes, 1],
+              [planes, planes, 3],
+              [planes * 4, planes, 1],
+            ];
       convs.forEach(([cout, cin, k], c) => out.push(...conv(`${p}.conv${c + 1}`, cout, cin, k, false), ...norm(`${p}.${abbr(n)}${c + 1}`, n, cout)));
-      if (j === 0 && (i > 0 || inplanes !== planes * expansion)) out.push(...conv(`${p}.downsample.0`, planes * expansion, inplanes, 1, false), ...norm(`${p}.downsample.1`, n, planes * expansion));
+      if (j === 0 && (i > 0 || inplanes !== planes * expansion))
+        out.push(...conv(`${p}.downsample.0`, planes * expansion, inplanes, 1, false), ...norm(`${p}.downsample.1`, n, planes * expansion));
       inplanes = planes * expansion;
     }
   }
@@ -100,7 +120,8 @@ function headLayout(h: Py): Entry[] {
   const normCfg = (h.norm_cfg ?? null) as Py | null;
   const out: Entry[] = [];
   for (const tower of ['cls_convs', 'reg_convs'])
-    for (let i = 0; i < (h.stacked_convs as number); i++) out.push(...convModule(`${tower}.${i}`, i === 0 ? h.in_channels : h.feat_channels, h.feat_channels, 3, normCfg));
+    for (let i = 0; i < (h.stacked_convs as number); i++)
+      out.push(...convModule(`${tower}.${i}`, i === 0 ? h.in_channels : h.feat_channels, h.feat_channels, 3, normCfg));
   const a = h.anchor_generator as Py | undefined;
   const priors = a ? (a.ratios as number[]).length * (a.scales_per_octave as number) : 1;
   const levels = ((a?.strides ?? h.strides) as number[]).length;
@@ -167,7 +188,15 @@ it("the layout mirror reproduces mmdetection's GFL R50-FPN key set (the PyTorch 
   fs.writeFileSync(file, pyAssignments({ model: mmdetModel(det, { mean: IMAGENET_MEAN, std: IMAGENET_STD }) }));
   det.dispose();
   const model = readPythonConfig(file).model as Py;
-  expect(model.backbone).toMatchObject({ type: 'ResNet', depth: 50, base_channels: 64, stem_channels: 64, frozen_stages: 1, norm_eval: true, norm_cfg: { type: 'BN' } });
+  expect(model.backbone).toMatchObject({
+    type: 'ResNet',
+    depth: 50,
+    base_channels: 64,
+    stem_channels: 64,
+    frozen_stages: 1,
+    norm_eval: true,
+    norm_cfg: { type: 'BN' },
+  });
   expect(sorted(mmdetLayout(model))).toEqual(sorted(keys.gfl_r50_fpn));
 });
 
@@ -183,7 +212,12 @@ function smallConfig(name: string, head: 'gfl' | 'atss' | 'retina' | 'fcos', bac
   return parseConfig({
     ...base,
     name,
-    model: { backbone, neck: { outChannels: 16, numOuts: head === 'fcos' ? 4 : 5, reluBeforeExtraConvs: head === 'fcos' }, head: heads[head], ...(head === 'atss' ? { anchors: { octaveBaseScale: 4 } } : {}) },
+    model: {
+      backbone,
+      neck: { outChannels: 16, numOuts: head === 'fcos' ? 4 : 5, reluBeforeExtraConvs: head === 'fcos' },
+      head: heads[head],
+      ...(head === 'atss' ? { anchors: { octaveBaseScale: 4 } } : {}),
+    },
     train: { ...base.train, optimizer: { type: 'adamw', lr: 0.002, weightDecay: 0.05 }, lrStepEpochs: [1] },
     ...extra,
   });
@@ -200,7 +234,12 @@ const GN_R18 = torchvisionResNet(18, { stemChannels: 8, stageChannels: [8, 16, 3
 const BN_R50 = torchvisionResNet(50, { stemChannels: 8, stageChannels: [16, 32, 64, 128], normEval: true, frozenStages: 1 });
 
 describe('model.pth and config.py for each head', () => {
-  for (const [head, backbone] of [['gfl', GN_R18], ['atss', BN_R50], ['retina', GN_R18], ['fcos', BN_R50]] as const)
+  for (const [head, backbone] of [
+    ['gfl', GN_R18],
+    ['atss', BN_R50],
+    ['retina', GN_R18],
+    ['fcos', BN_R50],
+  ] as const)
     it(`${head}: config.py is plain Python whose model dict has exactly model.pth's keys, shapes and dtypes; the weights come back unchanged`, async () => {
       const cfg = smallConfig(`mm-${head}`, head, backbone);
       const sidecar = await checkpointOf(cfg, path.join(tmp, head));
@@ -225,7 +264,8 @@ describe('model.pth and config.py for each head', () => {
       expect(py.optim_wrapper.optimizer).toMatchObject({ _delete_: true, type: 'AdamW', lr: 0.002, weight_decay: 0.05 });
       expect(py.param_scheduler[1]).toMatchObject({ type: 'MultiStepLR', milestones: [1], gamma: cfg.train.gamma });
       expect(py.train_cfg.max_epochs).toBe(cfg.train.epochs);
-      if (head === 'gfl') expect(model.bbox_head).toMatchObject({ reg_max: 7, loss_bbox: { type: 'GIoULoss', loss_weight: 1.5 }, loss_dfl: { loss_weight: 0.25 } });
+      if (head === 'gfl')
+        expect(model.bbox_head).toMatchObject({ reg_max: 7, loss_bbox: { type: 'GIoULoss', loss_weight: 1.5 }, loss_dfl: { loss_weight: 0.25 } });
       if (head === 'atss') expect(model.bbox_head.anchor_generator).toMatchObject({ octave_base_scale: 4, scales_per_octave: 1, ratios: [1] });
       if (head === 'retina') expect(model.test_cfg.nms.iou_threshold).toBe(0.5);
       if (head === 'fcos') expect(model.neck.relu_before_extra_convs).toBe(true);
@@ -253,7 +293,9 @@ describe('what mmdetection cannot build is refused, every difference named', () 
     }
     expect(message).toMatch(/backbone\.stem is 'conv3x3'/);
     expect(message).toMatch(/backbone\.depths \[1, 1, 1, 1\] with basic blocks is not an mmdetection ResNet depth/);
-    expect(message).toMatch(/backbone\.stageChannels \[16, 24, 32, 48\]: mmdetection's ResNet doubles the width every stage from base_channels \(\[16, 32, 64, 128\] for base_channels 16\)/);
+    expect(message).toMatch(
+      /backbone\.stageChannels \[16, 24, 32, 48\]: mmdetection's ResNet doubles the width every stage from base_channels \(\[16, 32, 64, 128\] for base_channels 16\)/,
+    );
   });
   it('the plain backbone and GroupNorm groups wider than a layer', () => {
     expect(() => mmdetBackbone(PLAIN_BACKBONE)).toThrow(/backbone\.type 'plain' .* has no mmdetection equivalent/);
@@ -263,13 +305,17 @@ describe('what mmdetection cannot build is refused, every difference named', () 
 
 function runExport(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('npx', ['tsx', 'scripts/export.ts', ...args], { cwd: ROOT, timeout: 90_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+    execFile('npx', ['tsx', 'scripts/export.ts', ...args], { cwd: ROOT, timeout: 90_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
   });
 }
 
 it("npm run export of a CrossKD student: the reference's CrossKDGFL fields, and the teacher beside it", async () => {
   const teacherSidecar = await checkpointOf(smallConfig('mm-teacher', 'gfl', BN_R50), path.join(tmp, 'teacher'));
-  const student = smallConfig('mm-student', 'gfl', GN_R18, { distill: { method: 'crosskd+pkd', teacher: teacherSidecar, tap: 2, weights: { reg: 3, pkd: 6 } } });
+  const student = smallConfig('mm-student', 'gfl', GN_R18, {
+    distill: { method: 'crosskd+pkd', teacher: teacherSidecar, tap: 2, weights: { reg: 3, pkd: 6 } },
+  });
   const studentSidecar = await checkpointOf(student, path.join(tmp, 'student'));
   const out = path.join(tmp, 'student-mmdet');
   const r = await runExport(['--checkpoint', studentSidecar, '--to', 'mmdet', '--out', out]);

@@ -68,7 +68,12 @@ describe('histogram plot', () => {
 
   it('refuses bad input, naming it', () => {
     expect(() => renderHistogramPlot([])).toThrow(/no series/);
-    expect(() => renderHistogramPlot([{ name: 'a', values: [0.5] }, { name: 'b', values: [0.5, 0.5] }])).toThrow(/same number \(> 0\) of bins, got 1, 2/);
+    expect(() =>
+      renderHistogramPlot([
+        { name: 'a', values: [0.5] },
+        { name: 'b', values: [0.5, 0.5] },
+      ]),
+    ).toThrow(/same number \(> 0\) of bins, got 1, 2/);
     expect(() => renderHistogramPlot([{ name: 'a', values: [1.5] }])).toThrow(/series 'a' has the value 1.5; values are shares in \[0, 1\]/);
   });
 });

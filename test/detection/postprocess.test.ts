@@ -108,7 +108,16 @@ describe('postprocessImage', () => {
   it('applies score factors after the threshold', () => {
     // 0.06 passes the 0.05 threshold before its factor 0.1 brings it to 0.006.
     const d = postprocessImage(
-      [{ scores: [0.9, 0.06], bboxes: boxesFrom([[0, 0, 10, 10], [20, 20, 30, 30]]), scoreFactors: [0.5, 0.1] }],
+      [
+        {
+          scores: [0.9, 0.06],
+          bboxes: boxesFrom([
+            [0, 0, 10, 10],
+            [20, 20, 30, 30],
+          ]),
+          scoreFactors: [0.5, 0.1],
+        },
+      ],
       1,
     );
     expect(d.scores[0]).toBeCloseTo(0.45, 15);

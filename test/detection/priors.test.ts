@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AnchorGenerator,
-  countPerLevel,
-  fcosPointGenerator,
-  gflAnchorGenerator,
-  retinaAnchorGenerator,
-} from '../../detection/priors.ts';
+import { AnchorGenerator, countPerLevel, fcosPointGenerator, gflAnchorGenerator, retinaAnchorGenerator } from '../../detection/priors.ts';
 
 function row(a: Float64Array, i: number, dim = 4): number[] {
   return [...a.subarray(dim * i, dim * i + dim)];
@@ -46,7 +40,8 @@ describe('RetinaNet anchors', () => {
     for (let r = 0; r < 3; r++) {
       for (let s = 0; s < 3; s++) {
         const [x1, y1, x2, y2] = row(base, 3 * r + s);
-        const w = x2 - x1, h = y2 - y1;
+        const w = x2 - x1,
+          h = y2 - y1;
         const side = 8 * 4 * 2 ** (s / 3);
         expect(w * h).toBeCloseTo(side * side, 9);
         expect(h / w).toBeCloseTo(ratios[r], 12);
@@ -66,7 +61,8 @@ describe('RetinaNet anchors', () => {
     expect(numLevelPriors).toEqual([36]);
     // Location 1 is (x 1, y 0): the same 9 anchors shifted by (8, 0).
     for (let k = 0; k < 9; k++) {
-      const a = row(priors, k), b = row(priors, 9 + k);
+      const a = row(priors, k),
+        b = row(priors, 9 + k);
       // (irrational sides: equal up to rounding)
       [8, 0, 8, 0].forEach((d, c) => expect(b[c] - a[c]).toBeCloseTo(d, 12));
     }
@@ -116,7 +112,7 @@ describe('valid flags for padded images', () => {
     expect(countPerLevel(flags, gen.gridPriors(sizes).numLevelPriors)).toEqual([104 * 9, 28 * 9, 8 * 9]);
   });
 
-  it('uses mmdetection\'s ceil rule for points too', () => {
+  it("uses mmdetection's ceil rule for points too", () => {
     // ceil(100/8) = 13 columns at stride 8: the point of column 12 sits at 100, on the
     // image edge, and still counts (as mmdetection's MlvlPointGenerator).
     const flags = fcosPointGenerator([8, 16, 32]).validFlags(sizes, [60, 100]);
@@ -126,7 +122,12 @@ describe('valid flags for padded images', () => {
   it('rejects mismatched levels and bad sizes', () => {
     const gen = gflAnchorGenerator([8, 16]);
     expect(() => gen.gridPriors([[2, 2]])).toThrow(/1 feature-map sizes for 2 strides/);
-    expect(() => gen.gridPriors([[2, 2], [1.5, 1]])).toThrow(/level 1/);
+    expect(() =>
+      gen.gridPriors([
+        [2, 2],
+        [1.5, 1],
+      ]),
+    ).toThrow(/level 1/);
     expect(() => new AnchorGenerator({ strides: [8], ratios: [1], octaveBaseScale: 8, scalesPerOctave: 0 })).toThrow(/scalesPerOctave/);
     expect(() => countPerLevel([1, 0], [3])).toThrow(/2 flags for 3 priors/);
   });

@@ -30,7 +30,9 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 /** Headless Debian Chromium; a missing browser fails the test with the fix (it never skips). */
 async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM))
-    throw new Error(`Chromium not found at ${CHROMIUM}: the report test opens report.html in it. Install it with 'bash scripts/setup.sh' (or 'apt-get install -y chromium').`);
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}: the report test opens report.html in it. Install it with 'bash scripts/setup.sh' (or 'apt-get install -y chromium').`,
+    );
   // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start
   return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 }
@@ -46,7 +48,10 @@ describe('report.html of a training run', () => {
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'crosskd-report-'));
     out = path.join(tmp, 'run');
-    const cfg = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+    const cfg = {
+      ...presetConfig('tiny'),
+      data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') },
+    };
     const cfgFile = path.join(tmp, 'tiny.json');
     fs.writeFileSync(cfgFile, JSON.stringify(cfg));
     const r = await run(['scripts/train.ts', '--config', cfgFile, '--out', out, '--no-progress']);
@@ -61,7 +66,8 @@ describe('report.html of a training run', () => {
 
   it('writes the plots and sample images as PNG files next to report.html', () => {
     const files = fs.readdirSync(out);
-    for (const f of ['report.html', 'metrics.json', 'losses.png', 'lr.png', 'sample-0-gt.png', 'sample-0-pred.png', 'sample-3-pred.png']) expect(files).toContain(f);
+    for (const f of ['report.html', 'metrics.json', 'losses.png', 'lr.png', 'sample-0-gt.png', 'sample-0-pred.png', 'sample-3-pred.png'])
+      expect(files).toContain(f);
     const losses = decodePng(fs.readFileSync(path.join(out, 'losses.png')));
     expect([losses.width, losses.height]).toEqual([640, 360]);
     // the 64×64 validation images, enlarged 4× so the labels are readable
@@ -111,7 +117,16 @@ describe('report.html of a training run', () => {
 
 describe('report pages', () => {
   it('escape names and say when a run was not evaluated', () => {
-    const r = buildRunReport({ name: '<script>alert(1)</script>', facts: ['a & b'], losses: [{ step: 0, lr: 0.1, total: 2 }, { step: 1, lr: 0.1, total: 1 }], metrics: null, samples: null });
+    const r = buildRunReport({
+      name: '<script>alert(1)</script>',
+      facts: ['a & b'],
+      losses: [
+        { step: 0, lr: 0.1, total: 2 },
+        { step: 1, lr: 0.1, total: 1 },
+      ],
+      metrics: null,
+      samples: null,
+    });
     expect(r.html).not.toContain('<script>');
     expect(r.html).toContain(escapeHtml('<script>alert(1)</script>'));
     expect(r.html).toContain('a &amp; b');
@@ -164,8 +179,26 @@ describe('report pages', () => {
       facts: [],
       teachers: [{ name: 'teacher', metrics: metrics(0.5) }],
       runs: [
-        { name: 'teacher-none-seed0', losses: [{ step: 0, total: 3 }, { step: 1, total: 2 }], metrics: metrics(0.25), seconds: 12, sampleDetections: [none, none] },
-        { name: 'teacher-crosskd-tap3-seed0', losses: [{ step: 0, total: 3 }, { step: 1, total: 1.5 }], metrics: metrics(0.3), seconds: 14, sampleDetections: [none, none] },
+        {
+          name: 'teacher-none-seed0',
+          losses: [
+            { step: 0, total: 3 },
+            { step: 1, total: 2 },
+          ],
+          metrics: metrics(0.25),
+          seconds: 12,
+          sampleDetections: [none, none],
+        },
+        {
+          name: 'teacher-crosskd-tap3-seed0',
+          losses: [
+            { step: 0, total: 3 },
+            { step: 1, total: 1.5 },
+          ],
+          metrics: metrics(0.3),
+          seconds: 14,
+          sampleDetections: [none, none],
+        },
       ],
       dataset: dataset(),
       sampleOptions: { count: 2 },
@@ -174,7 +207,15 @@ describe('report pages', () => {
     expect(r.html).toContain('<tr><td>teacher teacher</td><td>0.500</td><td>0.600</td><td>0.250</td><td>–</td><td>0.500</td><td>0.500</td></tr>');
     expect(r.html).toContain('<tr><td>teacher-crosskd-tap3-seed0</td><td>0.300</td><td>0.400</td><td>0.150</td><td>–</td><td>0.300</td><td>0.300</td></tr>');
     expect(r.html).toContain('<tr><td>a</td><td>0.500</td><td>0.250</td><td>0.300</td></tr>');
-    expect(r.files.map((f) => f.name)).toEqual(['losses.png', 'sample-0-gt.png', 'sample-0-run0.png', 'sample-0-run1.png', 'sample-1-gt.png', 'sample-1-run0.png', 'sample-1-run1.png']);
+    expect(r.files.map((f) => f.name)).toEqual([
+      'losses.png',
+      'sample-0-gt.png',
+      'sample-0-run0.png',
+      'sample-0-run1.png',
+      'sample-1-gt.png',
+      'sample-1-run0.png',
+      'sample-1-run1.png',
+    ]);
     expect(r.html.match(/<img /g)).toHaveLength(7);
   });
 });

@@ -43,7 +43,10 @@ describe('npm run eval / predict', () => {
   beforeAll(async () => {
     await E.init();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'crosskd-scripts-'));
-    const cfg = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+    const cfg = {
+      ...presetConfig('tiny'),
+      data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') },
+    };
     const r = await train(cfg, { outDir: path.join(tmp, 'run'), log: () => {}, progress: false, evaluate: false });
     r.detector.dispose();
     sidecar = r.lastCheckpoint!;
@@ -65,7 +68,19 @@ describe('npm run eval / predict', () => {
     const weights = readSafetensorsFile(sidecar.replace(/\.json$/, '.safetensors'));
     (weights.tensors.get('bbox_head.gfl_cls.bias')!.data as Float32Array).fill(1);
     fs.writeFileSync(path.join(confident, path.basename(sidecar).replace(/\.json$/, '.safetensors')), encodeSafetensors(weights.tensors, weights.metadata));
-    const r = await runScript('scripts/eval.ts', ['--checkpoint', confident, '--data', valDir, '--batch-size', '4', '--json', json, '--confusion', '--detections', detectionsFile]);
+    const r = await runScript('scripts/eval.ts', [
+      '--checkpoint',
+      confident,
+      '--data',
+      valDir,
+      '--batch-size',
+      '4',
+      '--json',
+      json,
+      '--confusion',
+      '--detections',
+      detectionsFile,
+    ]);
     expect(r.stderr).not.toMatch(/^error:/m);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("config 'tiny', step 4");
@@ -104,7 +119,20 @@ describe('npm run eval / predict', () => {
     const weights = sidecar.replace(/\.json$/, '.safetensors');
     // 4 steps of training leave scores near the prior (0.01): threshold 0 draws some
     const jsonFile = path.join(tmp, 'pred', 'dets.json');
-    const r = await runScript('scripts/predict.ts', ['--checkpoint', weights, '--image', image, '--out', outFile, '--score-thr', '0', '--json', jsonFile, '--image-id', '42']);
+    const r = await runScript('scripts/predict.ts', [
+      '--checkpoint',
+      weights,
+      '--image',
+      image,
+      '--out',
+      outFile,
+      '--score-thr',
+      '0',
+      '--json',
+      jsonFile,
+      '--image-id',
+      '42',
+    ]);
     expect(r.stderr).not.toMatch(/^error:/m);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^#\s+class\s+score\s+x1\s+y1\s+x2\s+y2$/m);
@@ -120,7 +148,12 @@ describe('npm run eval / predict', () => {
     const first = /^\s*1\s+\S+\s+(0\.\d{3})\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d)$/m.exec(r.stdout)!;
     expect(coco[0].image_id).toBe(42);
     expect(coco[0].score.toFixed(3)).toBe(first[1]);
-    expect([coco[0].bbox[0].toFixed(1), coco[0].bbox[1].toFixed(1), (coco[0].bbox[0] + coco[0].bbox[2]).toFixed(1), (coco[0].bbox[1] + coco[0].bbox[3]).toFixed(1)]).toEqual(first.slice(2));
+    expect([
+      coco[0].bbox[0].toFixed(1),
+      coco[0].bbox[1].toFixed(1),
+      (coco[0].bbox[0] + coco[0].bbox[2]).toFixed(1),
+      (coco[0].bbox[1] + coco[0].bbox[3]).toFixed(1),
+    ]).toEqual(first.slice(2));
     for (const d of coco) expect(d.category_id >= 1 && d.category_id <= 8).toBe(true);
   });
 
@@ -145,9 +178,30 @@ describe('npm run eval / predict', () => {
     expect(table(b.stdout)).toHaveLength(12);
     expect(table(b.stdout)).toEqual(table(a.stdout));
     const image = path.join(valDir, 'images', '000001.png');
-    const pred = await runScript('scripts/predict.ts', ['--checkpoint', imported, '--image', image, '--out', path.join(tmp, 'imported.png'), '--score-thr', '0']);
+    const pred = await runScript('scripts/predict.ts', [
+      '--checkpoint',
+      imported,
+      '--image',
+      image,
+      '--out',
+      path.join(tmp, 'imported.png'),
+      '--score-thr',
+      '0',
+    ]);
     expect(pred.code, pred.stderr).toBe(0);
-    const distil = await runScript('scripts/train.ts', ['--preset', 'tiny', '--teacher', imported, '--method', 'crosskd', '--max-steps', '1', '--out', path.join(tmp, 'distilled'), '--no-progress']);
+    const distil = await runScript('scripts/train.ts', [
+      '--preset',
+      'tiny',
+      '--teacher',
+      imported,
+      '--method',
+      'crosskd',
+      '--max-steps',
+      '1',
+      '--out',
+      path.join(tmp, 'distilled'),
+      '--no-progress',
+    ]);
     expect(distil.code, distil.stderr).toBe(0);
     // a model that does not match names what differs
     const wrong = await runScript('scripts/import.ts', ['--pth', pth, '--preset', 'quick-teacher', '--out', path.join(tmp, 'wrong')]);
@@ -158,11 +212,26 @@ describe('npm run eval / predict', () => {
   it('profile: one distillation step per kernel and phase, as a table, JSON and report.html', async () => {
     const json = path.join(tmp, 'profile.json');
     const html = path.join(tmp, 'profile.html');
-    const r = await runScript('scripts/profile.ts', ['--preset', 'tiny', '--teacher', sidecar, '--method', 'crosskd', '--warmup', '1', '--no-ceiling', '--json', json, '--html', html]);
+    const r = await runScript('scripts/profile.ts', [
+      '--preset',
+      'tiny',
+      '--teacher',
+      sidecar,
+      '--method',
+      'crosskd',
+      '--warmup',
+      '1',
+      '--no-ceiling',
+      '--json',
+      json,
+      '--html',
+      html,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^op · kernel +calls +total ms +% GPU +mean µs +achieved$/m);
     expect(r.stdout).toMatch(/^conv2d · conv2d_fwd +\d+ +[\d.]+ +[\d.]+% +\d+ +[\d.]+ GFLOP\/s$/m);
-    for (const phase of ['data', 'targets', 'forward', 'backward', 'optimizer']) expect(r.stdout).toMatch(new RegExp(`^${phase} +[\\d.]+ +\\d+ +[\\d.]+$`, 'm'));
+    for (const phase of ['data', 'targets', 'forward', 'backward', 'optimizer'])
+      expect(r.stdout).toMatch(new RegExp(`^${phase} +[\\d.]+ +\\d+ +[\\d.]+$`, 'm'));
     expect(r.stdout).toMatch(/^timing: timestamp — GPU timestamps/m);
     const p = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(p.method).toBe('crosskd');
@@ -235,7 +304,14 @@ describe('drawing', () => {
   it('drawBox rounds fractional coordinates, clips to the image and fills boxes thinner than the outline', () => {
     const img = blank(10, 10);
     drawBox(img, [-5.2, 7.6, 3.4, 20], [9, 9, 9], 2); // → pixels x 0..2, y 8..9, all within 2 px of an edge
-    expect(changed(img)).toEqual([[0, 8], [1, 8], [2, 8], [0, 9], [1, 9], [2, 9]]);
+    expect(changed(img)).toEqual([
+      [0, 8],
+      [1, 8],
+      [2, 8],
+      [0, 9],
+      [1, 9],
+      [2, 9],
+    ]);
     const empty = blank(10, 10);
     drawBox(empty, [5, 5, 5.2, 9], [9, 9, 9]);
     expect(changed(empty)).toEqual([]);
@@ -244,7 +320,10 @@ describe('drawing', () => {
   it('fillRect is half-open and clipped', () => {
     const img = blank(4, 3);
     fillRect(img, 2, -1, 9, 1, [1, 2, 3]);
-    expect(changed(img)).toEqual([[2, 0], [3, 0]]);
+    expect(changed(img)).toEqual([
+      [2, 0],
+      [3, 0],
+    ]);
     expect(pixel(img, 3, 0)).toEqual([1, 2, 3]);
   });
 
@@ -276,7 +355,10 @@ describe('drawing', () => {
     const placed: [number, number, number, number][] = [];
     drawLabel(img, 30, 40, 'AB', [0, 255, 0], 1, placed);
     drawLabel(img, 32, 40, 'CD', [0, 255, 0], 1, placed);
-    expect(placed).toEqual([[30, 33, 39, 40], [32, 40, 41, 47]]);
+    expect(placed).toEqual([
+      [30, 33, 39, 40],
+      [32, 40, 41, 47],
+    ]);
     expect(textColorOn([255, 225, 25])).toEqual([0, 0, 0]);
     expect(textColorOn([0, 0, 128])).toEqual([255, 255, 255]);
   });

@@ -39,7 +39,25 @@ describe('strided copies against the reference', () => {
   it('slice in every axis, [6, 9, 31, 23]', () =>
     check('slice', [6, 9, 31, 23], { starts: [1, 2, 3, 4], ends: [5, 9, 30, 13] }, (x) => E.slice(x, [1, 2, 3, 4], [5, 9, 30, 13])));
   it('pad, [2, 3, 45, 19]', () =>
-    check('pad', [2, 3, 45, 19], { pads: [[0, 0], [1, 2], [3, 0], [5, 7]] }, (x) => E.pad(x, [[0, 0], [1, 2], [3, 0], [5, 7]])));
+    check(
+      'pad',
+      [2, 3, 45, 19],
+      {
+        pads: [
+          [0, 0],
+          [1, 2],
+          [3, 0],
+          [5, 7],
+        ],
+      },
+      (x) =>
+        E.pad(x, [
+          [0, 0],
+          [1, 2],
+          [3, 0],
+          [5, 7],
+        ]),
+    ));
   it('upsample ×2, [2, 5, 37, 23] and [8, 64, 32, 32] (2 M outputs)', async () => {
     await check('upsample_nearest2x', [2, 5, 37, 23], {}, (x) => E.upsampleNearest2x(x));
     await check('upsample_nearest2x', [8, 64, 32, 32], {}, (x) => E.upsampleNearest2x(x));
@@ -55,7 +73,9 @@ describe('strided copies against the reference', () => {
   it('max pool: NaN wins its window, and bad geometry is named', async () => {
     const x = E.tensor([1, Number.NaN, 3, 2, 0, 4, -1, 5], [1, 2, 2, 2]);
     expect(Array.from((await E.maxPool2d(x, { kernelSize: 2 }).data()) as Float32Array)).toEqual([Number.NaN, 5]);
-    expect(() => E.maxPool2d(x, { kernelSize: 3, padding: 2 })).toThrow('maxPool2d: padding must be at most half the kernel size, got padding [2, 2] for kernel [3, 3]');
+    expect(() => E.maxPool2d(x, { kernelSize: 3, padding: 2 })).toThrow(
+      'maxPool2d: padding must be at most half the kernel size, got padding [2, 2] for kernel [3, 3]',
+    );
     expect(() => E.maxPool2d(x, { kernelSize: [2, 0] })).toThrow('maxPool2d: kernelSize must be integers ≥ 1, got [2,0]');
     expect(() => E.maxPool2d(E.tensor([1, 2], [1, 2]), { kernelSize: 2 })).toThrow('maxPool2d: x must be [N,C,H,W], got [1,2]');
     x.dispose();
@@ -79,30 +99,118 @@ describe('strided copies against the reference', () => {
 describe('coalesceStrides for a copy (x and out strides)', () => {
   it('merges dimensions both sides walk as one, drops size-1 ones', () => {
     // a contiguous [2,3,4] copy is one run of 24
-    expect(coalesceStrides([2, 3, 4], [[12, 4, 1], [12, 4, 1]])).toEqual({ shape: [24], strides: [[1], [1]] });
+    expect(
+      coalesceStrides(
+        [2, 3, 4],
+        [
+          [12, 4, 1],
+          [12, 4, 1],
+        ],
+      ),
+    ).toEqual({ shape: [24], strides: [[1], [1]] });
     // a channel slice of [2, 10, 4, 4] (channels 3..8): rows of 5·16 elements
-    expect(coalesceStrides([2, 5, 4, 4], [[160, 16, 4, 1], [80, 16, 4, 1]])).toEqual({ shape: [2, 80], strides: [[160, 1], [80, 1]] });
+    expect(
+      coalesceStrides(
+        [2, 5, 4, 4],
+        [
+          [160, 16, 4, 1],
+          [80, 16, 4, 1],
+        ],
+      ),
+    ).toEqual({
+      shape: [2, 80],
+      strides: [
+        [160, 1],
+        [80, 1],
+      ],
+    });
     // NCHW → NHWC: H and W merge, C stays innermost
-    expect(coalesceStrides([2, 4, 4, 3], [[48, 4, 1, 16], [48, 12, 3, 1]])).toEqual({ shape: [2, 16, 3], strides: [[48, 1, 16], [48, 3, 1]] });
+    expect(
+      coalesceStrides(
+        [2, 4, 4, 3],
+        [
+          [48, 4, 1, 16],
+          [48, 12, 3, 1],
+        ],
+      ),
+    ).toEqual({
+      shape: [2, 16, 3],
+      strides: [
+        [48, 1, 16],
+        [48, 3, 1],
+      ],
+    });
     // size-1 dimensions go; an all-ones shape keeps one dimension
-    expect(coalesceStrides([1, 5, 1], [[5, 1, 1], [5, 1, 1]])).toEqual({ shape: [5], strides: [[1], [1]] });
-    expect(coalesceStrides([1, 1], [[1, 1], [1, 1]])).toEqual({ shape: [1], strides: [[0], [0]] });
+    expect(
+      coalesceStrides(
+        [1, 5, 1],
+        [
+          [5, 1, 1],
+          [5, 1, 1],
+        ],
+      ),
+    ).toEqual({ shape: [5], strides: [[1], [1]] });
+    expect(
+      coalesceStrides(
+        [1, 1],
+        [
+          [1, 1],
+          [1, 1],
+        ],
+      ),
+    ).toEqual({ shape: [1], strides: [[0], [0]] });
     // a broadcast (stride 0) read does not merge with its neighbour
-    expect(coalesceStrides([3, 4], [[0, 1], [4, 1]])).toEqual({ shape: [3, 4], strides: [[0, 1], [4, 1]] });
+    expect(
+      coalesceStrides(
+        [3, 4],
+        [
+          [0, 1],
+          [4, 1],
+        ],
+      ),
+    ).toEqual({
+      shape: [3, 4],
+      strides: [
+        [0, 1],
+        [4, 1],
+      ],
+    });
   });
 });
 
 describe('coalesceStrides with broadcasting operands', () => {
   it('a scalar broadcast over a contiguous output is one dimension', () => {
-    expect(coalesceStrides([8, 68, 16, 16], [[17408, 256, 16, 1], [17408, 256, 16, 1], [0, 0, 0, 0]])).toEqual({
+    expect(
+      coalesceStrides(
+        [8, 68, 16, 16],
+        [
+          [17408, 256, 16, 1],
+          [17408, 256, 16, 1],
+          [0, 0, 0, 0],
+        ],
+      ),
+    ).toEqual({
       shape: [139264],
       strides: [[1], [1], [0]],
     });
   });
   it('a per-channel bias keeps the channel axis apart from the merged spatial ones', () => {
-    expect(coalesceStrides([2, 3, 4, 5], [[60, 20, 5, 1], [60, 20, 5, 1], [0, 1, 0, 0]])).toEqual({
+    expect(
+      coalesceStrides(
+        [2, 3, 4, 5],
+        [
+          [60, 20, 5, 1],
+          [60, 20, 5, 1],
+          [0, 1, 0, 0],
+        ],
+      ),
+    ).toEqual({
       shape: [2, 3, 20],
-      strides: [[60, 20, 1], [60, 20, 1], [0, 1, 0]],
+      strides: [
+        [60, 20, 1],
+        [60, 20, 1],
+        [0, 1, 0],
+      ],
     });
   });
 });

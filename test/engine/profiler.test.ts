@@ -99,7 +99,10 @@ describe('keyAverages and phaseTotals', () => {
     mode: 'timestamp' as const,
     note: '',
     dispatches: [d('conv2d_fwd', 'forward', 3000, 6000, 100), d('conv2d_fwd', 'forward', 1000, 2000, 100), d('binary', 'backward', 4000, null, 8000)],
-    phases: [{ name: 'forward', cpuMs: 1.5 }, { name: 'backward', cpuMs: 0.5 }],
+    phases: [
+      { name: 'forward', cpuMs: 1.5 },
+      { name: 'backward', cpuMs: 0.5 },
+    ],
   };
 
   it('groups by op and kernel, slowest first, with shares and rates', () => {

@@ -65,7 +65,11 @@ describe('memory', () => {
     // it does only when V8 collects the JS wrapper; Linux allows 65530 mappings per
     // process. Before the runtime collected garbage on dropping its bind-group cache, this
     // loop left ~40 000 mappings (an experiment crashed with SIGSEGV past the limit).
-    const mappings = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('memfd:')).length;
+    const mappings = () =>
+      fs
+        .readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('memfd:')).length;
     const xs = Array.from({ length: 200 }, (_, i) => E.tensor([i, i + 1, i + 2, i + 3], [4]));
     await xs[0].data();
     const before = mappings();

@@ -12,7 +12,10 @@ describe('engine smoke', () => {
     const b = E.requireGrad(E.tensor([0.5, 2, -1], [3]));
     const y = E.sum(E.mul(E.relu(E.add(a, b)), E.exp(b)));
     const eb = [Math.exp(0.5), Math.exp(2), Math.exp(-1)];
-    const s = [[1.5, 0, 2], [4.5, 7, 5]];
+    const s = [
+      [1.5, 0, 2],
+      [4.5, 7, 5],
+    ];
     const want = s.flat().reduce((acc, v, i) => acc + v * eb[i % 3], 0);
     expect(await y.item()).toBeCloseTo(want, 4);
     E.backward(y);

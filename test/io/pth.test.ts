@@ -52,15 +52,28 @@ describe('.pth: reading what torch.save writes', () => {
     const f = pthToFloat32(expected.get('neck.half')!);
     expect([f[0], f[1], f[2], f[4]]).toEqual([1.5, -2, 65504, 0]);
     expect(f[3]).toBeCloseTo(6.1e-5, 7);
-    expect([halfToFloat(0x3c00), halfToFloat(0xc000), halfToFloat(0x7bff), halfToFloat(0x0001), halfToFloat(0x7c00), halfToFloat(0x8000)]).toEqual([1, -2, 65504, 2 ** -24, Infinity, -0]);
+    expect([halfToFloat(0x3c00), halfToFloat(0xc000), halfToFloat(0x7bff), halfToFloat(0x0001), halfToFloat(0x7c00), halfToFloat(0x8000)]).toEqual([
+      1,
+      -2,
+      65504,
+      2 ** -24,
+      Infinity,
+      -0,
+    ]);
     expect(Array.from(pthToFloat32(expected.get('neck.bf16')!)).slice(0, 2)).toEqual([1, -3.140625]);
     expect(Array.from(pthToFloat32(expected.get('backbone.bn1.num_batches_tracked')!))).toEqual([Math.fround(1234567890123)]);
   });
 
   it('refuses the legacy format, TorchScript, and a pickle that would run code (never run)', () => {
-    expect(() => decodePth(read('legacy.pth'), 'legacy.pth')).toThrow(/^legacy\.pth: a \.pth in the legacy \(pre-1\.6, non-zip\) torch\.save format: not supported; load it in PyTorch and save it again/);
-    expect(() => decodePth(read('torchscript.pt'), 'm.pt')).toThrow('m.pt: a TorchScript archive (torch.jit.save), not a state_dict: save model.state_dict() with torch.save instead');
-    expect(() => decodePth(read('evil.pth'), 'evil.pth')).toThrow("evil.pth: state_dict['w'] is an object of posix.system, not a tensor (nothing in the file is executed)");
+    expect(() => decodePth(read('legacy.pth'), 'legacy.pth')).toThrow(
+      /^legacy\.pth: a \.pth in the legacy \(pre-1\.6, non-zip\) torch\.save format: not supported; load it in PyTorch and save it again/,
+    );
+    expect(() => decodePth(read('torchscript.pt'), 'm.pt')).toThrow(
+      'm.pt: a TorchScript archive (torch.jit.save), not a state_dict: save model.state_dict() with torch.save instead',
+    );
+    expect(() => decodePth(read('evil.pth'), 'evil.pth')).toThrow(
+      "evil.pth: state_dict['w'] is an object of posix.system, not a tensor (nothing in the file is executed)",
+    );
     expect(() => decodePth(new TextEncoder().encode('{"not": "a pth"}'), 'j.pth')).toThrow(FileFormatError);
   });
 });

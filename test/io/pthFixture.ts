@@ -13,14 +13,21 @@ export function fixtureTensors(json: Record<string, ExpectedTensor>): Map<string
   for (const [k, e] of Object.entries(json)) {
     const v = e.values;
     const data =
-      e.dtype === 'float32' ? Float32Array.from(v as number[])
-      : e.dtype === 'float64' ? Float64Array.from(v as number[])
-      : e.dtype === 'float16' || e.dtype === 'bfloat16' ? Uint16Array.from(v as number[])
-      : e.dtype === 'int64' ? BigInt64Array.from(v as string[], (s) => BigInt(s))
-      : e.dtype === 'int32' ? Int32Array.from(v as number[])
-      : e.dtype === 'int16' ? Int16Array.from(v as number[])
-      : e.dtype === 'int8' ? Int8Array.from(v as number[])
-      : Uint8Array.from(v as number[]);
+      e.dtype === 'float32'
+        ? Float32Array.from(v as number[])
+        : e.dtype === 'float64'
+          ? Float64Array.from(v as number[])
+          : e.dtype === 'float16' || e.dtype === 'bfloat16'
+            ? Uint16Array.from(v as number[])
+            : e.dtype === 'int64'
+              ? BigInt64Array.from(v as string[], (s) => BigInt(s))
+              : e.dtype === 'int32'
+                ? Int32Array.from(v as number[])
+                : e.dtype === 'int16'
+                  ? Int16Array.from(v as number[])
+                  : e.dtype === 'int8'
+                    ? Int8Array.from(v as number[])
+                    : Uint8Array.from(v as number[]);
     out.set(k, { dtype: e.dtype, shape: e.shape, data });
   }
   return out;

@@ -47,8 +47,25 @@ describe('safetensors', () => {
   it.each([
     ['a truncated file', (b: Uint8Array) => b.slice(0, b.length - 5), /truncated/],
     ['a file shorter than its header length', (b: Uint8Array) => b.slice(0, 4), /not a safetensors file: 4 bytes, too short for the 8-byte header length/],
-    ['a header length past the end', (b: Uint8Array) => { const c = b.slice(); new DataView(c.buffer).setBigUint64(0, 10n ** 9n, true); return c; }, /not a safetensors file: header length 1000000000 exceeds the file size/],
-    ['a corrupt header', (b: Uint8Array) => { const c = b.slice(); c[9] = 0x7b; c[10] = 0x7b; return c; }, /not a safetensors file: its \d+-byte header is not valid UTF-8 JSON/],
+    [
+      'a header length past the end',
+      (b: Uint8Array) => {
+        const c = b.slice();
+        new DataView(c.buffer).setBigUint64(0, 10n ** 9n, true);
+        return c;
+      },
+      /not a safetensors file: header length 1000000000 exceeds the file size/,
+    ],
+    [
+      'a corrupt header',
+      (b: Uint8Array) => {
+        const c = b.slice();
+        c[9] = 0x7b;
+        c[10] = 0x7b;
+        return c;
+      },
+      /not a safetensors file: its \d+-byte header is not valid UTF-8 JSON/,
+    ],
   ])('rejects %s with a clear error', (_n, corrupt, message) => {
     const bytes = encodeSafetensors(sample());
     expect(() => decodeSafetensors(corrupt(bytes), 'ckpt.safetensors')).toThrow(message);
@@ -76,7 +93,9 @@ describe('safetensors', () => {
       expect(got.shape, name).toEqual(t.shape);
       expect(got.data.constructor, name).toBe(t.data.constructor);
       // bit patterns, so that -0 and NaN count
-      expect(new Uint32Array(got.data.buffer, got.data.byteOffset, got.data.length), name).toEqual(new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length));
+      expect(new Uint32Array(got.data.buffer, got.data.byteOffset, got.data.length), name).toEqual(
+        new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length),
+      );
     }
     // the header, read independently: offsets tile the data section without gaps, in name order
     const headerLen = Number(new DataView(bytes.buffer).getBigUint64(0, true));
@@ -102,7 +121,9 @@ describe('safetensors', () => {
     const bytes = new Uint8Array(8 + hb.length + 2 * size);
     new DataView(bytes.buffer).setBigUint64(0, BigInt(hb.length), true);
     bytes.set(hb, 8);
-    expect(() => decodeSafetensors(bytes, 'h.safetensors')).toThrow(`h.safetensors: tensor 'half': dtype ${dtype} is not supported (use F32, F64, I32, I64 or U32)`);
+    expect(() => decodeSafetensors(bytes, 'h.safetensors')).toThrow(
+      `h.safetensors: tensor 'half': dtype ${dtype} is not supported (use F32, F64, I32, I64 or U32)`,
+    );
   });
 
   it('refuses an int64 that does not fit in int32, and metadata that is not strings', () => {
@@ -133,6 +154,8 @@ describe('safetensors', () => {
     const bytes = new Uint8Array(8 + hb.length + 8);
     new DataView(bytes.buffer).setBigUint64(0, BigInt(hb.length), true);
     bytes.set(hb, 8);
-    expect(() => decodeSafetensors(bytes, 'x.safetensors')).toThrow("x.safetensors: tensor 'w': data_offsets [0, 8] hold 8 bytes, but shape [3] of F32 needs 12");
+    expect(() => decodeSafetensors(bytes, 'x.safetensors')).toThrow(
+      "x.safetensors: tensor 'w': data_offsets [0, 8] hold 8 bytes, but shape [3] of F32 needs 12",
+    );
   });
 });

@@ -66,7 +66,10 @@ describe('a GFL head written by PyTorch', () => {
     // tol = max(1e-5, 10 × PyTorch's own float32 error against float64 on these outputs).
     const tol = Math.max(1e-5, 10 * Number(weights.metadata.f32_error_vs_f64));
     for (let l = 0; l < config.numLevels; l++) {
-      for (const [kind, got] of [['cls', out.cls[l]], ['reg', out.reg[l]]] as const) {
+      for (const [kind, got] of [
+        ['cls', out.cls[l]],
+        ['reg', out.reg[l]],
+      ] as const) {
         const ref = io.get(`${kind}.${l}`)!;
         expect(got.shape, `${kind}.${l}`).toEqual(ref.shape);
         const d = diff(await got.data(), ref.data);
@@ -85,21 +88,30 @@ describe('a GFL head written by PyTorch', () => {
     await saveWeights(head, file, { step: '3' });
     const other = new GFLHead(config, new InitSeeds(99));
     expect(loadWeights(other, file)).toEqual({ step: '3' });
-    for (const [name, p] of other.namedParameters()) expect(Array.from(await p.data()), name).toEqual(Array.from(weights.tensors.get(`bbox_head.${name}`)!.data));
+    for (const [name, p] of other.namedParameters())
+      expect(Array.from(await p.data()), name).toEqual(Array.from(weights.tensors.get(`bbox_head.${name}`)!.data));
     head.dispose();
     other.dispose();
   });
 
   it('refuses a checkpoint whose Integral belongs to another reg_max, and one with a stray tensor', () => {
     const otherRegMax = variant('regmax.safetensors', (t) =>
-      t.set('bbox_head.integral.project', { dtype: 'F32', shape: [config.regMax + 1], data: Float32Array.from({ length: config.regMax + 1 }, (_, i) => i * 2) }),
+      t.set('bbox_head.integral.project', {
+        dtype: 'F32',
+        shape: [config.regMax + 1],
+        data: Float32Array.from({ length: config.regMax + 1 }, (_, i) => i * 2),
+      }),
     );
     const head = new GFLHead(config, new InitSeeds(1));
-    expect(() => loadWeights(head, otherRegMax, { prefix: 'bbox_head.' })).toThrow(/constant 'integral\.project' holds 2 at index 1 in the checkpoint, the model's value is 1/);
+    expect(() => loadWeights(head, otherRegMax, { prefix: 'bbox_head.' })).toThrow(
+      /constant 'integral\.project' holds 2 at index 1 in the checkpoint, the model's value is 1/,
+    );
     const stray = variant('stray.safetensors', (t) => t.set('bbox_head.gfl_centerness.weight', { dtype: 'F32', shape: [1], data: new Float32Array(1) }));
     expect(() => loadWeights(head, stray, { prefix: 'bbox_head.' })).toThrow(/unexpected: gfl_centerness\.weight/);
     const scaleShape = variant('scale.safetensors', (t) => t.set('bbox_head.scales.0.scale', { dtype: 'F32', shape: [2], data: new Float32Array(2) }));
-    expect(() => loadWeights(head, scaleShape, { prefix: 'bbox_head.' })).toThrow(/'scales\.0\.scale' has shape \[2\] in the checkpoint, the model expects \[1\]/);
+    expect(() => loadWeights(head, scaleShape, { prefix: 'bbox_head.' })).toThrow(
+      /'scales\.0\.scale' has shape \[2\] in the checkpoint, the model expects \[1\]/,
+    );
     head.dispose();
   });
 });

@@ -27,7 +27,6 @@ beforeAll(async () => {
 
 const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-
 interface Setup {
   x: number[];
   w: number[];
@@ -85,9 +84,7 @@ describe('conv2d against the float64 reference', () => {
   for (const c of conv2dSpec.cases)
     it(c.name, async () => {
       const a = c.attrs as { stride: [number, number]; padding: [number, number]; dilation: [number, number]; groups: number };
-      expectWithin(
-        await compare({ x: c.inputs.x.shape, w: c.inputs.weight.shape, bias: 'bias' in c.inputs, opts: a, seed: c.name.length }),
-      );
+      expectWithin(await compare({ x: c.inputs.x.shape, w: c.inputs.weight.shape, bias: 'bias' in c.inputs, opts: a, seed: c.name.length }));
     });
 
   // Larger shapes: several position blocks and channel tiles, partial tiles, several
@@ -132,7 +129,11 @@ describe('weight gradient with taps folded into the columns (FOLD_TAPS)', () => 
       const a = s.opts ?? {};
       const attrs = { stride: pairOf(a.stride, 1), padding: pairOf(a.padding, 0), dilation: pairOf(a.dilation, 1), groups: a.groups ?? 1 };
       const f64 = async (t: E.Tensor) => Float64Array.from((await t.data()) as Float32Array);
-      const refIn = { x: { shape: s.x, data: await f64(x) }, weight: { shape: s.w, data: await f64(w) }, bias: { shape: [s.w[0]], data: new Float64Array(s.w[0]) } };
+      const refIn = {
+        x: { shape: s.x, data: await f64(x) },
+        weight: { shape: s.w, data: await f64(w) },
+        bias: { shape: [s.w[0]], data: new Float64Array(s.w[0]) },
+      };
       const want = ref.vjp(refIn, attrs, { out: { shape: dyShape, data: Float64Array.from(dyv) } });
       const [fw, fb] = conv2dWeightGrad(x, w, dy, { ...s.opts, bias: true, foldTaps: true });
       const [pw, pb] = conv2dWeightGrad(x, w, dy, { ...s.opts, bias: true, foldTaps: false });
@@ -340,8 +341,6 @@ describe('argument errors', () => {
     expect(() => E.conv2d(x(), w(), null, { padding: [1, -1] })).toThrow(/padding\[1\] must be an integer ≥ 0, got -1/);
     expect(() => E.conv2d(x(), w(), null, { dilation: 1.5 })).toThrow(/dilation\[0\] must be an integer ≥ 1, got 1.5/);
     expect(() => E.conv2d(x(), w(), null, { groups: 0 })).toThrow(/groups must be an integer ≥ 1, got 0/);
-    expect(() => E.conv2d(x(), w(), null, { stride: [1, 2, 3] as unknown as [number, number] })).toThrow(
-      /stride must be a number or \[h, w\], got \[1,2,3\]/,
-    );
+    expect(() => E.conv2d(x(), w(), null, { stride: [1, 2, 3] as unknown as [number, number] })).toThrow(/stride must be a number or \[h, w\], got \[1,2,3\]/);
   });
 });

@@ -19,7 +19,6 @@ afterEach(() => {
 const tol = gatherSpecs[0].tol;
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-
 /** Forward and backward (random upstream) against the float64 reference. */
 async function checkAgainstReference(shape: number[], axis: number, index: number[]) {
   const rng = new Rng(17);
@@ -127,9 +126,7 @@ describe('indexSelect', () => {
     expect(() => E.indexSelect(x, 2, index)).toThrow('indexSelect: axis must be an integer in [-2, 1], got 2');
     expect(() => E.indexSelect(x, -3, index)).toThrow('indexSelect: axis must be an integer in [-2, 1], got -3');
     expect(() => E.indexSelect(x, 0, E.tensor([0, 1], [2]))).toThrow('indexSelect: index must have dtype int32, got float32');
-    expect(() => E.indexSelect(x, 0, E.tensor([0, 1], [1, 2], 'int32'))).toThrow(
-      'indexSelect: index must have rank 1, got shape [1,2]',
-    );
+    expect(() => E.indexSelect(x, 0, E.tensor([0, 1], [1, 2], 'int32'))).toThrow('indexSelect: index must have rank 1, got shape [1,2]');
     expect(() => E.indexSelect(E.tensor([1, 2], [2], 'int32'), 0, index)).toThrow('indexSelect: x must have dtype float32, got int32');
     expect(() => E.indexSelect(E.scalar(1), 0, index)).toThrow('indexSelect: x must have rank ≥ 1');
   });

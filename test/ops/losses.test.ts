@@ -32,8 +32,7 @@ async function values(t: Tensor): Promise<number[]> {
 /** |got − want| ≤ tol elementwise, with the index in the message. */
 function expectNear(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what = ''): void {
   expect(got.length, `${what} length`).toBe(want.length);
-  for (let i = 0; i < want.length; i++)
-    if (!(Math.abs(got[i] - want[i]) <= tol)) throw new Error(`${what}[${i}]: got ${got[i]}, want ${want[i]} (tol ${tol})`);
+  for (let i = 0; i < want.length; i++) if (!(Math.abs(got[i] - want[i]) <= tol)) throw new Error(`${what}[${i}]: got ${got[i]}, want ${want[i]} (tol ${tol})`);
 }
 
 /** max|got − want| ≤ tol · max|want|. */
@@ -254,7 +253,10 @@ describe('against the float64 reference: weight, reduction and avg_factor', () =
     expectRel(await values(E.sigmoidFocalLoss(logits, targets, { weight, reduction: 'mean' })), [total / 24], 1e-6, 'mean');
     expectRel(await values(E.sigmoidFocalLoss(logits, targets, { weight })), [total / 24], 1e-6, 'default mean');
     // a per-element weight works the same
-    const full = E.tensor(Array.from({ length: 24 }, (_, i) => w[Math.floor(i / 6)]), [4, 6]);
+    const full = E.tensor(
+      Array.from({ length: 24 }, (_, i) => w[Math.floor(i / 6)]),
+      [4, 6],
+    );
     expectRel(await values(E.sigmoidFocalLoss(logits, targets, { weight: full, reduction: 'sum' })), [total], 1e-6, 'full weight');
   });
 
@@ -280,10 +282,7 @@ describe('against the float64 reference: weight, reduction and avg_factor', () =
     const x = [-1, 0.5, 2, 3, -2, 0.25];
     const labels = [1, 2];
     const scores = [0.7, 0.4];
-    const rows = R.quality_focal_loss.forward(
-      { pred: ref([2, 3], x), label: ref([2], labels), score: ref([2], scores) },
-      { beta: 2 },
-    ).loss.data;
+    const rows = R.quality_focal_loss.forward({ pred: ref([2, 3], x), label: ref([2], labels), score: ref([2], scores) }, { beta: 2 }).loss.data;
     const w = [0.5, 1.5];
     const avg = 3;
     const total = rows[0] * w[0] + rows[1] * w[1];
@@ -308,13 +307,31 @@ describe('stability', () => {
   it('focal, QFL and KD-QFL stay finite for logits ±30 (and ±100) with targets exactly 0 and 1', async () => {
     const n = extremes.length;
     const logits = E.requireGrad(E.tensor(extremes, [n / 4, 4]));
-    const targets = E.tensor(extremes.map((_, i) => i % 2), [n / 4, 4]);
+    const targets = E.tensor(
+      extremes.map((_, i) => i % 2),
+      [n / 4, 4],
+    );
     const focal = E.sigmoidFocalLoss(logits, targets, { reduction: 'none' });
-    E.backward(focal, E.tensor(extremes.map(() => 1), [n / 4, 4]));
+    E.backward(
+      focal,
+      E.tensor(
+        extremes.map(() => 1),
+        [n / 4, 4],
+      ),
+    );
     const fl = await values(focal);
     expect(allFinite(fl) && allFinite(await values(logits.grad!))).toBe(true);
     // the reference agrees element by element, up to float32's smallest numbers
-    const want = R.sigmoid_focal_loss.forward({ logits: ref([n / 4, 4], extremes), targets: ref([n / 4, 4], extremes.map((_, i) => i % 2)) }, {}).loss.data;
+    const want = R.sigmoid_focal_loss.forward(
+      {
+        logits: ref([n / 4, 4], extremes),
+        targets: ref(
+          [n / 4, 4],
+          extremes.map((_, i) => i % 2),
+        ),
+      },
+      {},
+    ).loss.data;
     expectRel(fl, want, 1e-6, 'focal at extremes');
 
     const qpred = E.requireGrad(E.tensor(extremes, [3, 4]));
@@ -323,7 +340,14 @@ describe('stability', () => {
     expect(allFinite(await values(q)) && allFinite(await values(qpred.grad!))).toBe(true);
 
     const kpred = E.requireGrad(E.tensor(extremes, [3, 4]));
-    const kd = E.kdQualityFocalLoss(kpred, E.tensor(extremes.map((_, i) => [0, 1, 0.5][i % 3]), [3, 4]), { reduction: 'sum' });
+    const kd = E.kdQualityFocalLoss(
+      kpred,
+      E.tensor(
+        extremes.map((_, i) => [0, 1, 0.5][i % 3]),
+        [3, 4],
+      ),
+      { reduction: 'sum' },
+    );
     E.backward(kd);
     expect(allFinite(await values(kd)) && allFinite(await values(kpred.grad!))).toBe(true);
   });
@@ -338,7 +362,15 @@ describe('stability', () => {
     const z = Array.from({ length: 2 * 17 }, (_, i) => [100, -100, 0, 50][i % 4]);
     for (const run of [
       (p: Tensor) => E.distributionFocalLoss(p, E.tensor([0, 15.9]), { reduction: 'sum' }),
-      (p: Tensor) => E.kdKlDiv(p, E.tensor(z.map((v) => -v), [2, 17]), { reduction: 'sum' }),
+      (p: Tensor) =>
+        E.kdKlDiv(
+          p,
+          E.tensor(
+            z.map((v) => -v),
+            [2, 17],
+          ),
+          { reduction: 'sum' },
+        ),
       (p: Tensor) => E.sum(E.integral(p)),
     ]) {
       const pred = E.requireGrad(E.tensor(z, [2, 17]));
@@ -398,7 +430,11 @@ describe('fused forward and backward', () => {
 
   it('no gradient is written when nothing requires grad or under noGrad', async () => {
     const x = E.randNormal([32, 80], 1);
-    const label = E.tensor(Array.from({ length: 32 }, (_, i) => i % 81), [32], 'int32');
+    const label = E.tensor(
+      Array.from({ length: 32 }, (_, i) => i % 81),
+      [32],
+      'int32',
+    );
     const score = E.randUniform([32], 2);
     const live = E.memory().liveTensors;
     const a = E.qualityFocalLoss(x, label, score);
@@ -441,7 +477,12 @@ describe('fused forward and backward', () => {
     E.backward(loss, undefined, { retainGraph: true });
     const once = await values(b1.grad!);
     E.backward(loss);
-    expectRel(await values(b1.grad!), once.map((v) => 2 * v), 1e-7, 'accumulated twice');
+    expectRel(
+      await values(b1.grad!),
+      once.map((v) => 2 * v),
+      1e-7,
+      'accumulated twice',
+    );
     loss.dispose();
     b1.dispose();
     b2.dispose();

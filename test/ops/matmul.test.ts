@@ -20,7 +20,6 @@ const spec = matmulSpecs[0];
 const tol = spec.tol;
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-
 /** The uniforms and constants of every matmul dispatch while fn runs. */
 function matmulDispatches(fn: () => void): { constants: Record<string, unknown>; uniforms: Record<string, unknown> }[] {
   const seen: { constants: Record<string, unknown>; uniforms: Record<string, unknown> }[] = [];
@@ -191,9 +190,7 @@ describe('matmul argument errors', () => {
   });
 
   it('rejects batch dims that do not broadcast', () => {
-    expect(() => E.matmul(t([2, 3, 4]), t([3, 4, 5]))).toThrow(
-      'matmul: batch dims of a [2,3,4] and b [3,4,5] cannot be broadcast (batch dim 0: 2 vs 3)',
-    );
+    expect(() => E.matmul(t([2, 3, 4]), t([3, 4, 5]))).toThrow('matmul: batch dims of a [2,3,4] and b [3,4,5] cannot be broadcast (batch dim 0: 2 vs 3)');
   });
 
   it('rejects integer tensors', () => {

@@ -28,7 +28,6 @@ beforeAll(async () => {
 
 const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-
 interface Setup {
   shape: number[];
   groups: number;
@@ -228,9 +227,7 @@ describe('bad arguments', () => {
   });
   it('dtype', () => {
     expect(() => E.groupNorm(E.tensor([1, 2, 3, 4], [1, 4], 'int32'), 2)).toThrow(/x must have dtype float32/);
-    expect(() => E.groupNorm(E.randNormal([1, 4], 1), 2, E.tensor([1, 1, 1, 1], [4], 'int32'))).toThrow(
-      /weight must have dtype float32/,
-    );
+    expect(() => E.groupNorm(E.randNormal([1, 4], 1), 2, E.tensor([1, 1, 1, 1], [4], 'int32'))).toThrow(/weight must have dtype float32/);
   });
   it('rank < 2', () => {
     expect(() => E.groupNorm(E.randNormal([6], 1), 3)).toThrow(/x must have rank ≥ 2 \[N, C, \.\.\.\], got shape \[6\]/);
@@ -355,7 +352,10 @@ describe('batchNorm running statistics', () => {
       x.dispose();
       expect(relErr(await rm.data(), want.running_mean.data)).toBeLessThan(BN_TOL.fwd);
       expect(relErr(await rv.data(), want.running_var.data)).toBeLessThan(BN_TOL.fwd);
-      ({ running_mean: { data: mean }, running_var: { data: variance } } = want);
+      ({
+        running_mean: { data: mean },
+        running_var: { data: variance },
+      } = want);
     }
     rm.dispose();
     rv.dispose();
@@ -432,7 +432,7 @@ describe('batchNorm frozen parameters and memory', () => {
     expect(await backwardKernels(false, true)).toEqual({ gradStats: 1, dx: 1, w: true, b: true });
   });
 
-  it("training mode always needs the channel sums (dx subtracts their means)", async () => {
+  it('training mode always needs the channel sums (dx subtracts their means)', async () => {
     expect(await backwardKernels(true, false)).toEqual({ gradStats: 1, dx: 1, w: false, b: false });
   });
 

@@ -25,7 +25,6 @@ const specTol = (id: Id) => {
 };
 const tol = { softmax: specTol('softmax'), log_softmax: specTol('log_softmax') };
 
-
 const allFinite = (v: ArrayLike<number>) => Array.from(v).every(Number.isFinite);
 
 /** Kernel names dispatched while fn runs. */
@@ -147,7 +146,10 @@ describe.each(['softmax', 'log_softmax'] as Id[])('%s', (id) => {
   });
 
   it('empty tensors give empty outputs', async () => {
-    for (const shape of [[0, 5], [3, 0]]) {
+    for (const shape of [
+      [0, 5],
+      [3, 0],
+    ]) {
       const y = ops[id](E.empty(shape), -1);
       expect(y.shape).toEqual(shape);
       expect((await y.data()).length).toBe(0);

@@ -63,7 +63,13 @@ describe('optimizers match the PyTorch update rules', () => {
 
   it('SGD applies a gradient scale (clipping factor) read from the GPU', async () => {
     const got = await runOptimizer((ps) => new SGD(ps, { lr: 0.1, momentum: 0.9 }), 0.5);
-    const want = sgdReference(start, gradSeq.map((g) => g.map((x) => x * 0.5)), 0.1, 0.9, 0);
+    const want = sgdReference(
+      start,
+      gradSeq.map((g) => g.map((x) => x * 0.5)),
+      0.1,
+      0.9,
+      0,
+    );
     got.forEach((v, i) => expect(v).toBeCloseTo(want[i], 6));
   });
 
@@ -79,7 +85,16 @@ describe('optimizers match the PyTorch update rules', () => {
     const p = E.requireGrad(E.tensor([1]));
     expect(() => new SGD([['w', p]], { lr: 0.1, momentum: 1.5 })).toThrow(/momentum must be in \[0, 1\), got 1.5/);
     expect(() => new SGD([['w', p]], { lr: -1 })).toThrow(/lr must be ≥ 0/);
-    expect(() => new SGD([['w', p], ['w', p]], { lr: 0.1 })).toThrow(/'w' given twice/);
+    expect(
+      () =>
+        new SGD(
+          [
+            ['w', p],
+            ['w', p],
+          ],
+          { lr: 0.1 },
+        ),
+    ).toThrow(/'w' given twice/);
   });
 
   it('keeps its step count and momentum in its state for checkpoints', async () => {

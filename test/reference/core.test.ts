@@ -8,15 +8,7 @@ import { finiteDiffCheck } from '../../engine/reference/finiteDiff.ts';
 import { detectionReferenceOps } from '../../engine/reference/detection.ts';
 import { normReferenceOps } from '../../engine/reference/norm.ts';
 import { getReferenceOp, referenceOps } from '../../engine/reference/index.ts';
-import {
-  broadcastShapes,
-  broadcastSourceIndex,
-  normalizeAxes,
-  normalizeAxis,
-  size,
-  stridesOf,
-  unravel,
-} from '../../engine/reference/shape.ts';
+import { broadcastShapes, broadcastSourceIndex, normalizeAxes, normalizeAxis, size, stridesOf, unravel } from '../../engine/reference/shape.ts';
 import type { RefAttrs, RefTensor } from '../../engine/reference/types.ts';
 
 // ---------------------------------------------------------------------------------------
@@ -92,7 +84,11 @@ function checkGrads(id: string, inputs: Inputs, attrs: RefAttrs = {}, skip: stri
     }
   }
   const r = finiteDiffCheck(op, inputs, attrs, upstream, skip);
-  expect(Object.keys(r.perInput).sort()).toEqual(Object.keys(inputs).filter((k) => !skip.includes(k)).sort());
+  expect(Object.keys(r.perInput).sort()).toEqual(
+    Object.keys(inputs)
+      .filter((k) => !skip.includes(k))
+      .sort(),
+  );
   expect(r.worstRelErr, `${id} ${JSON.stringify(attrs)}: ${JSON.stringify(r.perInput)}`).toBeLessThan(1e-6);
 }
 
@@ -101,12 +97,38 @@ function checkGrads(id: string, inputs: Inputs, attrs: RefAttrs = {}, skip: stri
 // ---------------------------------------------------------------------------------------
 
 const CORE_IDS = [
-  'add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'pow',
-  'neg', 'exp', 'log', 'sqrt', 'abs', 'sigmoid', 'relu',
-  'clamp', 'where',
-  'sum', 'mean', 'max', 'softmax', 'log_softmax',
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'maximum',
+  'minimum',
+  'pow',
+  'neg',
+  'exp',
+  'log',
+  'sqrt',
+  'abs',
+  'sigmoid',
+  'relu',
+  'clamp',
+  'where',
+  'sum',
+  'mean',
+  'max',
+  'softmax',
+  'log_softmax',
   'matmul',
-  'reshape', 'permute', 'transpose', 'slice', 'concat', 'pad', 'index_select', 'index_add', 'upsample_nearest2x', 'max_pool2d',
+  'reshape',
+  'permute',
+  'transpose',
+  'slice',
+  'concat',
+  'pad',
+  'index_select',
+  'index_add',
+  'upsample_nearest2x',
+  'max_pool2d',
 ];
 
 describe('referenceOps registry', () => {
@@ -134,7 +156,12 @@ describe('shape helpers', () => {
     expect(unravel(5, [2, 3, 4])).toEqual([0, 1, 1]);
   });
   it('broadcasts NumPy-style and names both shapes when it cannot', () => {
-    expect(broadcastShapes([[4, 1, 3], [2, 1]])).toEqual([4, 2, 3]);
+    expect(
+      broadcastShapes([
+        [4, 1, 3],
+        [2, 1],
+      ]),
+    ).toEqual([4, 2, 3]);
     expect(broadcastShapes([[], [2, 2]])).toEqual([2, 2]);
     expect(broadcastShapes([[2, 0], [1]])).toEqual([2, 0]);
     expect(() => broadcastShapes([[2, 3], [4]], 'add')).toThrow(
@@ -217,9 +244,7 @@ describe('unary ops', () => {
     expect(() => getReferenceOp('exp').vjp({ x: t([2], [1, 2]) }, {}, { out: t([3], [1, 1, 1]) })).toThrow(
       "exp: upstream 'out' must have the output's shape [2], got [3]",
     );
-    expect(() => getReferenceOp('exp').vjp({ x: t([2], [1, 2]) }, {}, {})).toThrow(
-      "exp: upstream gradient for output 'out' is missing",
-    );
+    expect(() => getReferenceOp('exp').vjp({ x: t([2], [1, 2]) }, {}, {})).toThrow("exp: upstream gradient for output 'out' is missing");
   });
 });
 
@@ -292,11 +317,20 @@ describe('binary ops', () => {
   });
 
   const shapePairs: [number[], number[]][] = [
-    [[2, 3], [2, 3]],
+    [
+      [2, 3],
+      [2, 3],
+    ],
     [[2, 3], [3]],
-    [[4, 1, 3], [2, 1]],
+    [
+      [4, 1, 3],
+      [2, 1],
+    ],
     [[], [2, 2]],
-    [[2, 1, 4], [1, 3, 1]],
+    [
+      [2, 1, 4],
+      [1, 3, 1],
+    ],
   ];
   for (const id of ['add', 'sub', 'mul', 'maximum', 'minimum']) {
     it(`${id}: finite differences with broadcasting`, () => {
@@ -340,7 +374,11 @@ describe('where', () => {
   it('finite differences with three-way broadcasting (no grad for cond)', () => {
     const rng = new Rng(41);
     const cases: [number[], number[], number[]][] = [
-      [[2, 3], [2, 3], [2, 3]],
+      [
+        [2, 3],
+        [2, 3],
+        [2, 3],
+      ],
       [[2, 1, 3], [4, 3], [1]],
       [[3], [2, 1], []],
     ];
@@ -441,9 +479,7 @@ describe('softmax / log_softmax', () => {
   it('errors for a missing or out-of-range axis', () => {
     const x = t([2, 2], [1, 2, 3, 4]);
     expect(() => fwd('softmax', { x })).toThrow("softmax: attribute 'axis' is missing");
-    expect(() => fwd('log_softmax', { x }, { axis: 2 })).toThrow(
-      "log_softmax: attribute 'axis' must be an integer axis in [-2, 1] for rank 2, got 2",
-    );
+    expect(() => fwd('log_softmax', { x }, { axis: 2 })).toThrow("log_softmax: attribute 'axis' must be an integer axis in [-2, 1] for rank 2, got 2");
   });
 });
 
@@ -466,22 +502,33 @@ describe('matmul', () => {
   it('finite differences with broadcast batch dims', () => {
     const rng = new Rng(71);
     const cases: [number[], number[]][] = [
-      [[2, 3], [3, 4]],
-      [[2, 2, 3], [3, 4]],
-      [[3, 1, 2, 3], [2, 3, 5]],
-      [[1, 2, 3], [4, 3, 2]],
-      [[2, 1, 4], [2, 4, 1]],
+      [
+        [2, 3],
+        [3, 4],
+      ],
+      [
+        [2, 2, 3],
+        [3, 4],
+      ],
+      [
+        [3, 1, 2, 3],
+        [2, 3, 5],
+      ],
+      [
+        [1, 2, 3],
+        [4, 3, 2],
+      ],
+      [
+        [2, 1, 4],
+        [2, 4, 1],
+      ],
     ];
     for (const [sa, sb] of cases) checkGrads('matmul', { a: randn(rng, sa), b: randn(rng, sb) });
   });
   it('errors name the mismatched dims', () => {
     const rng = new Rng(72);
-    expect(() => fwd('matmul', { a: randn(rng, [3, 5]), b: randn(rng, [6, 2]) })).toThrow(
-      'matmul: b.shape[-2] must equal a.shape[-1] (5), got 6',
-    );
-    expect(() => fwd('matmul', { a: randn(rng, [3]), b: randn(rng, [3, 2]) })).toThrow(
-      'matmul: a must have rank ≥ 2 ([..., rows, cols]), got shape [3]',
-    );
+    expect(() => fwd('matmul', { a: randn(rng, [3, 5]), b: randn(rng, [6, 2]) })).toThrow('matmul: b.shape[-2] must equal a.shape[-1] (5), got 6');
+    expect(() => fwd('matmul', { a: randn(rng, [3]), b: randn(rng, [3, 2]) })).toThrow('matmul: a must have rank ≥ 2 ([..., rows, cols]), got shape [3]');
     expect(() => fwd('matmul', { a: randn(rng, [2, 3, 4]), b: randn(rng, [3, 4, 5]) })).toThrow(
       /matmul \(batch dims of a \[2, 3, 4\] and b \[3, 4, 5\]\): cannot broadcast shapes \[2\] and \[3\]/,
     );
@@ -531,7 +578,20 @@ describe('slice / pad / concat', () => {
     expectClose(fwd('slice', { x }, { starts: [0, 1], ends: [2, 3] }), [2, 2], [2, 3, 5, 6]);
     expectClose(fwd('slice', { x }, { starts: [1, 0], ends: [2, 1] }), [1, 1], [4]);
     expectClose(fwd('pad', { x: t([2], [1, 2]) }, { pads: [[1, 2]] }), [5], [0, 1, 2, 0, 0]);
-    expectClose(fwd('pad', { x }, { pads: [[0, 1], [1, 0]] }), [3, 4], [0, 1, 2, 3, 0, 4, 5, 6, 0, 0, 0, 0]);
+    expectClose(
+      fwd(
+        'pad',
+        { x },
+        {
+          pads: [
+            [0, 1],
+            [1, 0],
+          ],
+        },
+      ),
+      [3, 4],
+      [0, 1, 2, 3, 0, 4, 5, 6, 0, 0, 0, 0],
+    );
     expectClose(fwd('concat', { x0: t([1, 2], [1, 2]), x1: t([2, 2], [3, 4, 5, 6]) }, { axis: 0 }), [3, 2], [1, 2, 3, 4, 5, 6]);
     expectClose(fwd('concat', { x0: x, x1: t([2, 1], [7, 8]) }, { axis: -1 }), [2, 4], [1, 2, 3, 7, 4, 5, 6, 8]);
   });
@@ -547,8 +607,28 @@ describe('slice / pad / concat', () => {
     checkGrads('slice', { x: randn(rng, [4, 5]) }, { starts: [1, 0], ends: [3, 5] });
     checkGrads('slice', { x: randn(rng, [2, 3, 4]) }, { starts: [0, 1, 1], ends: [2, 3, 4] });
     checkGrads('slice', { x: randn(rng, [2, 3]) }, { starts: [0, 2], ends: [2, 2] }); // empty result
-    checkGrads('pad', { x: randn(rng, [2, 3]) }, { pads: [[1, 0], [2, 1]] });
-    checkGrads('pad', { x: randn(rng, [1, 2, 2, 2]) }, { pads: [[0, 0], [0, 0], [1, 1], [1, 1]] });
+    checkGrads(
+      'pad',
+      { x: randn(rng, [2, 3]) },
+      {
+        pads: [
+          [1, 0],
+          [2, 1],
+        ],
+      },
+    );
+    checkGrads(
+      'pad',
+      { x: randn(rng, [1, 2, 2, 2]) },
+      {
+        pads: [
+          [0, 0],
+          [0, 0],
+          [1, 1],
+          [1, 1],
+        ],
+      },
+    );
     checkGrads('concat', { x0: randn(rng, [2, 3]), x1: randn(rng, [2, 1]), x2: randn(rng, [2, 2]) }, { axis: -1 });
     checkGrads('concat', { x0: randn(rng, [1, 3]), x1: randn(rng, [2, 3]) }, { axis: 0 });
     checkGrads('concat', { x0: randn(rng, [2, 1, 2]), x1: randn(rng, [2, 3, 2]) }, { axis: 1 });
@@ -561,7 +641,18 @@ describe('slice / pad / concat', () => {
     expect(() => fwd('pad', { x }, { pads: [[1, 1]] })).toThrow(
       "pad: attribute 'pads' must be 2 pairs [before, after] of non-negative integers (one per dim of x.shape [2, 3]), got [[1,1]]",
     );
-    expect(() => fwd('pad', { x }, { pads: [[1, 1], [0, -1]] })).toThrow(/pad: attribute 'pads' must be 2 pairs.*got \[\[1,1\],\[0,-1\]\]/);
+    expect(() =>
+      fwd(
+        'pad',
+        { x },
+        {
+          pads: [
+            [1, 1],
+            [0, -1],
+          ],
+        },
+      ),
+    ).toThrow(/pad: attribute 'pads' must be 2 pairs.*got \[\[1,1\],\[0,-1\]\]/);
     expect(() => fwd('concat', { x0: x, x1: t([3, 1], [1, 2, 3]) }, { axis: 1 })).toThrow(
       'concat: x1.shape must match x0.shape [2, 3] except at axis 1, got [3, 1]',
     );
@@ -599,8 +690,12 @@ describe('index_select / upsample_nearest2x', () => {
   });
   it('errors', () => {
     const x = t([3], [10, 20, 30]);
-    expect(() => fwd('index_select', { x, index: t([2], [0, 3]) }, { axis: 0 })).toThrow('index_select: index[1] must be an integer in [0, x.shape[0] (3)), got 3');
-    expect(() => fwd('index_select', { x, index: t([1], [0.5]) }, { axis: 0 })).toThrow('index_select: index[0] must be an integer in [0, x.shape[0] (3)), got 0.5');
+    expect(() => fwd('index_select', { x, index: t([2], [0, 3]) }, { axis: 0 })).toThrow(
+      'index_select: index[1] must be an integer in [0, x.shape[0] (3)), got 3',
+    );
+    expect(() => fwd('index_select', { x, index: t([1], [0.5]) }, { axis: 0 })).toThrow(
+      'index_select: index[0] must be an integer in [0, x.shape[0] (3)), got 0.5',
+    );
     expect(() => fwd('index_select', { x, index: t([1, 1], [0]) }, { axis: 0 })).toThrow('index_select: index must have rank 1 ([K]), got shape [1, 1]');
     expect(() => fwd('index_select', { x }, { axis: 0 })).toThrow("index_select: input 'index' is missing");
     expect(() => fwd('upsample_nearest2x', { x: t([1, 2, 2], [1, 2, 3, 4]) })).toThrow(
@@ -632,9 +727,15 @@ describe('max_pool2d', () => {
   });
   it('errors name the attribute, the expected and the actual', () => {
     const x = t([1, 1, 2, 2], [1, 2, 3, 4]);
-    expect(() => fwd('max_pool2d', { x: t([1, 2, 2], [1, 2, 3, 4]) }, { kernel_size: [2, 2] })).toThrow('max_pool2d: x must be [N, C, H, W] (rank 4), got shape [1, 2, 2]');
-    expect(() => fwd('max_pool2d', { x }, { kernel_size: [3, 3], padding: [2, 2] })).toThrow('max_pool2d: padding must be in [0, kernel_size / 2], got [2, 2] for kernel [3, 3]');
-    expect(() => fwd('max_pool2d', { x }, { kernel_size: [3, 3] })).toThrow('max_pool2d: output size 0×0 is too small for input 2×2 (kernel [3, 3], padding [0, 0])');
+    expect(() => fwd('max_pool2d', { x: t([1, 2, 2], [1, 2, 3, 4]) }, { kernel_size: [2, 2] })).toThrow(
+      'max_pool2d: x must be [N, C, H, W] (rank 4), got shape [1, 2, 2]',
+    );
+    expect(() => fwd('max_pool2d', { x }, { kernel_size: [3, 3], padding: [2, 2] })).toThrow(
+      'max_pool2d: padding must be in [0, kernel_size / 2], got [2, 2] for kernel [3, 3]',
+    );
+    expect(() => fwd('max_pool2d', { x }, { kernel_size: [3, 3] })).toThrow(
+      'max_pool2d: output size 0×0 is too small for input 2×2 (kernel [3, 3], padding [0, 0])',
+    );
     expect(() => fwd('max_pool2d', { x }, { kernel_size: 2 })).toThrow("max_pool2d: attribute 'kernel_size' must be a list of integers, got 2");
   });
 });

@@ -49,16 +49,10 @@ describe('worked values of docs/crosskd.md §3 (torch 1.13)', () => {
   const logits = [-1, 0.5, 2];
 
   it('sigmoid focal loss elements, gt class 1', () => {
-    const { loss } = ops.sigmoid_focal_loss.forward(
-      { logits: t([1, 3], logits), targets: t([1, 3], [0, 1, 0]) },
-      { alpha: 0.25, gamma: 2, reduction: 'none' },
-    );
+    const { loss } = ops.sigmoid_focal_loss.forward({ logits: t([1, 3], logits), targets: t([1, 3], [0, 1, 0]) }, { alpha: 0.25, gamma: 2, reduction: 'none' });
     expect(loss.shape).toEqual([1, 3]);
     expectClose(loss.data, [0.016994, 0.016893, 1.237559]);
-    const sum = ops.sigmoid_focal_loss.forward(
-      { logits: t([1, 3], logits), targets: t([1, 3], [0, 1, 0]) },
-      { alpha: 0.25, gamma: 2, reduction: 'sum' },
-    ).loss;
+    const sum = ops.sigmoid_focal_loss.forward({ logits: t([1, 3], logits), targets: t([1, 3], [0, 1, 0]) }, { alpha: 0.25, gamma: 2, reduction: 'sum' }).loss;
     expect(sum.shape).toEqual([]);
     expectClose(sum.data, [0.016994 + 0.016893 + 1.237559]);
   });
@@ -70,10 +64,7 @@ describe('worked values of docs/crosskd.md §3 (torch 1.13)', () => {
       { beta: 2, num_classes: 1 },
     );
     expectClose(loss.data, [0.022658, 0.003752, 1.650078]);
-    const row = ops.quality_focal_loss.forward(
-      { pred: t([1, 3], logits), label: t([1], [1]), score: t([1], [0.7]) },
-      { beta: 2, num_classes: 3 },
-    ).loss;
+    const row = ops.quality_focal_loss.forward({ pred: t([1, 3], logits), label: t([1], [1]), score: t([1], [0.7]) }, { beta: 2, num_classes: 3 }).loss;
     expectClose(row.data, [0.022658 + 0.003752 + 1.650078]);
   });
 
@@ -148,7 +139,10 @@ describe('conv2d', () => {
     const attrs = { padding: [1, 1], groups: 2 };
     const full = ops.conv2d.forward({ x: xg, weight: wg, bias: bg }, attrs).out;
     for (let g = 0; g < 2; g++) {
-      const xs = t([2, 2, 5, 5], [0, 1].flatMap((n) => Array.from(xg.data.subarray((n * 4 + 2 * g) * 25, (n * 4 + 2 * g + 2) * 25))));
+      const xs = t(
+        [2, 2, 5, 5],
+        [0, 1].flatMap((n) => Array.from(xg.data.subarray((n * 4 + 2 * g) * 25, (n * 4 + 2 * g + 2) * 25))),
+      );
       const ws = t([3, 2, 3, 3], wg.data.subarray(g * 54, (g + 1) * 54));
       const bs = t([3], bg.data.subarray(3 * g, 3 * g + 3));
       const part = ops.conv2d.forward({ x: xs, weight: ws, bias: bs }, { padding: [1, 1] }).out;
@@ -184,10 +178,7 @@ describe('group_norm', () => {
     const [N, C, H, W] = [2, 6, 3, 4];
     const x = normalT(rng, [N, C, H, W], 3, 5);
     for (const G of [1, 2, 3, 6]) {
-      const { out } = ops.group_norm.forward(
-        { x, weight: t([C], new Array(C).fill(1)), bias: t([C], new Array(C).fill(0)) },
-        { num_groups: G, eps: 0 },
-      );
+      const { out } = ops.group_norm.forward({ x, weight: t([C], new Array(C).fill(1)), bias: t([C], new Array(C).fill(0)) }, { num_groups: G, eps: 0 });
       const M = (C / G) * H * W;
       for (let i = 0; i < N * G; i++) {
         const grp = out.data.subarray(i * M, (i + 1) * M);
@@ -312,7 +303,10 @@ describe('distribution_focal_loss', () => {
       // Targets kept 0.1 away from integers, where the piecewise-linear loss has its kinks.
       const ints = rng.int(N, 0, regMax);
       const frac = rng.uniform(N, 0.1, 0.9);
-      const target = t([N], Array.from(ints, (v, i) => v + frac[i]));
+      const target = t(
+        [N],
+        Array.from(ints, (v, i) => v + frac[i]),
+      );
       fd('distribution_focal_loss', { pred: normalT(rng, [N, regMax + 1], 2), target }, { reg_max: regMax }, 600 + k);
     });
   }
@@ -491,12 +485,8 @@ describe('argument validation names op, argument, expected and actual', () => {
     expect(() => ops.quality_focal_loss.forward({ pred, label: t([2], [0, 4]), score }, { beta: 2, num_classes: 3 })).toThrow(
       /quality_focal_loss: argument 'label' expected integers in \[0, 3\] \(3 = background\), got label\[1\] = 4/,
     );
-    expect(() => ops.quality_focal_loss.forward({ pred, label: t([2], [-1, 0]), score }, { beta: 2, num_classes: 3 })).toThrow(
-      /label\[0\] = -1/,
-    );
-    expect(() => ops.quality_focal_loss.forward({ pred, label: t([2], [0.5, 0]), score }, { beta: 2, num_classes: 3 })).toThrow(
-      /label\[0\] = 0.5/,
-    );
+    expect(() => ops.quality_focal_loss.forward({ pred, label: t([2], [-1, 0]), score }, { beta: 2, num_classes: 3 })).toThrow(/label\[0\] = -1/);
+    expect(() => ops.quality_focal_loss.forward({ pred, label: t([2], [0.5, 0]), score }, { beta: 2, num_classes: 3 })).toThrow(/label\[0\] = 0.5/);
     expect(() => ops.quality_focal_loss.forward({ pred, label: t([2], [0, 1]), score }, { beta: 2, num_classes: 4 })).toThrow(
       /quality_focal_loss: argument 'num_classes' expected pred.shape\[1\] = 3, got 4/,
     );

@@ -51,18 +51,43 @@ const m23 = () => E.tensor([1, 2, 3, 4, 5, 6], [2, 3]);
 add('engine', 'shapes that do not broadcast', () => E.add(m23(), E.tensor([1, 2, 3, 4])), /add: shapes \[2,3\] and \[4\] cannot be broadcast/);
 add('engine', 'matmul inner sizes differ', () => E.matmul(m23(), E.zeros([4, 5])), /matmul: b\.shape\[-2\] must equal a\.shape\[-1\] \(3\), got 4/);
 add('engine', 'matmul on an int32 tensor', () => E.matmul(E.tensor([1, 2], [1, 2], 'int32'), E.zeros([2, 1])), /matmul: a must have dtype float32, got int32/);
-add('engine', 'conv2d weight of other input channels', () => E.conv2d(E.zeros([1, 3, 8, 8]), E.zeros([4, 2, 3, 3])), /conv2d: weight must have shape \[Cout, Cin\/groups, kh, kw\] = \[4, 3, 3, 3\] for x \[1,3,8,8\] and groups = 1, got \[4,2,3,3\]/);
-add('engine', 'conv2d on a rank-3 input', () => E.conv2d(E.zeros([3, 8, 8]), E.zeros([4, 3, 3, 3])), /conv2d: x \[N,Cin,H,W\] must have rank 4, got shape \[3,8,8\]/);
-add('engine', 'group norm groups not dividing the channels', () => E.groupNorm(E.zeros([1, 6, 4, 4]), 4), /groupNorm: the channel count C = 6 of x \[1,6,4,4\] is not divisible by numGroups = 4/);
+add(
+  'engine',
+  'conv2d weight of other input channels',
+  () => E.conv2d(E.zeros([1, 3, 8, 8]), E.zeros([4, 2, 3, 3])),
+  /conv2d: weight must have shape \[Cout, Cin\/groups, kh, kw\] = \[4, 3, 3, 3\] for x \[1,3,8,8\] and groups = 1, got \[4,2,3,3\]/,
+);
+add(
+  'engine',
+  'conv2d on a rank-3 input',
+  () => E.conv2d(E.zeros([3, 8, 8]), E.zeros([4, 3, 3, 3])),
+  /conv2d: x \[N,Cin,H,W\] must have rank 4, got shape \[3,8,8\]/,
+);
+add(
+  'engine',
+  'group norm groups not dividing the channels',
+  () => E.groupNorm(E.zeros([1, 6, 4, 4]), 4),
+  /groupNorm: the channel count C = 6 of x \[1,6,4,4\] is not divisible by numGroups = 4/,
+);
 add('engine', 'softmax axis out of range', () => E.softmax(m23(), 2), /softmax: axis must be an integer in \[-2, 1\], got 2/);
 add('engine', 'a float index for indexSelect', () => E.indexSelect(m23(), 0, E.tensor([0, 1])), /indexSelect: index must have dtype int32, got float32/);
 add('engine', 'a negative dimension', () => E.zeros([2, -1]), /shape \[2,-1\] must hold non-negative integers/);
 add('engine', 'item() of an empty tensor', () => E.zeros([0, 3]).item(), /item\(\): Tensor#\d+ float32 \[0,3\] has 0 elements, expected 1/);
-add('engine', 'max over an empty axis (sum gives 0, mean NaN, as PyTorch)', () => E.max(E.zeros([0, 3]), 0), /max: cannot reduce over empty axes of Tensor#\d+ float32 \[0,3\]/);
+add(
+  'engine',
+  'max over an empty axis (sum gives 0, mean NaN, as PyTorch)',
+  () => E.max(E.zeros([0, 3]), 0),
+  /max: cannot reduce over empty axes of Tensor#\d+ float32 \[0,3\]/,
+);
 add('engine', 'NaN in an int32 tensor', () => E.tensor([0, Number.NaN], [2], 'int32'), /tensor: value NaN at index 1 is not a valid int32/);
 add('engine', 'a NaN clamp bound', () => E.clamp(m23(), Number.NaN, 1), /clamp: min \(NaN\) must be ≤ max \(1\)/);
 add('engine', 'a NaN learning rate', () => new SGD([['w', E.requireGrad(E.zeros([2]))]], { lr: Number.NaN }), /optimizer: lr must be ≥ 0, got NaN/);
-add('engine', 'a kernel that does not exist', () => E.runtime().dispatch({ op: 'test', kernel: 'no_such_kernel', buffers: {}, workgroups: [1] }), /kernel source 'no_such_kernel': no file kernels\/no_such_kernel\.wgsl/);
+add(
+  'engine',
+  'a kernel that does not exist',
+  () => E.runtime().dispatch({ op: 'test', kernel: 'no_such_kernel', buffers: {}, workgroups: [1] }),
+  /kernel source 'no_such_kernel': no file kernels\/no_such_kernel\.wgsl/,
+);
 add(
   'engine',
   'a uniform the kernel does not have',
@@ -89,7 +114,7 @@ add(
 );
 add(
   'engine',
-  "a binding over maxStorageBufferBindingSize (limit lowered to 4 KiB, checked before Dawn)",
+  'a binding over maxStorageBufferBindingSize (limit lowered to 4 KiB, checked before Dawn)',
   () => {
     const x = E.tensor(new Float32Array(2000)); // an upload: no kernel binds it yet
     const restore = E.runtime().overrideLimits({ maxStorageBufferBindingSize: 4096 });
@@ -101,7 +126,12 @@ add(
   },
   /op 'exp' \(kernel unary\): binding 'x' is a 8192-byte buffer \(tensor \[2000\]\), over this adapter's maxStorageBufferBindingSize of 4096 bytes/,
 );
-add('engine', 'no WebGPU adapter (requestAdapter gives null)', () => openDevice({ requestAdapter: async () => null }), /No WebGPU adapter found \(requestAdapter\(\) returned null\)\.\nOn Debian\/Ubuntu .*\n {2}sudo bash scripts\/setup-webgpu\.sh/);
+add(
+  'engine',
+  'no WebGPU adapter (requestAdapter gives null)',
+  () => openDevice({ requestAdapter: async () => null }),
+  /No WebGPU adapter found \(requestAdapter\(\) returned null\)\.\nOn Debian\/Ubuntu .*\n {2}sudo bash scripts\/setup-webgpu\.sh/,
+);
 add(
   'engine',
   'no WebGPU adapter (requestAdapter fails)',
@@ -112,16 +142,66 @@ add(
 // ------------------------------------------------------------------ kernels
 
 const logits = () => E.zeros([4, 8]);
-add('kernels', 'QFL labels as float32', () => E.qualityFocalLoss(logits(), E.zeros([4]), E.zeros([4])), /qualityFocalLoss: label must have dtype int32, got float32/);
-add('kernels', 'QFL score of the wrong length', () => E.qualityFocalLoss(logits(), E.tensor([0, 1, 2, 8], [4], 'int32'), E.zeros([3])), /qualityFocalLoss: score must have shape \[4\] \(one IoU score per row of pred\), got \[3\]/);
-add('kernels', 'GIoU boxes of 3 coordinates', () => E.giouLoss(E.zeros([2, 3]), E.zeros([2, 3])), /boxes1 must have shape \[N,4\] \(x1,y1,x2,y2\), got \[2,3\]/);
-add('kernels', 'DFL bins that do not match reg_max', () => E.distributionFocalLoss(E.zeros([4, 8]), E.zeros([4]), { regMax: 16 }), /distributionFocalLoss: pred must have regMax \+ 1 = 17 bins per row, got shape \[4,8\] \(regMax 16\)/);
-add('kernels', 'an unknown reduction', () => E.sigmoidFocalLoss(logits(), logits(), { reduction: 'avg' as 'mean' }), /sigmoidFocalLoss: reduction must be one of 'none', 'sum', 'mean', got "avg"/);
-add('kernels', 'an infinite avgFactor', () => E.sigmoidFocalLoss(logits(), logits(), { avgFactor: Number.POSITIVE_INFINITY }), /sigmoidFocalLoss: avgFactor must be a finite number, got Infinity/);
-add('kernels', 'distance2bbox points of 3 coordinates', () => E.distance2bbox(E.zeros([2, 3]), E.zeros([2, 4])), /distance2bbox: points must have shape \[N,2\] \(x,y\), got \[2,3\]/);
-add('kernels', 'labels outside [0, C] (checked on the CPU before upload)', () => E.validateLabels([0, 9, 3], 8), /validateLabels: labels\[1\] = 9 is not an integer in \[0, 8\] \(8 = background\)/);
-add('kernels', 'a NaN box target', () => E.validateBoxes([Number.NaN, 0, 1, 1]), /validateBoxes: boxes\[0\] = \[NaN, 0, 1, 1\] needs finite values with x2 ≥ x1 and y2 ≥ y1/);
-add('kernels', 'an inverted box target', () => E.validateBoxes([0, 0, 1, 1, 5, 5, 2, 8]), /validateBoxes: boxes\[1\] = \[5, 5, 2, 8\] needs finite values with x2 ≥ x1 and y2 ≥ y1/);
+add(
+  'kernels',
+  'QFL labels as float32',
+  () => E.qualityFocalLoss(logits(), E.zeros([4]), E.zeros([4])),
+  /qualityFocalLoss: label must have dtype int32, got float32/,
+);
+add(
+  'kernels',
+  'QFL score of the wrong length',
+  () => E.qualityFocalLoss(logits(), E.tensor([0, 1, 2, 8], [4], 'int32'), E.zeros([3])),
+  /qualityFocalLoss: score must have shape \[4\] \(one IoU score per row of pred\), got \[3\]/,
+);
+add(
+  'kernels',
+  'GIoU boxes of 3 coordinates',
+  () => E.giouLoss(E.zeros([2, 3]), E.zeros([2, 3])),
+  /boxes1 must have shape \[N,4\] \(x1,y1,x2,y2\), got \[2,3\]/,
+);
+add(
+  'kernels',
+  'DFL bins that do not match reg_max',
+  () => E.distributionFocalLoss(E.zeros([4, 8]), E.zeros([4]), { regMax: 16 }),
+  /distributionFocalLoss: pred must have regMax \+ 1 = 17 bins per row, got shape \[4,8\] \(regMax 16\)/,
+);
+add(
+  'kernels',
+  'an unknown reduction',
+  () => E.sigmoidFocalLoss(logits(), logits(), { reduction: 'avg' as 'mean' }),
+  /sigmoidFocalLoss: reduction must be one of 'none', 'sum', 'mean', got "avg"/,
+);
+add(
+  'kernels',
+  'an infinite avgFactor',
+  () => E.sigmoidFocalLoss(logits(), logits(), { avgFactor: Number.POSITIVE_INFINITY }),
+  /sigmoidFocalLoss: avgFactor must be a finite number, got Infinity/,
+);
+add(
+  'kernels',
+  'distance2bbox points of 3 coordinates',
+  () => E.distance2bbox(E.zeros([2, 3]), E.zeros([2, 4])),
+  /distance2bbox: points must have shape \[N,2\] \(x,y\), got \[2,3\]/,
+);
+add(
+  'kernels',
+  'labels outside [0, C] (checked on the CPU before upload)',
+  () => E.validateLabels([0, 9, 3], 8),
+  /validateLabels: labels\[1\] = 9 is not an integer in \[0, 8\] \(8 = background\)/,
+);
+add(
+  'kernels',
+  'a NaN box target',
+  () => E.validateBoxes([Number.NaN, 0, 1, 1]),
+  /validateBoxes: boxes\[0\] = \[NaN, 0, 1, 1\] needs finite values with x2 ≥ x1 and y2 ≥ y1/,
+);
+add(
+  'kernels',
+  'an inverted box target',
+  () => E.validateBoxes([0, 0, 1, 1, 5, 5, 2, 8]),
+  /validateBoxes: boxes\[1\] = \[5, 5, 2, 8\] needs finite values with x2 ≥ x1 and y2 ≥ y1/,
+);
 add('kernels', 'a DFL target at reg_max', () => E.validateDflTargets([0, 3.5, 16], 16), /validateDflTargets: target\[2\] = 16 is outside \[0, 16\)/);
 
 // ------------------------------------------------------------------ detection targets (ATSS)
@@ -130,7 +210,12 @@ const priors = Float64Array.from([0, 0, 8, 8, 8, 0, 16, 8, 0, 8, 8, 16, 8, 8, 16
 const assign = (gtBoxes: number[], gtLabels: number[]) =>
   new ATSSAssigner(9).assign({ priors, numLevelPriors: [4], gtBoxes: Float64Array.from(gtBoxes), gtLabels: Int32Array.from(gtLabels), numClasses: 8 });
 add('targets', 'a gt label outside [0, numClasses)', () => assign([0, 0, 8, 8], [8]), /ATSSAssigner: gt 0 has label 8, outside \[0, 8\)/);
-add('targets', 'a NaN gt box', () => assign([0, 0, 8, 8, 1, Number.NaN, 4, 4], [1, 2]), /ATSSAssigner: gt boxes: box 1 \[1, NaN, 4, 4\] has a non-finite coordinate/);
+add(
+  'targets',
+  'a NaN gt box',
+  () => assign([0, 0, 8, 8, 1, Number.NaN, 4, 4], [1, 2]),
+  /ATSSAssigner: gt boxes: box 1 \[1, NaN, 4, 4\] has a non-finite coordinate/,
+);
 add('targets', 'an inverted gt box', () => assign([6, 0, 2, 8], [1]), /ATSSAssigner: gt boxes: box 0 \[6, 0, 2, 8\] has x2 < x1/);
 add('targets', 'more labels than boxes', () => assign([0, 0, 8, 8], [1, 2]), /ATSSAssigner: 2 gt labels for 1 gt boxes/);
 
@@ -160,17 +245,83 @@ const withAnnotation = (edit: (a: Record<string, unknown>) => void) => {
   edit(j.annotations[0] as Record<string, unknown>);
   return j;
 };
-add('data', 'truncated COCO JSON', () => parseCocoText(JSON.stringify(cocoJson()).slice(0, 40), 'data/annotations.json'), /^data\/annotations\.json: malformed JSON: /);
-add('data', 'an annotation without bbox', () => parseCoco(withAnnotation((a) => delete a.bbox), 'ann.json'), /ann\.json: annotations\[0\]\.bbox: missing field/);
-add('data', 'a bbox holding null (NaN in JSON)', () => parseCoco(withAnnotation((a) => (a.bbox = [1, null, 3, 3])), 'ann.json'), /ann\.json: annotations\[0\]\.bbox: .*4 finite numbers.*\[1, null, 3, 3\]/);
-add('data', 'an inverted bbox (negative width)', () => parseCoco(withAnnotation((a) => (a.bbox = [4, 1, -3, 3])), 'ann.json'), /ann\.json: annotations\[0\]\.bbox: .*negative.*-3/);
-add('data', 'an unknown category id', () => parseCoco(withAnnotation((a) => (a.category_id = 5)), 'ann.json'), /ann\.json: annotations\[0\]\.category_id: .*5/);
+add(
+  'data',
+  'truncated COCO JSON',
+  () => parseCocoText(JSON.stringify(cocoJson()).slice(0, 40), 'data/annotations.json'),
+  /^data\/annotations\.json: malformed JSON: /,
+);
+add(
+  'data',
+  'an annotation without bbox',
+  () =>
+    parseCoco(
+      withAnnotation((a) => delete a.bbox),
+      'ann.json',
+    ),
+  /ann\.json: annotations\[0\]\.bbox: missing field/,
+);
+add(
+  'data',
+  'a bbox holding null (NaN in JSON)',
+  () =>
+    parseCoco(
+      withAnnotation((a) => (a.bbox = [1, null, 3, 3])),
+      'ann.json',
+    ),
+  /ann\.json: annotations\[0\]\.bbox: .*4 finite numbers.*\[1, null, 3, 3\]/,
+);
+add(
+  'data',
+  'an inverted bbox (negative width)',
+  () =>
+    parseCoco(
+      withAnnotation((a) => (a.bbox = [4, 1, -3, 3])),
+      'ann.json',
+    ),
+  /ann\.json: annotations\[0\]\.bbox: .*negative.*-3/,
+);
+add(
+  'data',
+  'an unknown category id',
+  () =>
+    parseCoco(
+      withAnnotation((a) => (a.category_id = 5)),
+      'ann.json',
+    ),
+  /ann\.json: annotations\[0\]\.category_id: .*5/,
+);
 add('data', 'a folder without annotations.json', () => loadCocoDir(path.join(root, 'nowhere')), /nowhere: no annotations\.json in this folder/);
-add('data', 'a missing PNG', () => loadCocoDir(cocoFolder('missing-png', cocoJson(), { 'a.png': png(8, 6) })), /missing image file b\.png \(.*images\/b\.png\)/);
-add('data', 'a truncated PNG', () => loadCocoDir(cocoFolder('truncated-png', cocoJson(), { 'a.png': png(8, 6), 'b.png': png(8, 6).slice(0, 40) }), { checkImages: 'decode' }), /images\/b\.png: corrupt PNG/);
-add('data', 'a file that is not a PNG', () => loadCocoDir(cocoFolder('not-png', cocoJson(), { 'a.png': png(8, 6), 'b.png': new TextEncoder().encode('GIF89a...') }), { checkImages: 'decode' }), /images\/b\.png: not a PNG file/);
-add('data', 'a PNG of another size than its JSON entry', () => loadCocoDir(cocoFolder('wrong-size', cocoJson(), { 'a.png': png(8, 6), 'b.png': png(9, 6) }), { checkImages: 'decode' }), /b\.png.*9x6.*8x6|b\.png.*8x6.*9x6/);
-add('data', 'a loader batch size of 0', () => new DetectionLoader(loadCocoDir(cocoFolder('ok', cocoJson())), { batchSize: 0 }), /DetectionLoader: batchSize must be a positive integer, got 0/);
+add(
+  'data',
+  'a missing PNG',
+  () => loadCocoDir(cocoFolder('missing-png', cocoJson(), { 'a.png': png(8, 6) })),
+  /missing image file b\.png \(.*images\/b\.png\)/,
+);
+add(
+  'data',
+  'a truncated PNG',
+  () => loadCocoDir(cocoFolder('truncated-png', cocoJson(), { 'a.png': png(8, 6), 'b.png': png(8, 6).slice(0, 40) }), { checkImages: 'decode' }),
+  /images\/b\.png: corrupt PNG/,
+);
+add(
+  'data',
+  'a file that is not a PNG',
+  () => loadCocoDir(cocoFolder('not-png', cocoJson(), { 'a.png': png(8, 6), 'b.png': new TextEncoder().encode('GIF89a...') }), { checkImages: 'decode' }),
+  /images\/b\.png: not a PNG file/,
+);
+add(
+  'data',
+  'a PNG of another size than its JSON entry',
+  () => loadCocoDir(cocoFolder('wrong-size', cocoJson(), { 'a.png': png(8, 6), 'b.png': png(9, 6) }), { checkImages: 'decode' }),
+  /b\.png.*9x6.*8x6|b\.png.*8x6.*9x6/,
+);
+add(
+  'data',
+  'a loader batch size of 0',
+  () => new DetectionLoader(loadCocoDir(cocoFolder('ok', cocoJson())), { batchSize: 0 }),
+  /DetectionLoader: batchSize must be a positive integer, got 0/,
+);
 add(
   'data',
   'a loader state saved for another dataset',
@@ -292,7 +443,12 @@ const writeVariant = (name: string, bytes: Uint8Array | string) => {
   fs.writeFileSync(file, bytes);
   return file;
 };
-add('checkpoint', 'a truncated weights file', () => loadWeights(student, writeVariant('trunc.safetensors', bytesOf(weightsFile).slice(0, -100))), /trunc\.safetensors: .*truncated/);
+add(
+  'checkpoint',
+  'a truncated weights file',
+  () => loadWeights(student, writeVariant('trunc.safetensors', bytesOf(weightsFile).slice(0, -100))),
+  /trunc\.safetensors: .*truncated/,
+);
 add(
   'checkpoint',
   'a corrupt safetensors header',
@@ -315,8 +471,18 @@ add(
   },
   /teacher\.safetensors: loadStateDict: checkpoint does not match the model; unexpected: backbone\.layer2\.1\.conv1\.weight/,
 );
-add('checkpoint', 'a sidecar that is not JSON', () => readSidecar(writeVariant('checkpoint-0000009.json', '{"format": "crosskd-ch')), /checkpoint-0000009\.json: not valid JSON/);
-add('checkpoint', 'a JSON file that is no checkpoint sidecar', () => readSidecar(writeVariant('other.json', '{"format": "coco"}')), /other\.json: not a checkpoint sidecar of this project \(expected format "crosskd-checkpoint", version 1; got format "coco", version undefined\)/);
+add(
+  'checkpoint',
+  'a sidecar that is not JSON',
+  () => readSidecar(writeVariant('checkpoint-0000009.json', '{"format": "crosskd-ch')),
+  /checkpoint-0000009\.json: not valid JSON/,
+);
+add(
+  'checkpoint',
+  'a JSON file that is no checkpoint sidecar',
+  () => readSidecar(writeVariant('other.json', '{"format": "coco"}')),
+  /other\.json: not a checkpoint sidecar of this project \(expected format "crosskd-checkpoint", version 1; got format "coco", version undefined\)/,
+);
 add(
   'checkpoint',
   'optimizer state for parameters of other shapes',
@@ -352,7 +518,9 @@ add(
   'a teacher head of another width',
   () => {
     const base = presetConfig('tiny');
-    const teacher = new Detector(detectorConfig({ ...base, model: { ...base.model, neck: { ...base.model.neck, outChannels: 48 }, head: { ...base.model.head, featChannels: 48 } } })).freeze();
+    const teacher = new Detector(
+      detectorConfig({ ...base, model: { ...base.model, neck: { ...base.model.neck, outChannels: 48 }, head: { ...base.model.head, featChannels: 48 } } }),
+    ).freeze();
     try {
       distillationLoss(student, teacher, { method: 'crosskd', tap: 2 });
     } finally {
@@ -380,7 +548,10 @@ describe('legal edge cases are handled, not refused', () => {
   });
 
   it('a COCO box under 1 px is dropped with a warning naming it (as mmdetection)', () => {
-    const parsed = parseCoco(withAnnotation((a) => (a.bbox = [2, 2, 0, 3])), 'ann.json');
+    const parsed = parseCoco(
+      withAnnotation((a) => (a.bbox = [2, 2, 0, 3])),
+      'ann.json',
+    );
     expect(parsed.records[0].boxes.length).toBe(0);
     expect(parsed.warnings.join('\n')).toMatch(/annotations\[0\]/);
   });

@@ -38,7 +38,11 @@ function run(script: string, args: string[], env: Record<string, string> = {}): 
 }
 
 /** The error line(s) of a run: stderr without Dawn's start-up warnings. */
-const errorText = (r: Run) => r.stderr.split('\n').filter((l) => !l.startsWith('Warning: ')).join('\n');
+const errorText = (r: Run) =>
+  r.stderr
+    .split('\n')
+    .filter((l) => !l.startsWith('Warning: '))
+    .join('\n');
 
 const tinyData = { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') };
 let sidecar = '';
@@ -48,7 +52,14 @@ beforeAll(async () => {
   fs.writeFileSync(at('malformed.json'), '{"name": "tiny", "seed": ');
   // a config whose learning rate blows the weights up within a few steps
   const tiny = presetConfig('tiny');
-  fs.writeFileSync(at('diverge.json'), JSON.stringify({ ...tiny, data: tinyData, train: { ...tiny.train, epochs: 2, warmupIters: 0, clipGradNorm: null, optimizer: { ...tiny.train.optimizer, lr: 1e6 } } }));
+  fs.writeFileSync(
+    at('diverge.json'),
+    JSON.stringify({
+      ...tiny,
+      data: tinyData,
+      train: { ...tiny.train, epochs: 2, warmupIters: 0, clipGradNorm: null, optimizer: { ...tiny.train.optimizer, lr: 1e6 } },
+    }),
+  );
   // an untrained tiny checkpoint, then the same with its weights file truncated
   await E.init();
   const detector = new Detector(detectorConfig(presetConfig('tiny')));
@@ -86,7 +97,10 @@ beforeAll(async () => {
   fs.mkdirSync(at('coco', 'images'), { recursive: true });
   fs.writeFileSync(at('coco', 'images', 'a.png'), png);
   const categories = Array.from({ length: 8 }, (_, i) => ({ id: i + 1, name: `c${i}` }));
-  fs.writeFileSync(at('coco', 'annotations.json'), JSON.stringify({ images: [{ id: 1, file_name: 'a.png', width: 16, height: 16 }], annotations: [], categories }));
+  fs.writeFileSync(
+    at('coco', 'annotations.json'),
+    JSON.stringify({ images: [{ id: 1, file_name: 'a.png', width: 16, height: 16 }], annotations: [], categories }),
+  );
 });
 
 interface CliCase {
@@ -101,12 +115,48 @@ interface CliCase {
 }
 
 const cases: CliCase[] = [
-  { what: 'train without --preset or --config', script: 'scripts/train.ts', args: () => [], code: EXIT.usage, error: /^error: give exactly one of --preset NAME or --config FILE$/m },
-  { what: 'train with an unknown --method, no teacher', script: 'scripts/train.ts', args: () => ['--preset', 'tiny', '--method', 'foo'], code: EXIT.usage, error: /^error: option '--method <method>' argument 'foo' is invalid\. Allowed choices are pred_mimic, pkd, crosskd, crosskd\+pkd\.$/m },
-  { what: 'train with --method crosskd but no --teacher', script: 'scripts/train.ts', args: () => ['--preset', 'tiny', '--method', 'crosskd'], code: EXIT.usage, error: /^error: --method crosskd needs --teacher CHECKPOINT \(the teacher to distil from\); without --teacher the student trains alone$/m },
-  { what: 'train with --tap but no --teacher', script: 'scripts/train.ts', args: () => ['--preset', 'tiny', '--tap', '2'], code: EXIT.usage, error: /^error: --tap 2 needs --teacher CHECKPOINT/m },
-  { what: 'train with --tap for a method without taps', script: 'scripts/train.ts', args: () => ['--preset', 'tiny', '--teacher', at('nope.json'), '--method', 'pkd', '--tap', '2'], code: EXIT.usage, error: /^error: --tap is for --method crosskd or crosskd\+pkd, got --method pkd$/m },
-  { what: 'train with an unknown option', script: 'scripts/train.ts', args: () => ['--preset', 'tiny', '--bogus'], code: EXIT.usage, error: /^error: unknown option '--bogus'$/m },
+  {
+    what: 'train without --preset or --config',
+    script: 'scripts/train.ts',
+    args: () => [],
+    code: EXIT.usage,
+    error: /^error: give exactly one of --preset NAME or --config FILE$/m,
+  },
+  {
+    what: 'train with an unknown --method, no teacher',
+    script: 'scripts/train.ts',
+    args: () => ['--preset', 'tiny', '--method', 'foo'],
+    code: EXIT.usage,
+    error: /^error: option '--method <method>' argument 'foo' is invalid\. Allowed choices are pred_mimic, pkd, crosskd, crosskd\+pkd\.$/m,
+  },
+  {
+    what: 'train with --method crosskd but no --teacher',
+    script: 'scripts/train.ts',
+    args: () => ['--preset', 'tiny', '--method', 'crosskd'],
+    code: EXIT.usage,
+    error: /^error: --method crosskd needs --teacher CHECKPOINT \(the teacher to distil from\); without --teacher the student trains alone$/m,
+  },
+  {
+    what: 'train with --tap but no --teacher',
+    script: 'scripts/train.ts',
+    args: () => ['--preset', 'tiny', '--tap', '2'],
+    code: EXIT.usage,
+    error: /^error: --tap 2 needs --teacher CHECKPOINT/m,
+  },
+  {
+    what: 'train with --tap for a method without taps',
+    script: 'scripts/train.ts',
+    args: () => ['--preset', 'tiny', '--teacher', at('nope.json'), '--method', 'pkd', '--tap', '2'],
+    code: EXIT.usage,
+    error: /^error: --tap is for --method crosskd or crosskd\+pkd, got --method pkd$/m,
+  },
+  {
+    what: 'train with an unknown option',
+    script: 'scripts/train.ts',
+    args: () => ['--preset', 'tiny', '--bogus'],
+    code: EXIT.usage,
+    error: /^error: unknown option '--bogus'$/m,
+  },
   {
     what: 'train with a non-integer --max-steps',
     script: 'scripts/train.ts',
@@ -114,8 +164,20 @@ const cases: CliCase[] = [
     code: EXIT.usage,
     error: /^error: option '--max-steps <n>' argument 'abc' is invalid\. expected an integer ≥ 1, got 'abc'\.$/m,
   },
-  { what: 'train with a missing config file', script: 'scripts/train.ts', args: () => ['--config', at('nope.json')], code: EXIT.usage, error: /^error: config file not found: .*nope\.json$/m },
-  { what: 'train with malformed config JSON', script: 'scripts/train.ts', args: () => ['--config', at('malformed.json')], code: EXIT.usage, error: /^error: config file .*malformed\.json is not valid JSON: /m },
+  {
+    what: 'train with a missing config file',
+    script: 'scripts/train.ts',
+    args: () => ['--config', at('nope.json')],
+    code: EXIT.usage,
+    error: /^error: config file not found: .*nope\.json$/m,
+  },
+  {
+    what: 'train with malformed config JSON',
+    script: 'scripts/train.ts',
+    args: () => ['--config', at('malformed.json')],
+    code: EXIT.usage,
+    error: /^error: config file .*malformed\.json is not valid JSON: /m,
+  },
   {
     what: 'train with an unknown config key',
     script: 'scripts/train.ts',
@@ -123,7 +185,13 @@ const cases: CliCase[] = [
     code: EXIT.usage,
     error: /^error: .*bad-key\.json is not a valid training config:\n {2}train: .*\(train\.batchsize\)$/m,
   },
-  { what: 'train with an unknown preset', script: 'scripts/train.ts', args: () => ['--preset', 'huge'], code: EXIT.usage, error: /^error: unknown preset 'huge' \(known: .*tiny.*\)$/m },
+  {
+    what: 'train with an unknown preset',
+    script: 'scripts/train.ts',
+    args: () => ['--preset', 'huge'],
+    code: EXIT.usage,
+    error: /^error: unknown preset 'huge' \(known: .*tiny.*\)$/m,
+  },
   {
     what: 'train --resume in a folder without checkpoints',
     script: 'scripts/train.ts',
@@ -137,7 +205,8 @@ const cases: CliCase[] = [
     args: () => ['--preset', 'tiny', '--out', at('no-adapter')],
     env: { VK_ICD_FILENAMES: '/nonexistent/icd.json' },
     code: EXIT.noAdapter,
-    error: /^error: No WebGPU adapter found \(requestAdapter\(\) returned null\)\.\nOn Debian\/Ubuntu without a GPU, install Mesa's software Vulkan driver \(lavapipe\):\n {2}sudo bash scripts\/setup-webgpu\.sh$/m,
+    error:
+      /^error: No WebGPU adapter found \(requestAdapter\(\) returned null\)\.\nOn Debian\/Ubuntu without a GPU, install Mesa's software Vulkan driver \(lavapipe\):\n {2}sudo bash scripts\/setup-webgpu\.sh$/m,
     noOutput: () => [at('no-adapter')],
   },
   {
@@ -145,7 +214,8 @@ const cases: CliCase[] = [
     script: 'scripts/train.ts',
     args: () => ['--config', at('diverge.json'), '--out', at('diverge'), '--no-progress', '--anomaly'],
     code: EXIT.nonFinite,
-    error: /^error: anomaly mode: op '[^']+' (in the backward of '[^']+' )?\(kernels? [\w, ]+\) produced (NaN|Inf) in its output Tensor#\d+ .* \(raised reading the losses of training step \d+; (last good checkpoint: .*checkpoint-\d+\.json \(resume with --resume\)|no checkpoint was written before it)\)$/m,
+    error:
+      /^error: anomaly mode: op '[^']+' (in the backward of '[^']+' )?\(kernels? [\w, ]+\) produced (NaN|Inf) in its output Tensor#\d+ .* \(raised reading the losses of training step \d+; (last good checkpoint: .*checkpoint-\d+\.json \(resume with --resume\)|no checkpoint was written before it)\)$/m,
   },
   {
     what: 'eval of a checkpoint whose weights file is truncated',
@@ -170,73 +240,338 @@ const cases: CliCase[] = [
     code: EXIT.usage,
     error: /^error: soak: 100 steps leave fewer than two samples after a warm-up of 100 steps sampled every 50$/m,
   },
-  { what: 'soak with a non-integer step count', script: 'scripts/soak.ts', args: () => ['--steps', '1e3x'], code: EXIT.usage, error: /^error: option '--steps <n>' argument '1e3x' is invalid/m },
-  { what: 'eval with a zero batch size', script: 'scripts/eval.ts', args: () => ['--checkpoint', at('truncated'), '--data', at('coco'), '--batch-size', '0'], code: EXIT.usage, error: /^error: option '--batch-size <n>' argument '0' is invalid\. expected an integer ≥ 1, got '0'\.$/m },
-  { what: 'experiment with a non-integer seed count', script: 'scripts/experiment.ts', args: () => ['--preset', 'smoke', '--seeds', 'two', '--out', at('exp')], code: EXIT.usage, error: /^error: option '--seeds <n>' argument 'two' is invalid\. expected an integer ≥ 1, got 'two'\.$/m, noOutput: () => [at('exp')] },
+  {
+    what: 'soak with a non-integer step count',
+    script: 'scripts/soak.ts',
+    args: () => ['--steps', '1e3x'],
+    code: EXIT.usage,
+    error: /^error: option '--steps <n>' argument '1e3x' is invalid/m,
+  },
+  {
+    what: 'eval with a zero batch size',
+    script: 'scripts/eval.ts',
+    args: () => ['--checkpoint', at('truncated'), '--data', at('coco'), '--batch-size', '0'],
+    code: EXIT.usage,
+    error: /^error: option '--batch-size <n>' argument '0' is invalid\. expected an integer ≥ 1, got '0'\.$/m,
+  },
+  {
+    what: 'experiment with a non-integer seed count',
+    script: 'scripts/experiment.ts',
+    args: () => ['--preset', 'smoke', '--seeds', 'two', '--out', at('exp')],
+    code: EXIT.usage,
+    error: /^error: option '--seeds <n>' argument 'two' is invalid\. expected an integer ≥ 1, got 'two'\.$/m,
+    noOutput: () => [at('exp')],
+  },
   // --- the config schema: each names the key, the expectation and the value found
-  { what: 'config: a learning rate ≤ 0', script: 'scripts/train.ts', args: () => ['--config', at('neg-lr.json')], code: EXIT.usage, error: /^ {2}train\.optimizer\.lr: Too small: expected number to be >0, got -0\.1$/m },
-  { what: 'config: a required key missing', script: 'scripts/train.ts', args: () => ['--config', at('no-epochs.json')], code: EXIT.usage, error: /^ {2}train\.epochs: Invalid input: expected number, but it is missing$/m },
-  { what: 'config: a string where a number belongs', script: 'scripts/train.ts', args: () => ['--config', at('epochs-text.json')], code: EXIT.usage, error: /^ {2}train\.epochs: Invalid input: expected number, got "ten"$/m },
-  { what: 'config: an unknown head type', script: 'scripts/train.ts', args: () => ['--config', at('yolo.json')], code: EXIT.usage, error: /^ {2}model\.head\.type: Invalid option: expected one of "gfl"\|"atss"\|"retina"\|"fcos", got "yolo"$/m },
-  { what: 'config: numClasses against the data', script: 'scripts/train.ts', args: () => ['--config', at('classes.json')], code: EXIT.usage, error: /^error: .*classes\.json: numClasses is 3 but data\.synthetic draws 8 classes \(circle, .*\)$/m },
-  { what: 'config: a JSON array, not an object', script: 'scripts/train.ts', args: () => ['--config', at('array.json')], code: EXIT.usage, error: /^ {2}\(root\): Invalid input: expected object, got \[1, 2\]$/m },
+  {
+    what: 'config: a learning rate ≤ 0',
+    script: 'scripts/train.ts',
+    args: () => ['--config', at('neg-lr.json')],
+    code: EXIT.usage,
+    error: /^ {2}train\.optimizer\.lr: Too small: expected number to be >0, got -0\.1$/m,
+  },
+  {
+    what: 'config: a required key missing',
+    script: 'scripts/train.ts',
+    args: () => ['--config', at('no-epochs.json')],
+    code: EXIT.usage,
+    error: /^ {2}train\.epochs: Invalid input: expected number, but it is missing$/m,
+  },
+  {
+    what: 'config: a string where a number belongs',
+    script: 'scripts/train.ts',
+    args: () => ['--config', at('epochs-text.json')],
+    code: EXIT.usage,
+    error: /^ {2}train\.epochs: Invalid input: expected number, got "ten"$/m,
+  },
+  {
+    what: 'config: an unknown head type',
+    script: 'scripts/train.ts',
+    args: () => ['--config', at('yolo.json')],
+    code: EXIT.usage,
+    error: /^ {2}model\.head\.type: Invalid option: expected one of "gfl"\|"atss"\|"retina"\|"fcos", got "yolo"$/m,
+  },
+  {
+    what: 'config: numClasses against the data',
+    script: 'scripts/train.ts',
+    args: () => ['--config', at('classes.json')],
+    code: EXIT.usage,
+    error: /^error: .*classes\.json: numClasses is 3 but data\.synthetic draws 8 classes \(circle, .*\)$/m,
+  },
+  {
+    what: 'config: a JSON array, not an object',
+    script: 'scripts/train.ts',
+    args: () => ['--config', at('array.json')],
+    code: EXIT.usage,
+    error: /^ {2}\(root\): Invalid input: expected object, got \[1, 2\]$/m,
+  },
   // --- train
-  { what: 'train --eval-every past the last epoch', script: 'scripts/train.ts', args: () => ['--preset', 'tiny', '--eval-every', '5', '--out', at('eval-every')], code: EXIT.usage, error: /^error: --eval-every 5 exceeds the run's 1 epoch\(s\)$/m, noOutput: () => [at('eval-every')] },
+  {
+    what: 'train --eval-every past the last epoch',
+    script: 'scripts/train.ts',
+    args: () => ['--preset', 'tiny', '--eval-every', '5', '--out', at('eval-every')],
+    code: EXIT.usage,
+    error: /^error: --eval-every 5 exceeds the run's 1 epoch\(s\)$/m,
+    noOutput: () => [at('eval-every')],
+  },
   {
     what: 'train --teacher whose weights file is not safetensors (a file error, not a mismatch)',
     script: 'scripts/train.ts',
     args: () => ['--preset', 'tiny', '--teacher', at('garbage', path.basename(sidecar)), '--out', at('garbage-teacher'), '--no-progress'],
     code: EXIT.usage,
-    error: /^error: .*garbage\/checkpoint-0000001\.safetensors: not a safetensors file: header length \d+ exceeds the file size \(\d+ bytes; truncated, or another format\)$/m,
+    error:
+      /^error: .*garbage\/checkpoint-0000001\.safetensors: not a safetensors file: header length \d+ exceeds the file size \(\d+ bytes; truncated, or another format\)$/m,
   },
   // --- eval
-  { what: 'eval of weights that are not safetensors', script: 'scripts/eval.ts', args: () => ['--checkpoint', at('garbage'), '--data', at('coco')], code: EXIT.usage, error: /^error: .*garbage\/checkpoint-0000001\.safetensors: not a safetensors file: header length \d+ exceeds the file size \(\d+ bytes; truncated, or another format\)$/m },
-  { what: 'eval of a sidecar naming weights outside its folder', script: 'scripts/eval.ts', args: () => ['--checkpoint', at('escape'), '--data', at('coco')], code: EXIT.usage, error: /^error: .*escape\/checkpoint-0000001\.json: field 'weights' must be a \.safetensors file name in the same folder, got "\.\.\/ckpt\/checkpoint-0000001\.safetensors"$/m },
-  { what: 'eval without --checkpoint', script: 'scripts/eval.ts', args: () => ['--data', at('coco')], code: EXIT.usage, error: /^error: required option '--checkpoint <file>' not specified$/m },
-  { what: 'eval on a folder without annotations.json', script: 'scripts/eval.ts', args: () => ['--checkpoint', sidecar, '--data', at('empty-run')], code: EXIT.usage, error: /^error: .*empty-run: no annotations\.json in this folder$/m },
+  {
+    what: 'eval of weights that are not safetensors',
+    script: 'scripts/eval.ts',
+    args: () => ['--checkpoint', at('garbage'), '--data', at('coco')],
+    code: EXIT.usage,
+    error:
+      /^error: .*garbage\/checkpoint-0000001\.safetensors: not a safetensors file: header length \d+ exceeds the file size \(\d+ bytes; truncated, or another format\)$/m,
+  },
+  {
+    what: 'eval of a sidecar naming weights outside its folder',
+    script: 'scripts/eval.ts',
+    args: () => ['--checkpoint', at('escape'), '--data', at('coco')],
+    code: EXIT.usage,
+    error:
+      /^error: .*escape\/checkpoint-0000001\.json: field 'weights' must be a \.safetensors file name in the same folder, got "\.\.\/ckpt\/checkpoint-0000001\.safetensors"$/m,
+  },
+  {
+    what: 'eval without --checkpoint',
+    script: 'scripts/eval.ts',
+    args: () => ['--data', at('coco')],
+    code: EXIT.usage,
+    error: /^error: required option '--checkpoint <file>' not specified$/m,
+  },
+  {
+    what: 'eval on a folder without annotations.json',
+    script: 'scripts/eval.ts',
+    args: () => ['--checkpoint', sidecar, '--data', at('empty-run')],
+    code: EXIT.usage,
+    error: /^error: .*empty-run: no annotations\.json in this folder$/m,
+  },
   // --- predict
-  { what: 'predict on a JPEG', script: 'scripts/predict.ts', args: () => ['--checkpoint', sidecar, '--image', at('photo.jpg'), '--out', at('jpeg-out.png')], code: EXIT.usage, error: /^error: .*photo\.jpg: not a PNG file \(only PNG images are supported\)$/m, noOutput: () => [at('jpeg-out.png')] },
-  { what: 'predict with --score-thr outside [0, 1]', script: 'scripts/predict.ts', args: () => ['--checkpoint', sidecar, '--image', at('coco', 'images', 'a.png'), '--out', at('thr.png'), '--score-thr', '1.5'], code: EXIT.usage, error: /^error: --score-thr must be a number in \[0, 1\], got '1\.5'$/m, noOutput: () => [at('thr.png')] },
-  { what: 'predict on an image that does not exist', script: 'scripts/predict.ts', args: () => ['--checkpoint', sidecar, '--image', at('nope.png'), '--out', at('nope-out.png')], code: EXIT.usage, error: /^error: image not found: .*nope\.png$/m },
+  {
+    what: 'predict on a JPEG',
+    script: 'scripts/predict.ts',
+    args: () => ['--checkpoint', sidecar, '--image', at('photo.jpg'), '--out', at('jpeg-out.png')],
+    code: EXIT.usage,
+    error: /^error: .*photo\.jpg: not a PNG file \(only PNG images are supported\)$/m,
+    noOutput: () => [at('jpeg-out.png')],
+  },
+  {
+    what: 'predict with --score-thr outside [0, 1]',
+    script: 'scripts/predict.ts',
+    args: () => ['--checkpoint', sidecar, '--image', at('coco', 'images', 'a.png'), '--out', at('thr.png'), '--score-thr', '1.5'],
+    code: EXIT.usage,
+    error: /^error: --score-thr must be a number in \[0, 1\], got '1\.5'$/m,
+    noOutput: () => [at('thr.png')],
+  },
+  {
+    what: 'predict on an image that does not exist',
+    script: 'scripts/predict.ts',
+    args: () => ['--checkpoint', sidecar, '--image', at('nope.png'), '--out', at('nope-out.png')],
+    code: EXIT.usage,
+    error: /^error: image not found: .*nope\.png$/m,
+  },
   // --- experiment
-  { what: 'experiment with an unknown preset', script: 'scripts/experiment.ts', args: () => ['--preset', 'medium', '--out', at('exp-medium')], code: EXIT.usage, error: /^error: unknown experiment preset 'medium' \(known: smoke, quick, .*converged\)$/m, noOutput: () => [at('exp-medium')] },
-  { what: 'experiment --teacher for a preset without a GFL teacher', script: 'scripts/experiment.ts', args: () => ['--preset', 'heads', '--teacher', sidecar, '--out', at('exp-heads')], code: EXIT.usage, error: /^error: --teacher replaces the GFL teacher, which preset 'heads' does not use \(its teachers: atss, retina, fcos\)$/m, noOutput: () => [at('exp-heads')] },
-  { what: 'experiment --teacher that does not exist (refused before any run trains)', script: 'scripts/experiment.ts', args: () => ['--preset', 'smoke', '--teacher', at('nope.json'), '--out', at('exp-noteacher')], code: EXIT.usage, error: /^error: --teacher: checkpoint not found: .*nope\.json$/m, noOutput: () => [at('exp-noteacher')] },
-  { what: 'experiment --teacher of other classes than the students', script: 'scripts/experiment.ts', args: () => ['--preset', 'quick', '--teacher', sidecar, '--out', at('exp-classes')], code: EXIT.usage, error: /^error: --teacher .*checkpoint-0000001\.json has 8 classes, the preset's student 'exp-student' 4$/m, noOutput: () => [at('exp-classes')] },
+  {
+    what: 'experiment with an unknown preset',
+    script: 'scripts/experiment.ts',
+    args: () => ['--preset', 'medium', '--out', at('exp-medium')],
+    code: EXIT.usage,
+    error: /^error: unknown experiment preset 'medium' \(known: smoke, quick, .*converged\)$/m,
+    noOutput: () => [at('exp-medium')],
+  },
+  {
+    what: 'experiment --teacher for a preset without a GFL teacher',
+    script: 'scripts/experiment.ts',
+    args: () => ['--preset', 'heads', '--teacher', sidecar, '--out', at('exp-heads')],
+    code: EXIT.usage,
+    error: /^error: --teacher replaces the GFL teacher, which preset 'heads' does not use \(its teachers: atss, retina, fcos\)$/m,
+    noOutput: () => [at('exp-heads')],
+  },
+  {
+    what: 'experiment --teacher that does not exist (refused before any run trains)',
+    script: 'scripts/experiment.ts',
+    args: () => ['--preset', 'smoke', '--teacher', at('nope.json'), '--out', at('exp-noteacher')],
+    code: EXIT.usage,
+    error: /^error: --teacher: checkpoint not found: .*nope\.json$/m,
+    noOutput: () => [at('exp-noteacher')],
+  },
+  {
+    what: 'experiment --teacher of other classes than the students',
+    script: 'scripts/experiment.ts',
+    args: () => ['--preset', 'quick', '--teacher', sidecar, '--out', at('exp-classes')],
+    code: EXIT.usage,
+    error: /^error: --teacher .*checkpoint-0000001\.json has 8 classes, the preset's student 'exp-student' 4$/m,
+    noOutput: () => [at('exp-classes')],
+  },
   // --- conflict
-  { what: 'conflict with an unknown --split', script: 'scripts/conflict.ts', args: () => ['--teacher', sidecar, '--preset', 'tiny', '--split', 'test'], code: EXIT.usage, error: /^error: option '--split <split>' argument 'test' is invalid\. Allowed choices are train, val\.$/m },
-  { what: 'conflict with neither --data nor --preset', script: 'scripts/conflict.ts', args: () => ['--teacher', sidecar], code: EXIT.usage, error: /^error: give exactly one of --data DIR or --preset NAME$/m },
-  { what: 'conflict --split with --data', script: 'scripts/conflict.ts', args: () => ['--teacher', sidecar, '--data', at('coco'), '--split', 'train'], code: EXIT.usage, error: /^error: --split train chooses a split of --preset's data; --data .*coco is one dataset already$/m },
-  { what: 'conflict with an unknown student', script: 'scripts/conflict.ts', args: () => ['--teacher', sidecar, '--preset', 'tiny', '--student', 'nope'], code: EXIT.usage, error: /^error: --student must be a preset \(quick-teacher, .*\) or a JSON config file, got 'nope'$/m },
+  {
+    what: 'conflict with an unknown --split',
+    script: 'scripts/conflict.ts',
+    args: () => ['--teacher', sidecar, '--preset', 'tiny', '--split', 'test'],
+    code: EXIT.usage,
+    error: /^error: option '--split <split>' argument 'test' is invalid\. Allowed choices are train, val\.$/m,
+  },
+  {
+    what: 'conflict with neither --data nor --preset',
+    script: 'scripts/conflict.ts',
+    args: () => ['--teacher', sidecar],
+    code: EXIT.usage,
+    error: /^error: give exactly one of --data DIR or --preset NAME$/m,
+  },
+  {
+    what: 'conflict --split with --data',
+    script: 'scripts/conflict.ts',
+    args: () => ['--teacher', sidecar, '--data', at('coco'), '--split', 'train'],
+    code: EXIT.usage,
+    error: /^error: --split train chooses a split of --preset's data; --data .*coco is one dataset already$/m,
+  },
+  {
+    what: 'conflict with an unknown student',
+    script: 'scripts/conflict.ts',
+    args: () => ['--teacher', sidecar, '--preset', 'tiny', '--student', 'nope'],
+    code: EXIT.usage,
+    error: /^error: --student must be a preset \(quick-teacher, .*\) or a JSON config file, got 'nope'$/m,
+  },
   // --- bench
-  { what: 'bench --filter matching no workload', script: 'bench/run.ts', args: () => ['--filter', 'nomatch', '--no-tfjs'], code: EXIT.usage, error: /^error: no workload matches --filter 'nomatch' \(case-insensitive substring of a name\)\. Workloads:\n {2}matmul /m },
-  { what: 'bench --iterations 0', script: 'bench/run.ts', args: () => ['--iterations', '0'], code: EXIT.usage, error: /^error: option '--iterations <n>' argument '0' is invalid\. expected an integer ≥ 1, got '0'\.$/m },
+  {
+    what: 'bench --filter matching no workload',
+    script: 'bench/run.ts',
+    args: () => ['--filter', 'nomatch', '--no-tfjs'],
+    code: EXIT.usage,
+    error: /^error: no workload matches --filter 'nomatch' \(case-insensitive substring of a name\)\. Workloads:\n {2}matmul /m,
+  },
+  {
+    what: 'bench --iterations 0',
+    script: 'bench/run.ts',
+    args: () => ['--iterations', '0'],
+    code: EXIT.usage,
+    error: /^error: option '--iterations <n>' argument '0' is invalid\. expected an integer ≥ 1, got '0'\.$/m,
+  },
   // --- profile
-  { what: 'profile --method without a teacher', script: 'scripts/profile.ts', args: () => ['--preset', 'tiny', '--method', 'crosskd'], code: EXIT.usage, error: /^error: --method crosskd needs a teacher: --teacher CKPT or --teacher-preset NAME$/m },
-  { what: 'profile with two teachers', script: 'scripts/profile.ts', args: () => ['--preset', 'tiny', '--teacher', sidecar, '--teacher-preset', 'tiny'], code: EXIT.usage, error: /^error: give at most one of --teacher CKPT and --teacher-preset NAME, got both \(.*, tiny\)$/m },
-  { what: 'profile with an unknown --mode', script: 'scripts/profile.ts', args: () => ['--preset', 'tiny', '--mode', 'fast'], code: EXIT.usage, error: /^error: option '--mode <mode>' argument 'fast' is invalid\. Allowed choices are timestamp, replay\.$/m },
+  {
+    what: 'profile --method without a teacher',
+    script: 'scripts/profile.ts',
+    args: () => ['--preset', 'tiny', '--method', 'crosskd'],
+    code: EXIT.usage,
+    error: /^error: --method crosskd needs a teacher: --teacher CKPT or --teacher-preset NAME$/m,
+  },
+  {
+    what: 'profile with two teachers',
+    script: 'scripts/profile.ts',
+    args: () => ['--preset', 'tiny', '--teacher', sidecar, '--teacher-preset', 'tiny'],
+    code: EXIT.usage,
+    error: /^error: give at most one of --teacher CKPT and --teacher-preset NAME, got both \(.*, tiny\)$/m,
+  },
+  {
+    what: 'profile with an unknown --mode',
+    script: 'scripts/profile.ts',
+    args: () => ['--preset', 'tiny', '--mode', 'fast'],
+    code: EXIT.usage,
+    error: /^error: option '--mode <mode>' argument 'fast' is invalid\. Allowed choices are timestamp, replay\.$/m,
+  },
   // --- import
-  { what: 'import without --preset or --config', script: 'scripts/import.ts', args: () => ['--pth', at('nope.pth'), '--out', at('imported')], code: EXIT.usage, error: /^error: give exactly one of --preset NAME or --config FILE$/m },
-  { what: 'import of a .pth that does not exist', script: 'scripts/import.ts', args: () => ['--pth', at('nope.pth'), '--preset', 'tiny', '--out', at('imported')], code: EXIT.usage, error: /^error: --pth: file not found: .*nope\.pth$/m },
-  { what: 'import of a corrupt zip', script: 'scripts/import.ts', args: () => ['--pth', at('garbage.pth'), '--preset', 'tiny', '--out', at('imported')], code: EXIT.usage, error: /^error: .*garbage\.pth: corrupt zip archive: no end-of-central-directory record \(truncated\?\)$/m },
-  { what: 'import into a model of another architecture', script: 'scripts/import.ts', args: () => ['--pth', sidecar.replace(/\.json$/, '.safetensors'), '--preset', 'quick-teacher', '--out', at('imported')], code: EXIT.usage, error: /^error: .*\.safetensors: loadStateDict: checkpoint does not match the model; missing: backbone\.layer2\.1\.conv1\.weight/m },
+  {
+    what: 'import without --preset or --config',
+    script: 'scripts/import.ts',
+    args: () => ['--pth', at('nope.pth'), '--out', at('imported')],
+    code: EXIT.usage,
+    error: /^error: give exactly one of --preset NAME or --config FILE$/m,
+  },
+  {
+    what: 'import of a .pth that does not exist',
+    script: 'scripts/import.ts',
+    args: () => ['--pth', at('nope.pth'), '--preset', 'tiny', '--out', at('imported')],
+    code: EXIT.usage,
+    error: /^error: --pth: file not found: .*nope\.pth$/m,
+  },
+  {
+    what: 'import of a corrupt zip',
+    script: 'scripts/import.ts',
+    args: () => ['--pth', at('garbage.pth'), '--preset', 'tiny', '--out', at('imported')],
+    code: EXIT.usage,
+    error: /^error: .*garbage\.pth: corrupt zip archive: no end-of-central-directory record \(truncated\?\)$/m,
+  },
+  {
+    what: 'import into a model of another architecture',
+    script: 'scripts/import.ts',
+    args: () => ['--pth', sidecar.replace(/\.json$/, '.safetensors'), '--preset', 'quick-teacher', '--out', at('imported')],
+    code: EXIT.usage,
+    error: /^error: .*\.safetensors: loadStateDict: checkpoint does not match the model; missing: backbone\.layer2\.1\.conv1\.weight/m,
+  },
   // --- export
-  { what: 'export of a checkpoint that does not exist', script: 'scripts/export.ts', args: () => ['--checkpoint', at('nope.json'), '--to', 'mmdet', '--out', at('exported')], code: EXIT.usage, error: /^error: checkpoint not found: .*nope\.json$/m },
-  { what: 'export to an unknown framework', script: 'scripts/export.ts', args: () => ['--checkpoint', sidecar, '--to', 'onnx', '--out', at('exported')], code: EXIT.usage, error: /^error: option '--to <format>' argument 'onnx' is invalid\. Allowed choices are mmdet\.$/m },
-  { what: 'export of a model mmdetection cannot build (the toy stem and widths)', script: 'scripts/export.ts', args: () => ['--checkpoint', sidecar, '--to', 'mmdet', '--out', at('exported')], code: EXIT.usage, error: /^error: the backbone has no mmdetection equivalent:\n {2}- backbone\.stem is 'conv3x3'/m },
+  {
+    what: 'export of a checkpoint that does not exist',
+    script: 'scripts/export.ts',
+    args: () => ['--checkpoint', at('nope.json'), '--to', 'mmdet', '--out', at('exported')],
+    code: EXIT.usage,
+    error: /^error: checkpoint not found: .*nope\.json$/m,
+  },
+  {
+    what: 'export to an unknown framework',
+    script: 'scripts/export.ts',
+    args: () => ['--checkpoint', sidecar, '--to', 'onnx', '--out', at('exported')],
+    code: EXIT.usage,
+    error: /^error: option '--to <format>' argument 'onnx' is invalid\. Allowed choices are mmdet\.$/m,
+  },
+  {
+    what: 'export of a model mmdetection cannot build (the toy stem and widths)',
+    script: 'scripts/export.ts',
+    args: () => ['--checkpoint', sidecar, '--to', 'mmdet', '--out', at('exported')],
+    code: EXIT.usage,
+    error: /^error: the backbone has no mmdetection equivalent:\n {2}- backbone\.stem is 'conv3x3'/m,
+  },
   // --- web, gradcheck, parity, fuzz, demo
-  { what: 'web with a port out of range', script: 'scripts/web.ts', args: () => ['--port', '70000'], code: EXIT.usage, error: /^error: option '--port <n>' argument '70000' is invalid\. expected an integer port in \[0, 65535\], got '70000'$/m },
-  { what: 'gradcheck with an unknown op id', script: 'scripts/gradcheck.ts', args: () => ['--op', 'no_such_op'], code: EXIT.usage, error: /^error: --op: unknown op id 'no_such_op' \(known: abs, add, .*\)$/m },
-  { what: 'parity with a case file that does not exist', script: 'scripts/parity.ts', args: () => [at('nope-cases.json')], code: EXIT.usage, error: /^error: case file not found: .*nope-cases\.json \(expected JSON case files, see docs\/op-cases\.md\)$/m },
-  { what: 'fuzz with an unknown reader', script: 'scripts/fuzz.ts', args: () => ['--target', 'jpeg'], code: EXIT.usage, error: /^error: option '--target <name\.\.\.>' argument 'jpeg' is invalid\. Allowed choices are safetensors, checkpoint sidecar, COCO annotations, PNG, \.pth\.$/m },
-  { what: 'demo with zero epochs', script: 'scripts/demo.ts', args: () => ['--epochs', '0'], code: EXIT.usage, error: /^error: option '--epochs <n>' argument '0' is invalid\. expected an integer ≥ 1, got '0'\.$/m },
+  {
+    what: 'web with a port out of range',
+    script: 'scripts/web.ts',
+    args: () => ['--port', '70000'],
+    code: EXIT.usage,
+    error: /^error: option '--port <n>' argument '70000' is invalid\. expected an integer port in \[0, 65535\], got '70000'$/m,
+  },
+  {
+    what: 'gradcheck with an unknown op id',
+    script: 'scripts/gradcheck.ts',
+    args: () => ['--op', 'no_such_op'],
+    code: EXIT.usage,
+    error: /^error: --op: unknown op id 'no_such_op' \(known: abs, add, .*\)$/m,
+  },
+  {
+    what: 'parity with a case file that does not exist',
+    script: 'scripts/parity.ts',
+    args: () => [at('nope-cases.json')],
+    code: EXIT.usage,
+    error: /^error: case file not found: .*nope-cases\.json \(expected JSON case files, see docs\/op-cases\.md\)$/m,
+  },
+  {
+    what: 'fuzz with an unknown reader',
+    script: 'scripts/fuzz.ts',
+    args: () => ['--target', 'jpeg'],
+    code: EXIT.usage,
+    error:
+      /^error: option '--target <name\.\.\.>' argument 'jpeg' is invalid\. Allowed choices are safetensors, checkpoint sidecar, COCO annotations, PNG, \.pth\.$/m,
+  },
+  {
+    what: 'demo with zero epochs',
+    script: 'scripts/demo.ts',
+    args: () => ['--epochs', '0'],
+    code: EXIT.usage,
+    error: /^error: option '--epochs <n>' argument '0' is invalid\. expected an integer ≥ 1, got '0'\.$/m,
+  },
 ];
 
 describe('command lines: bad input exits with its code and one clear line', () => {
   it(`the command-line catalogue holds at least 40 cases over every script (${cases.length})`, () => {
     expect(cases.length).toBeGreaterThanOrEqual(40);
     const scripts = new Set(cases.map((c) => c.script));
-    for (const s of ['train', 'eval', 'predict', 'experiment', 'conflict', 'profile', 'web', 'gradcheck', 'parity', 'fuzz', 'demo', 'soak', 'import', 'export']) expect(scripts).toContain(`scripts/${s}.ts`);
+    for (const s of ['train', 'eval', 'predict', 'experiment', 'conflict', 'profile', 'web', 'gradcheck', 'parity', 'fuzz', 'demo', 'soak', 'import', 'export'])
+      expect(scripts).toContain(`scripts/${s}.ts`);
     expect(scripts).toContain('bench/run.ts');
   });
 

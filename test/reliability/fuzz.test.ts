@@ -25,20 +25,44 @@ describe('fuzzed readers: read, or refused with a clear error, in bounded time',
     expect(r.read).toBeGreaterThan(10);
     expect(r.refused).toBeGreaterThan(ITERATIONS / 2);
     const used = Object.keys(r.byMutation).join(' + ');
-    for (const m of [...Object.keys(BYTE_MUTATIONS), ...Object.keys(target.mutations ?? {}), ...(target.json ? Object.keys(JSON_MUTATIONS) : [])]) expect(used).toContain(m);
+    for (const m of [...Object.keys(BYTE_MUTATIONS), ...Object.keys(target.mutations ?? {}), ...(target.json ? Object.keys(JSON_MUTATIONS) : [])])
+      expect(used).toContain(m);
   });
 
   it('the harness reports an unclear error, a slow input and an oversized result as failures', () => {
     const seeds = [new Uint8Array([1, 2, 3, 4])];
     const isClearError = (e: unknown) => e instanceof FileFormatError;
-    const typeError = fuzz({ name: 't', seeds, read: () => { throw new TypeError('x is undefined'); }, isClearError }, { iterations: 5, seed: 1 });
+    const typeError = fuzz(
+      {
+        name: 't',
+        seeds,
+        read: () => {
+          throw new TypeError('x is undefined');
+        },
+        isClearError,
+      },
+      { iterations: 5, seed: 1 },
+    );
     expect(typeError.failures.map((f) => f.problem)).toEqual(Array(5).fill('threw TypeError: x is undefined'));
-    const slow = fuzz({ name: 't', seeds, read: () => { const t = performance.now(); while (performance.now() - t < 30); return 0; }, isClearError }, { iterations: 2, seed: 1, maxMsPerInput: 10 });
+    const slow = fuzz(
+      {
+        name: 't',
+        seeds,
+        read: () => {
+          const t = performance.now();
+          while (performance.now() - t < 30);
+          return 0;
+        },
+        isClearError,
+      },
+      { iterations: 2, seed: 1, maxMsPerInput: 10 },
+    );
     expect(slow.failures[0].problem).toMatch(/^took \d+ ms \(bound 10 ms\)$/);
     const big = fuzz({ name: 't', seeds, read: () => 1 << 20, isClearError }, { iterations: 1, seed: 1 });
     expect(big.failures[0].problem).toMatch(/^read, but its result holds 1048576 bytes from a \d+-byte input$/);
     // the same seed gives the same inputs
-    const inputs = (seed: number) => fuzz({ name: 't', seeds, read: () => 0, isClearError, maxExpansion: -1e9 }, { iterations: 3, seed }).failures.map((f) => f.input);
+    const inputs = (seed: number) =>
+      fuzz({ name: 't', seeds, read: () => 0, isClearError, maxExpansion: -1e9 }, { iterations: 3, seed }).failures.map((f) => f.input);
     expect(inputs(7)).toEqual(inputs(7));
     expect(inputs(7)).not.toEqual(inputs(8));
     expect(seededRandom(3)()).toBe(seededRandom(3)());
@@ -57,15 +81,21 @@ describe('malformed files say what is wrong with the file', () => {
   it('safetensors: garbage, a huge header length, gaps and overlaps are format errors, not mismatches', () => {
     const garbage = new TextEncoder().encode('PK\x03\x04 this is a zip, not safetensors........');
     expect(() => decodeSafetensors(garbage, 'w.safetensors')).toThrow(FileFormatError);
-    expect(() => decodeSafetensors(garbage, 'w.safetensors')).toThrow(/^w\.safetensors: not a safetensors file: header length \d+ exceeds the file size \(43 bytes; truncated, or another format\)$/);
+    expect(() => decodeSafetensors(garbage, 'w.safetensors')).toThrow(
+      /^w\.safetensors: not a safetensors file: header length \d+ exceeds the file size \(43 bytes; truncated, or another format\)$/,
+    );
     const gap = header('{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8);
     expect(() => decodeSafetensors(gap, 'g')).toThrow("g: corrupt safetensors file: tensor 'a' starts at data byte 4, expected 0 (a gap before it)");
     const overlap = header('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8);
-    expect(() => decodeSafetensors(overlap, 'o')).toThrow("o: corrupt safetensors file: tensor 'b' starts at data byte 4, expected 8 (it overlaps the tensor before it)");
+    expect(() => decodeSafetensors(overlap, 'o')).toThrow(
+      "o: corrupt safetensors file: tensor 'b' starts at data byte 4, expected 8 (it overlaps the tensor before it)",
+    );
     const trailing = header('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', 12);
     expect(() => decodeSafetensors(trailing, 't')).toThrow('t: corrupt safetensors file: the tensors cover 4 of the 12 data bytes after the header');
     const hugeShape = header('{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}', 4);
-    expect(() => decodeSafetensors(hugeShape, 'h')).toThrow("h: tensor 'a': data_offsets [0, 4] hold 4 bytes, but shape [4294967296,4294967296] of F32 needs 73786976294838210000");
+    expect(() => decodeSafetensors(hugeShape, 'h')).toThrow(
+      "h: tensor 'a': data_offsets [0, 4] hold 4 bytes, but shape [4294967296,4294967296] of F32 needs 73786976294838210000",
+    );
     const notUtf8 = header('{"a":1}');
     notUtf8[9] = 0xff;
     expect(() => decodeSafetensors(notUtf8, 'u')).toThrow(/^u: not a safetensors file: its 7-byte header is not valid UTF-8 JSON/);
@@ -75,12 +105,20 @@ describe('malformed files say what is wrong with the file', () => {
     const ok = { format: 'crosskd-checkpoint', version: 1, step: 3, config: {}, weights: 'c.safetensors', optimizer: null, loader: null, extra: {} };
     expect(parseSidecar(JSON.stringify(ok), 's.json').step).toBe(3);
     const bad = (patch: object) => () => parseSidecar(JSON.stringify({ ...ok, ...patch }), 's.json');
-    expect(bad({ weights: '../../secret.safetensors' })).toThrow(`s.json: field 'weights' must be a .safetensors file name in the same folder, got "../../secret.safetensors"`);
+    expect(bad({ weights: '../../secret.safetensors' })).toThrow(
+      `s.json: field 'weights' must be a .safetensors file name in the same folder, got "../../secret.safetensors"`,
+    );
     expect(bad({ step: -1 })).toThrow("s.json: field 'step' must be an integer ≥ 0, got -1");
-    expect(bad({ optimizer: { file: 'o.safetensors', step: 1, lr: 'fast' } })).toThrow(/^s\.json: field 'optimizer' must be null or \{file: .*\}, got \{"file": "o\.safetensors", "step": 1, "lr": "fast"\}$/);
+    expect(bad({ optimizer: { file: 'o.safetensors', step: 1, lr: 'fast' } })).toThrow(
+      /^s\.json: field 'optimizer' must be null or \{file: .*\}, got \{"file": "o\.safetensors", "step": 1, "lr": "fast"\}$/,
+    );
     expect(bad({ extra: undefined })).toThrow("s.json: missing field 'extra' (an object)");
-    expect(() => parseSidecar('[1]', 's.json')).toThrow('s.json: not a checkpoint sidecar of this project (expected format "crosskd-checkpoint", version 1; got a JSON array)');
-    expect(() => parseSidecar(`{"format":${'['.repeat(50000)}${']'.repeat(50000)}}`, 's.json')).toThrow(/^s\.json: not a checkpoint sidecar .*got format \[\[\[\[…\]\]\]\], version undefined\)$/);
+    expect(() => parseSidecar('[1]', 's.json')).toThrow(
+      's.json: not a checkpoint sidecar of this project (expected format "crosskd-checkpoint", version 1; got a JSON array)',
+    );
+    expect(() => parseSidecar(`{"format":${'['.repeat(50000)}${']'.repeat(50000)}}`, 's.json')).toThrow(
+      /^s\.json: not a checkpoint sidecar .*got format \[\[\[\[…\]\]\]\], version undefined\)$/,
+    );
   });
 
   it('PNG: a header declaring more pixels than the file can hold is refused before decoding', () => {
@@ -88,7 +126,9 @@ describe('malformed files say what is wrong with the file', () => {
     const c = png.slice();
     new DataView(c.buffer).setUint32(16, 46341); // 46341 × 4 RGB: 556 kB of pixels from 70-odd bytes
     expect(() => decodePng(c, 'p.png')).toThrow(CocoError);
-    expect(() => decodePng(c, 'p.png')).toThrow(/^p\.png: corrupt PNG: IHDR declares 46341×4 \(556096 bytes of pixel data\), more than \d+ compressed bytes can hold \(truncated or corrupt\)$/);
+    expect(() => decodePng(c, 'p.png')).toThrow(
+      /^p\.png: corrupt PNG: IHDR declares 46341×4 \(556096 bytes of pixel data\), more than \d+ compressed bytes can hold \(truncated or corrupt\)$/,
+    );
     new DataView(c.buffer).setUint32(20, 46341);
     expect(() => decodePng(c, 'p.png')).toThrow('p.png: a 46341×46341 PNG is larger than the 64 Mpixel images this loader decodes');
     const flipped = png.slice();

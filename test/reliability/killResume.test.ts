@@ -34,9 +34,14 @@ const cfg = {
 };
 const configFile = path.join(root, 'config.json');
 
-function startTrain(out: string, ...extra: string[]): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
+function startTrain(
+  out: string,
+  ...extra: string[]
+): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
   // one Node process (tsx as a loader), so SIGKILL reaches the trainer itself
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/train.ts', '--config', configFile, '--out', out, '--no-progress', ...extra], { cwd: ROOT });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/train.ts', '--config', configFile, '--out', out, '--no-progress', ...extra], {
+    cwd: ROOT,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));

@@ -47,7 +47,9 @@ describe('anomaly mode', () => {
     expect(a.op).toBe('log');
     expect(a.kernels).toEqual(['unary']);
     expect(a.kind).toBe('NaN');
-    expect(a.message).toMatch(/^anomaly mode: op 'log' \(kernel unary\) produced NaN in its output Tensor#\d+ float32 \[3\]; it is the first non-finite output of the 4 op outputs checked since the previous readback$/);
+    expect(a.message).toMatch(
+      /^anomaly mode: op 'log' \(kernel unary\) produced NaN in its output Tensor#\d+ float32 \[3\]; it is the first non-finite output of the 4 op outputs checked since the previous readback$/,
+    );
   });
 
   it('names an op inside a backward rule, and the op whose backward it is', async () => {
@@ -56,7 +58,9 @@ describe('anomaly mode', () => {
     const y = E.sum(E.sqrt(x));
     expect(await y.item()).toBe(2); // the forward is finite
     E.backward(y); // d sqrt(x)/dx = 1 / (2 sqrt(x)): Inf at 0
-    await expect(x.grad!.data()).rejects.toThrow(/^anomaly mode: op 'div' in the backward of 'sqrt' \(kernel binary\) produced Inf in its output Tensor#\d+ float32 \[2\]/);
+    await expect(x.grad!.data()).rejects.toThrow(
+      /^anomaly mode: op 'div' in the backward of 'sqrt' \(kernel binary\) produced Inf in its output Tensor#\d+ float32 \[2\]/,
+    );
   });
 
   it('names an in-place optimizer update', async () => {
@@ -65,7 +69,9 @@ describe('anomaly mode', () => {
     const opt = new SGD(layer.namedParameters(), { lr: 3e38 });
     E.backward(E.sum(layer.forward(E.tensor([1e30])))); // gradient 1e30: the step overflows
     opt.step();
-    await expect(E.runtime().sync()).rejects.toThrow(/^anomaly mode: op 'sgd update \(scale\)' \(kernel sgd\) produced Inf in its output Tensor#\d+ float32 \[1\]/);
+    await expect(E.runtime().sync()).rejects.toThrow(
+      /^anomaly mode: op 'sgd update \(scale\)' \(kernel sgd\) produced Inf in its output Tensor#\d+ float32 \[1\]/,
+    );
     opt.dispose();
     layer.dispose();
   });
@@ -80,7 +86,10 @@ describe('anomaly mode', () => {
 
   it('finds nothing in a healthy training step of the tiny detector', async () => {
     E.setAnomalyMode(true);
-    const cfg = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+    const cfg = {
+      ...presetConfig('tiny'),
+      data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') },
+    };
     const checksBefore = E.runtime().stats.byKernel.get('finite_check') ?? 0;
     const r = await train(cfg, { outDir: tmp('healthy'), log: () => {}, progress: false, maxSteps: 2, evaluate: false });
     // every op of the step was checked: the checks outnumber the steps by far
@@ -91,7 +100,10 @@ describe('anomaly mode', () => {
 });
 
 describe('a non-finite loss stops training', () => {
-  const cfg = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+  const cfg = {
+    ...presetConfig('tiny'),
+    data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') },
+  };
 
   it('naming the step, the term and the last good checkpoint, which loads', async () => {
     const out = tmp('nonfinite');

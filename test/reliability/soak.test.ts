@@ -18,7 +18,12 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'crosskd-soak-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-const sample = (step: number, live: number, inUse: number, pooled: number): SoakSample => ({ step, live_tensors: live, bytes_in_use: inUse, bytes_pooled: pooled });
+const sample = (step: number, live: number, inUse: number, pooled: number): SoakSample => ({
+  step,
+  live_tensors: live,
+  bytes_in_use: inUse,
+  bytes_pooled: pooled,
+});
 
 describe('the flatness check', () => {
   it('accepts flat samples and ignores the warm-up', () => {
@@ -27,7 +32,10 @@ describe('the flatness check', () => {
 
   it('names each measure that moved after warm-up, with where', () => {
     const samples = [sample(50, 9, 1000, 500), sample(100, 9, 1000, 500), sample(150, 10, 1000, 500), sample(200, 11, 1256, 500)];
-    expect(memoryGrowth(samples, 0)).toEqual(['live_tensors went from 9 at step 50 to 10 at step 150', 'bytes_in_use went from 1000 at step 50 to 1256 at step 200']);
+    expect(memoryGrowth(samples, 0)).toEqual([
+      'live_tensors went from 9 at step 50 to 10 at step 150',
+      'bytes_in_use went from 1000 at step 50 to 1256 at step 200',
+    ]);
     expect(memoryGrowth([sample(50, 9, 1000, 500), sample(100, 9, 1000, 768)], 0)).toEqual(['bytes_pooled went from 500 at step 50 to 768 at step 100']);
   });
 });
@@ -59,5 +67,4 @@ describe('npm run soak', () => {
     expect(report.samples[0].live_tensors).toBeGreaterThanOrEqual(params + 3);
     expect(report.samples[0].bytes_in_use).toBeGreaterThan(0);
   });
-
 });

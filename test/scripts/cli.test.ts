@@ -48,7 +48,19 @@ async function runAll(args: string[]): Promise<Run[]> {
 
 describe('command-line scripts', () => {
   it('are the ones this test knows to look for', () => {
-    for (const s of ['scripts/train.ts', 'scripts/eval.ts', 'scripts/predict.ts', 'scripts/demo.ts', 'scripts/experiment.ts', 'scripts/doctor.ts', 'scripts/gradcheck.ts', 'scripts/parity.ts', 'scripts/bundle.ts', 'scripts/build.ts', 'bench/run.ts'])
+    for (const s of [
+      'scripts/train.ts',
+      'scripts/eval.ts',
+      'scripts/predict.ts',
+      'scripts/demo.ts',
+      'scripts/experiment.ts',
+      'scripts/doctor.ts',
+      'scripts/gradcheck.ts',
+      'scripts/parity.ts',
+      'scripts/bundle.ts',
+      'scripts/build.ts',
+      'bench/run.ts',
+    ])
       expect(SCRIPTS).toContain(s);
   });
 

@@ -24,7 +24,9 @@ describe('scripts/launch.mjs', () => {
     const r = await launch(['7', '--flag', 'a b']);
     expect(r.code).toBe(7);
     expect(r.stdout).toBe('args ["7","--flag","a b"]\n');
-    expect(r.stderr).toBe('error: something the user must see\nWarning: maxDynamicUniformBuffersPerPipelineLayout is mentioned here but this is another message\n');
+    expect(r.stderr).toBe(
+      'error: something the user must see\nWarning: maxDynamicUniformBuffersPerPipelineLayout is mentioned here but this is another message\n',
+    );
     expect((await launch(['0'])).code).toBe(0);
   });
 
@@ -36,7 +38,9 @@ describe('scripts/launch.mjs', () => {
     );
     expect(ok).toEqual({ code: 3, stdout: '42\n' });
     const missing = await new Promise<{ code: number; stderr: string }>((resolve) =>
-      execFile(process.execPath, ['scripts/launch.mjs', 'no-such-command-here'], { cwd: ROOT }, (err, _o, stderr) => resolve({ code: err ? (err.code as number) : 0, stderr })),
+      execFile(process.execPath, ['scripts/launch.mjs', 'no-such-command-here'], { cwd: ROOT }, (err, _o, stderr) =>
+        resolve({ code: err ? (err.code as number) : 0, stderr }),
+      ),
     );
     expect(missing.code).toBe(127);
     expect(missing.stderr).toMatch(/^launch: cannot run no-such-command-here: spawn no-such-command-here ENOENT$/m);

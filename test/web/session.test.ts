@@ -15,11 +15,24 @@ import { conflictMap, generateData } from '../../web/session.ts';
 describe('web page settings', () => {
   it('keeps defaults for absent names, ignores unknown ones and reads numbers', () => {
     expect(parseSettings([])).toEqual(DEFAULT_SETTINGS);
-    expect(parseSettings([['steps', '7'], ['lr', '0.02'], ['autostart', '1']])).toEqual({ ...DEFAULT_SETTINGS, steps: 7, lr: 0.02 });
+    expect(
+      parseSettings([
+        ['steps', '7'],
+        ['lr', '0.02'],
+        ['autostart', '1'],
+      ]),
+    ).toEqual({ ...DEFAULT_SETTINGS, steps: 7, lr: 0.02 });
   });
 
   it('refuses bad values, naming each with its range and what was given', () => {
-    expect(() => parseSettings([['steps', '0'], ['size', '20.5'], ['flip', 'x'], ['batch', '']])).toThrow(
+    expect(() =>
+      parseSettings([
+        ['steps', '0'],
+        ['size', '20.5'],
+        ['flip', 'x'],
+        ['batch', ''],
+      ]),
+    ).toThrow(
       'bad settings: steps must be an integer in [1, 100000], got "0"; size must be an integer in [32, 512], got "20.5"; ' +
         'flip must be a number in [0, 1], got "x"; batch must be an integer in [1, 64], got ""',
     );

@@ -157,7 +157,8 @@ describe('web page (npm run web) in headless Chromium', () => {
     // detections of the model in training on the two validation images
     expect(await page.locator('#previews canvas').count()).toBe(2);
     // side by side: ground truth and three models, a metrics row each
-    for (const key of ['truth', 'teacher', 'student', 'crosskd']) expect(await page.locator(`#col-${key}`).evaluate((c) => (c as HTMLCanvasElement).width)).toBeGreaterThan(64);
+    for (const key of ['truth', 'teacher', 'student', 'crosskd'])
+      expect(await page.locator(`#col-${key}`).evaluate((c) => (c as HTMLCanvasElement).width)).toBeGreaterThan(64);
     await expect.poll(() => page.locator('#metrics tbody tr').count()).toBe(3);
     for (const key of ['teacher', 'student', 'crosskd']) expect(s.mAP[key], `${key} mAP`).toBeGreaterThanOrEqual(0);
     expect(await page.locator('#cap-crosskd').textContent()).toMatch(/student \+ CrossKD: \d+ detection\(s\)/);

@@ -20,27 +20,33 @@ import type { Attrs, GradcheckCase, OpSpec, Tolerance } from '../spec.ts';
 type Gen = (rng: Rng, n: number) => Float64Array;
 
 /** ±[lo, hi]: magnitudes uniform in [lo, hi], random sign (keeps away from 0). */
-const awayFromZero = (lo: number, hi: number): Gen => (rng, n) => {
-  const mag = rng.uniform(n, lo, hi);
-  const sign = rng.uniform(n);
-  return mag.map((m, i) => (sign[i] < 0.5 ? -m : m));
-};
+const awayFromZero =
+  (lo: number, hi: number): Gen =>
+  (rng, n) => {
+    const mag = rng.uniform(n, lo, hi);
+    const sign = rng.uniform(n);
+    return mag.map((m, i) => (sign[i] < 0.5 ? -m : m));
+  };
 
 /** Multiples of `step` in [lo·step, hi·step) shifted by `offset`·step: two such grids with
  * offsets 0 and 0.5 never meet, so maximum/minimum/clamp inputs are never tied. */
-const grid = (lo: number, hi: number, step: number, offset = 0): Gen => (rng, n) =>
-  rng.int(n, lo, hi).map((k) => (k + offset) * step);
+const grid =
+  (lo: number, hi: number, step: number, offset = 0): Gen =>
+  (rng, n) =>
+    rng.int(n, lo, hi).map((k) => (k + offset) * step);
 
 /** n distinct values (a shuffled grid of spacing `step`, centred on 0): max has no ties. */
-const distinct = (step: number): Gen => (rng, n) => {
-  const v = Float64Array.from({ length: n }, (_, i) => (i - Math.floor(n / 2)) * step);
-  const r = rng.uniform(n);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r[i] * (i + 1));
-    [v[i], v[j]] = [v[j], v[i]];
-  }
-  return v.map(Math.fround);
-};
+const distinct =
+  (step: number): Gen =>
+  (rng, n) => {
+    const v = Float64Array.from({ length: n }, (_, i) => (i - Math.floor(n / 2)) * step);
+    const r = rng.uniform(n);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(r[i] * (i + 1));
+      [v[i], v[j]] = [v[j], v[i]];
+    }
+    return v.map(Math.fround);
+  };
 
 /** 0/1 conditions. */
 const bits: Gen = (rng, n) => rng.int(n, 0, 2);
@@ -140,28 +146,17 @@ function unarySpec(id: string, fn: (x: Tensor) => Tensor, cases: GradcheckCase[]
 
 const unarySpecs: OpSpec[] = [
   unarySpec('neg', E.neg, [c('normal_3x4', { x: { shape: [3, 4] } }), c('scalar', { x: { shape: [] } })], EXACT),
-  unarySpec(
-    'exp',
-    E.exp,
-    [c('normal_2x3x4', { x: { shape: [2, 3, 4] } }), c('uniform_m4_4_257', { x: { shape: [257], values: [-4, 4] } })],
-    TRANSCENDENTAL,
-  ),
+  unarySpec('exp', E.exp, [c('normal_2x3x4', { x: { shape: [2, 3, 4] } }), c('uniform_m4_4_257', { x: { shape: [257], values: [-4, 4] } })], TRANSCENDENTAL),
   unarySpec(
     'log',
     E.log,
-    [
-      c('half_to_two_3x5', { x: { shape: [3, 5], values: [0.5, 2] } }),
-      c('wide_0.05_to_50_257', { x: { shape: [257], values: [0.05, 50] } }),
-    ],
+    [c('half_to_two_3x5', { x: { shape: [3, 5], values: [0.5, 2] } }), c('wide_0.05_to_50_257', { x: { shape: [257], values: [0.05, 50] } })],
     TRANSCENDENTAL,
   ),
   unarySpec(
     'sqrt',
     E.sqrt,
-    [
-      c('half_to_two_3x5', { x: { shape: [3, 5], values: [0.5, 2] } }),
-      c('wide_0.05_to_50_257', { x: { shape: [257], values: [0.05, 50] } }),
-    ],
+    [c('half_to_two_3x5', { x: { shape: [3, 5], values: [0.5, 2] } }), c('wide_0.05_to_50_257', { x: { shape: [257], values: [0.05, 50] } })],
     TRANSCENDENTAL,
   ),
   unarySpec(
@@ -173,18 +168,13 @@ const unarySpecs: OpSpec[] = [
     ],
     EXACT,
   ),
-  unarySpec(
-    'sigmoid',
-    E.sigmoid,
-    [c('normal_3x4', { x: { shape: [3, 4] } }), c('wide_m8_8_2x33', { x: { shape: [2, 33], values: [-8, 8] } })],
-    {
-      fwd: 1e-5,
-      bwd: 1e-5,
-      why:
-        'σ = 1/(1+exp(-x)): exp (3+2|x| ulp) then a division; σ(1−σ) loses relative precision where σ ≈ 1, but its absolute ' +
-        'error stays ~u·|g| against max|ref| ≈ 0.25·max|g|: 1e-5',
-    },
-  ),
+  unarySpec('sigmoid', E.sigmoid, [c('normal_3x4', { x: { shape: [3, 4] } }), c('wide_m8_8_2x33', { x: { shape: [2, 33], values: [-8, 8] } })], {
+    fwd: 1e-5,
+    bwd: 1e-5,
+    why:
+      'σ = 1/(1+exp(-x)): exp (3+2|x| ulp) then a division; σ(1−σ) loses relative precision where σ ≈ 1, but its absolute ' +
+      'error stays ~u·|g| against max|ref| ≈ 0.25·max|g|: 1e-5',
+  }),
   unarySpec(
     'relu',
     E.relu,
@@ -317,13 +307,7 @@ const reduceSpecs: OpSpec[] = [
 
 // ------------------------------------------------------------------ movement
 
-function movementSpec(
-  id: string,
-  attributes: string[],
-  fn: (x: Tensor, attrs: Attrs) => Tensor,
-  cases: GradcheckCase[],
-  tol: Tolerance = EXACT,
-): OpSpec {
+function movementSpec(id: string, attributes: string[], fn: (x: Tensor, attrs: Attrs) => Tensor, cases: GradcheckCase[], tol: Tolerance = EXACT): OpSpec {
   return {
     id,
     inputs: ['x'],
@@ -382,9 +366,39 @@ const movementSpecs: OpSpec[] = [
   ]),
   concatSpec,
   movementSpec('pad', ['pads'], (x, a) => E.pad(x, a.pads as [number, number][]), [
-    c('2x3x4', { x: { shape: [2, 3, 4] } }, { pads: [[0, 0], [1, 2], [2, 1]] }),
-    c('nchw_1x2x3x5', { x: { shape: [1, 2, 3, 5] } }, { pads: [[0, 0], [0, 0], [1, 1], [1, 1]] }),
-    c('all_dims_3x2', { x: { shape: [3, 2] } }, { pads: [[1, 0], [2, 3]] }),
+    c(
+      '2x3x4',
+      { x: { shape: [2, 3, 4] } },
+      {
+        pads: [
+          [0, 0],
+          [1, 2],
+          [2, 1],
+        ],
+      },
+    ),
+    c(
+      'nchw_1x2x3x5',
+      { x: { shape: [1, 2, 3, 5] } },
+      {
+        pads: [
+          [0, 0],
+          [0, 0],
+          [1, 1],
+          [1, 1],
+        ],
+      },
+    ),
+    c(
+      'all_dims_3x2',
+      { x: { shape: [3, 2] } },
+      {
+        pads: [
+          [1, 0],
+          [2, 3],
+        ],
+      },
+    ),
   ]),
   movementSpec(
     'upsample_nearest2x',
@@ -396,7 +410,12 @@ const movementSpecs: OpSpec[] = [
   movementSpec(
     'max_pool2d',
     ['kernel_size', 'stride', 'padding'],
-    (x, a) => E.maxPool2d(x, { kernelSize: a.kernel_size as [number, number], stride: a.stride as [number, number] | undefined, padding: a.padding as [number, number] | undefined }),
+    (x, a) =>
+      E.maxPool2d(x, {
+        kernelSize: a.kernel_size as [number, number],
+        stride: a.stride as [number, number] | undefined,
+        padding: a.padding as [number, number] | undefined,
+      }),
     [
       c('1x1x4x4_k2', { x: { shape: [1, 1, 4, 4] } }, { kernel_size: [2, 2] }),
       // the ResNet stem's pool: 3×3, stride 2, padding 1 (overlapping windows, odd size)
@@ -408,11 +427,4 @@ const movementSpecs: OpSpec[] = [
   ),
 ];
 
-export const coreSpecs: OpSpec[] = [
-  ...binarySpecs,
-  ...unarySpecs,
-  clampSpec,
-  whereSpec,
-  ...reduceSpecs,
-  ...movementSpecs,
-];
+export const coreSpecs: OpSpec[] = [...binarySpecs, ...unarySpecs, clampSpec, whereSpec, ...reduceSpecs, ...movementSpecs];

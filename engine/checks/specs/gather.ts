@@ -70,7 +70,11 @@ export const gatherSpecs: OpSpec[] = [
       { name: 'rows_repeated', attrs: { axis: 0, size: 5 }, inputs: { values: { shape: [6, 3] }, index: fixed([2, 0, 2, 2, 1, 4]) } },
       { name: 'middle_random', attrs: { axis: 1, size: 7 }, inputs: { values: { shape: [2, 9, 3] }, index: random(9, 7) } },
       // detection's use: IoU quality scores placed at the positive priors of a batch
-      { name: 'scatter_positives', attrs: { axis: 0, size: 50 }, inputs: { values: { shape: [12] }, index: fixed([3, 7, 8, 15, 16, 22, 30, 31, 32, 40, 41, 49]) } },
+      {
+        name: 'scatter_positives',
+        attrs: { axis: 0, size: 50 },
+        inputs: { values: { shape: [12] }, index: fixed([3, 7, 8, 15, 16, 22, 30, 31, 32, 40, 41, 49]) },
+      },
     ],
     tol: {
       fwd: 1e-6,

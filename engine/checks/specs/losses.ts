@@ -32,11 +32,13 @@ const bits: Gen = (rng, n) => rng.int(n, 0, 2);
  * Saturated logits: ±30 and ±20 mixed with ordinary ones, so every regime appears.
  * `phase` moves the extremes to other positions (a teacher unlike its student).
  */
-const saturatedAt = (phase: number): Gen => (rng, n) => {
-  const extremes = [30, -30, 20, -20];
-  const normal = rng.normal(n, 0, 2);
-  return normal.map((v, i) => ((i + phase) % 3 === 0 ? extremes[((i + phase) / 3 + phase) % 4] : v));
-};
+const saturatedAt =
+  (phase: number): Gen =>
+  (rng, n) => {
+    const extremes = [30, -30, 20, -20];
+    const normal = rng.normal(n, 0, 2);
+    return normal.map((v, i) => ((i + phase) % 3 === 0 ? extremes[((i + phase) / 3 + phase) % 4] : v));
+  };
 const saturated = saturatedAt(0);
 
 /** Probabilities σ(z) of normal teacher logits, rounded to float32. */
@@ -46,8 +48,10 @@ const probabilities: Gen = (rng, n) => rng.normal(n, 0, 2).map((z) => Math.froun
 const certain: Gen = (rng, n) => probabilities(rng, n).map((p, i) => (i % 4 === 0 ? 0 : i % 4 === 1 ? 1 : p));
 
 /** DFL targets on integers (and the clamp top 15.9): exactly where y_l switches. */
-const integerTargets = (regMax: number): Gen => (rng, n) =>
-  rng.int(n, 0, regMax).map((v, i) => (i === 0 ? Math.fround(regMax - 0.1) : v));
+const integerTargets =
+  (regMax: number): Gen =>
+  (rng, n) =>
+    rng.int(n, 0, regMax).map((v, i) => (i === 0 ? Math.fround(regMax - 0.1) : v));
 
 /** Boxes [N,4] x1y1x2y2: corners in [0, 20), sides in [lo, hi). */
 function randomBoxes(rng: Rng, N: number, lo: number, hi: number): number[][] {
@@ -61,7 +65,10 @@ function randomBoxes(rng: Rng, N: number, lo: number, hi: number): number[][] {
 
 const flatBoxes = (bs: number[][]): Float64Array => Float64Array.from(bs.flat().map(Math.fround));
 
-const boxes = (lo: number, hi: number): Gen => (rng, n) => flatBoxes(randomBoxes(rng, n / 4, lo, hi));
+const boxes =
+  (lo: number, hi: number): Gen =>
+  (rng, n) =>
+    flatBoxes(randomBoxes(rng, n / 4, lo, hi));
 
 /**
  * Aligned box pairs: boxes1 random; boxes2 independent ('free'), a jittered copy of
@@ -159,7 +166,7 @@ const SOFTMAX_ROW_TOL: Tolerance = {
   why:
     'log-sum-exp with the row max subtracted: 17 exps (3 ulp each) summed, one log (2^-21 absolute near 1, ' +
     'added to a value ≥ ~1 in the loss): a few 1e-7 absolute against max|ref| ≥ ~0.5; gradients are ' +
-    'softmax − one-hot weights: exp(z − lse) carries lse\'s absolute error as relative error: 5e-6',
+    "softmax − one-hot weights: exp(z − lse) carries lse's absolute error as relative error: 5e-6",
 };
 
 const KL_TOL: Tolerance = {
@@ -185,7 +192,7 @@ const IOU_LOG_TOL: Tolerance = {
   fwd: 5e-6,
   bwd: 2e-5,
   why:
-    '−ln(IoU) amplifies IoU\'s relative error (~1e-6) into absolute error ~1e-6, against losses ≥ 0.1; the gradient ' +
+    "−ln(IoU) amplifies IoU's relative error (~1e-6) into absolute error ~1e-6, against losses ≥ 0.1; the gradient " +
     '−1/IoU · dIoU grows like 1/IoU for low-overlap pairs (IoU ≈ 0.05 here): 2e-5 of max|ref|',
 };
 
@@ -213,15 +220,23 @@ const focalSpec: OpSpec = {
   reference: ref('sigmoid_focal_loss'),
   cases: [
     c('normal_6x5_none', { logits: { shape: [6, 5] }, targets: { shape: [6, 5], values: bits } }, { reduction: 'none' }),
-    c('normal_8x7_sum', { logits: { shape: [8, 7], values: (r, n) => r.normal(n, 0, 3) }, targets: { shape: [8, 7], values: bits } }, {
-      reduction: 'sum',
-    }),
+    c(
+      'normal_8x7_sum',
+      { logits: { shape: [8, 7], values: (r, n) => r.normal(n, 0, 3) }, targets: { shape: [8, 7], values: bits } },
+      {
+        reduction: 'sum',
+      },
+    ),
     c('saturated_pm30_4x6_none', { logits: { shape: [4, 6], values: saturated }, targets: { shape: [4, 6], values: bits } }),
-    c('alpha0.5_gamma1.5_3x9_sum', { logits: { shape: [3, 9] }, targets: { shape: [3, 9], values: bits } }, {
-      alpha: 0.5,
-      gamma: 1.5,
-      reduction: 'sum',
-    }),
+    c(
+      'alpha0.5_gamma1.5_3x9_sum',
+      { logits: { shape: [3, 9] }, targets: { shape: [3, 9], values: bits } },
+      {
+        alpha: 0.5,
+        gamma: 1.5,
+        reduction: 'sum',
+      },
+    ),
     c('gamma0_2x3x4_none', { logits: { shape: [2, 3, 4] }, targets: { shape: [2, 3, 4], values: bits } }, { gamma: 0 }),
   ],
   tol: FOCAL_TOL,
@@ -243,10 +258,14 @@ const qflSpec: OpSpec = {
   },
   reference: ref('quality_focal_loss'),
   cases: [
-    c('mixed_labels_8x5', { pred: { shape: [8, 5] }, label: { shape: [8], dtype: 'int', values: [0, 6] }, score: { shape: [8], values: [0, 1] } }, {
-      beta: 2,
-      num_classes: 5,
-    }),
+    c(
+      'mixed_labels_8x5',
+      { pred: { shape: [8, 5] }, label: { shape: [8], dtype: 'int', values: [0, 6] }, score: { shape: [8], values: [0, 1] } },
+      {
+        beta: 2,
+        num_classes: 5,
+      },
+    ),
     c('saturated_pm30_12x4', {
       pred: { shape: [12, 4], values: saturated },
       label: { shape: [12], dtype: 'int', values: [0, 5] },
@@ -257,9 +276,17 @@ const qflSpec: OpSpec = {
       label: { shape: [4], dtype: 'int', values: [3, 4] },
       score: { shape: [4], values: [0, 1] },
     }),
-    c('beta1.5_16x20', { pred: { shape: [16, 20], values: (r, n) => r.normal(n, -2, 2) }, label: { shape: [16], dtype: 'int', values: [0, 21] }, score: { shape: [16], values: [0.05, 0.95] } }, {
-      beta: 1.5,
-    }),
+    c(
+      'beta1.5_16x20',
+      {
+        pred: { shape: [16, 20], values: (r, n) => r.normal(n, -2, 2) },
+        label: { shape: [16], dtype: 'int', values: [0, 21] },
+        score: { shape: [16], values: [0.05, 0.95] },
+      },
+      {
+        beta: 1.5,
+      },
+    ),
   ],
   tol: QFL_TOL,
 };
@@ -322,14 +349,22 @@ const klSpec: OpSpec = {
   noGrad: ['soft_label'],
   cases: [
     c('T1_sum_8x17', { pred: { shape: [8, 17] }, soft_label: { shape: [8, 17] } }, { T: 1, bin_reduction: 'sum' }),
-    c('T10_mean_8x17', { pred: { shape: [8, 17], values: (r, n) => r.normal(n, 0, 8) }, soft_label: { shape: [8, 17], values: (r, n) => r.normal(n, 0, 8) } }, {
-      T: 10,
-      bin_reduction: 'mean',
-    }),
-    c('large_logits_T1_sum_6x17', { pred: { shape: [6, 17], values: saturated }, soft_label: { shape: [6, 17], values: saturatedAt(1) } }, {
-      T: 1,
-      bin_reduction: 'sum',
-    }),
+    c(
+      'T10_mean_8x17',
+      { pred: { shape: [8, 17], values: (r, n) => r.normal(n, 0, 8) }, soft_label: { shape: [8, 17], values: (r, n) => r.normal(n, 0, 8) } },
+      {
+        T: 10,
+        bin_reduction: 'mean',
+      },
+    ),
+    c(
+      'large_logits_T1_sum_6x17',
+      { pred: { shape: [6, 17], values: saturated }, soft_label: { shape: [6, 17], values: saturatedAt(1) } },
+      {
+        T: 1,
+        bin_reduction: 'sum',
+      },
+    ),
     c('T2_mean_40_bins_5x40', { pred: { shape: [5, 40] }, soft_label: { shape: [5, 40] } }, { T: 2, bin_reduction: 'mean' }),
   ],
   tol: KL_TOL,
@@ -419,15 +454,4 @@ const bbox2distanceSpec: OpSpec = {
   tol: BOX_CODING_TOL,
 };
 
-export const lossSpecs: OpSpec[] = [
-  focalSpec,
-  qflSpec,
-  kdQflSpec,
-  dflSpec,
-  klSpec,
-  giouSpec,
-  iouSpec,
-  integralSpec,
-  distance2bboxSpec,
-  bbox2distanceSpec,
-];
+export const lossSpecs: OpSpec[] = [focalSpec, qflSpec, kdQflSpec, dflSpec, klSpec, giouSpec, iouSpec, integralSpec, distance2bboxSpec, bbox2distanceSpec];

@@ -118,7 +118,12 @@ const running = (c: number): Record<string, InputGen> => ({
   running_var: { shape: [c], values: [0.5, 2] },
 });
 
-function bn(name: string, shape: number[], training: boolean, extra: Partial<{ relu: boolean; x: InputGen; affine: boolean; running: boolean }> = {}): GradcheckCase {
+function bn(
+  name: string,
+  shape: number[],
+  training: boolean,
+  extra: Partial<{ relu: boolean; x: InputGen; affine: boolean; running: boolean }> = {},
+): GradcheckCase {
   const attrs: Attrs = { training, momentum: 0.1, eps: 1e-5 };
   if (extra.relu !== undefined) attrs.relu = extra.relu;
   return {

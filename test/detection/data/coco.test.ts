@@ -129,7 +129,9 @@ describe('parseCoco errors name the file and the JSON path', () => {
   });
 
   it('a bbox that is not 4 finite numbers', () => {
-    expect(errorOf((j) => (j.annotations[0].bbox = [1, 2, 3])).message).toMatch(/annotations\[0\]\.bbox: expected 4 numbers \[x, y, width, height\], got \[1, 2, 3\]/);
+    expect(errorOf((j) => (j.annotations[0].bbox = [1, 2, 3])).message).toMatch(
+      /annotations\[0\]\.bbox: expected 4 numbers \[x, y, width, height\], got \[1, 2, 3\]/,
+    );
     expect(errorOf((j) => ((j.annotations[1] as Record<string, unknown>).bbox = ['1', 2, 3, 4])).message).toMatch(
       /annotations\[1\]\.bbox: expected 4 finite numbers, got \["1", 2, 3, 4\]/,
     );

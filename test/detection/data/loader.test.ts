@@ -29,8 +29,18 @@ function dataset(n: number, sizes: (k: number) => [number, number] = () => [10, 
   });
   const annotations = images.map((im, k) => ({ id: k + 1, image_id: im.id, category_id: (k % 2) + 1, bbox: [1, 2, 3, 4] }));
   annotations.push({ id: n + 1, image_id: 1, category_id: 1, bbox: [0, 0, 2, 2], iscrowd: 1 } as never);
-  const json = { images, annotations, categories: [{ id: 1, name: 'a' }, { id: 2, name: 'b' }] };
-  return inMemoryCocoDataset(json, images.map((im, k) => ramp(im.width, im.height, k)));
+  const json = {
+    images,
+    annotations,
+    categories: [
+      { id: 1, name: 'a' },
+      { id: 2, name: 'b' },
+    ],
+  };
+  return inMemoryCocoDataset(
+    json,
+    images.map((im, k) => ramp(im.width, im.height, k)),
+  );
 }
 
 /** Identity normalisation, so batch values are the raw pixel values. */
@@ -131,7 +141,10 @@ describe('normalisation and padding', () => {
     ]);
     // One 12×20 (w×h) image padded to 32×32, strides 8 and 16. Stride 8: 4×4 locations,
     // valid x < ceil(12/8) = 2, y < ceil(20/8) = 3. Stride 16: 2×2, x < 1, y < 2.
-    const b = new DetectionLoader(dataset(1, () => [12, 20]), { batchSize: 1, sizeDivisor: 32 }).next();
+    const b = new DetectionLoader(
+      dataset(1, () => [12, 20]),
+      { batchSize: 1, sizeDivisor: 32 },
+    ).next();
     const sizes = featmapSizesFor(b.padSize, [8, 16]);
     expect(sizes).toEqual([
       [4, 4],

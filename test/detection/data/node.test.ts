@@ -116,7 +116,9 @@ describe('loading a COCO dataset from files: bad input', () => {
     const j = twoImages();
     j.images[0].width = 10;
     const sized = folder('wrong-size', j, ['a.png', 'b.png']);
-    expect(thrown(() => loadCocoDir(sized).image(0)).message).toBe(`${join(sized, 'images', 'a.png')}: image is 8x6 but the annotations declare 10x6 (width x height) for image 1`);
+    expect(thrown(() => loadCocoDir(sized).image(0)).message).toBe(
+      `${join(sized, 'images', 'a.png')}: image is 8x6 but the annotations declare 10x6 (width x height) for image 1`,
+    );
   });
 
   it('boxes outside the image and unknown categories name the file and the path', () => {

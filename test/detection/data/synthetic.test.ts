@@ -55,7 +55,8 @@ describe('detmath (IEEE-only elementary functions)', () => {
       expect(Math.abs(dcos(x) - Math.cos(x))).toBeLessThan(4e-15);
     }
     for (let x = -30; x <= 30; x += 0.0731) expect(Math.abs(dexp(x) / Math.exp(x) - 1)).toBeLessThan(4e-15);
-    for (const x of [1e-9, 0.001, 0.5, 1, Math.SQRT2, 2, 3.7, 1000, 1e12]) expect(Math.abs(dlog(x) - Math.log(x))).toBeLessThan(4e-15 * Math.max(1, Math.abs(Math.log(x))));
+    for (const x of [1e-9, 0.001, 0.5, 1, Math.SQRT2, 2, 3.7, 1000, 1e12])
+      expect(Math.abs(dlog(x) - Math.log(x))).toBeLessThan(4e-15 * Math.max(1, Math.abs(Math.log(x))));
     expect(dlog(1)).toBe(0);
     expect(dexp(0)).toBe(1);
   });
@@ -190,7 +191,8 @@ describe('generator', () => {
       for (const l of sampleScene(cfg, i).layers) {
         if (l.kind !== 'object') continue;
         const c = l.fill.kind === 'solid' ? l.fill.color : l.fill.kind === 'gradient' ? l.fill.from : l.fill.color;
-        const max = Math.max(...c), min = Math.min(...c);
+        const max = Math.max(...c),
+          min = Math.min(...c);
         if (max - min < 0.05) continue; // too grey for a hue
         // Sextant of the hue: which channel is largest and which is next.
         const order = [0, 1, 2].sort((p, q) => c[q] - c[p]);
@@ -245,7 +247,9 @@ describe('generator', () => {
   });
 
   it('rejects impossible configs, naming the key', () => {
-    expect(() => resolveSyntheticConfig({ seed: 1, numImages: 1, sizeRange: [8, 200] })).toThrow('synthetic dataset config: sizeRange max 200 exceeds the image side 128');
+    expect(() => resolveSyntheticConfig({ seed: 1, numImages: 1, sizeRange: [8, 200] })).toThrow(
+      'synthetic dataset config: sizeRange max 200 exceeds the image side 128',
+    );
     expect(() => resolveSyntheticConfig({ seed: 1, numImages: 1, classes: ['hexagon' as never] })).toThrow('classes has unknown shape "hexagon"');
     expect(() => resolveSyntheticConfig({ seed: 1, numImages: 1, objectsPerImage: [3, 2] })).toThrow('objectsPerImage must be [min, max]');
     expect(() => resolveSyntheticConfig({ seed: 1.5, numImages: 1 })).toThrow('seed must be an integer');

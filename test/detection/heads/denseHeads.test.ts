@@ -22,7 +22,10 @@ beforeAll(async () => {
 });
 
 const base = { numClasses: 3, inChannels: 4, featChannels: 4, stackedConvs: 2, numLevels: 2 };
-const levelSizes: [number, number][] = [[4, 4], [2, 2]];
+const levelSizes: [number, number][] = [
+  [4, 4],
+  [2, 2],
+];
 const N = 2;
 
 function makeHead(kind: HeadKind, seed: number): DenseHead {
@@ -50,7 +53,14 @@ describe.each(['atss', 'retina', 'fcos'] as const)('%s head against a float64 re
     const names: PredictionName[] = kind === 'retina' ? ['cls', 'reg'] : ['cls', 'reg', 'centerness'];
     const maps = names.flatMap((name) => out[name]!.map((t, level) => ({ name, level, t })));
     const ups = maps.map((m, k) => E.randNormal(m.t.shape, 200 + k));
-    E.backward(E.sum(E.concat(maps.map((m, k) => E.reshape(E.sum(E.mul(m.t, ups[k])), [1])), 0)));
+    E.backward(
+      E.sum(
+        E.concat(
+          maps.map((m, k) => E.reshape(E.sum(E.mul(m.t, ups[k])), [1])),
+          0,
+        ),
+      ),
+    );
 
     const params = await paramsOf(head);
     const tape = new RefTape();
@@ -74,7 +84,10 @@ describe.each(['atss', 'retina', 'fcos'] as const)('%s head against a float64 re
       expect(relErr(await feats[level].grad!.data(), tape.gradOf(inputs[level])), `input grad level ${level}`).toBeLessThan(5e-5);
     for (const [name, p] of head.namedParameters()) {
       const want = tape.gradOf(params.get(name)!);
-      expect(want.some((v) => v !== 0), `the reference reaches ${name}`).toBe(true);
+      expect(
+        want.some((v) => v !== 0),
+        `the reference reaches ${name}`,
+      ).toBe(true);
       expect(relErr(await p.grad!.data(), want), `grad ${name}`).toBeLessThan(5e-5);
     }
   });
@@ -93,7 +106,7 @@ describe.each(['atss', 'retina', 'fcos'] as const)('%s head against a float64 re
       }
   });
 
-  it("names parameters as mmdetection does and initialises the class bias to the prior", async () => {
+  it('names parameters as mmdetection does and initialises the class bias to the prior', async () => {
     const head = makeHead(kind, 1);
     const names = head.namedParameters().map(([n]) => n);
     const pred = PREDICTORS[kind];
@@ -120,7 +133,22 @@ describe('head configuration errors', () => {
   it('names the argument and the value', () => {
     expect(() => new ATSSHead({ ...base, gnGroups: 3 }, new InitSeeds(1))).toThrow(/head.featChannels \(4\) must be divisible by head.gnGroups \(3\)/);
     expect(() => new RetinaHead({ ...base, numClasses: 0 }, new InitSeeds(1))).toThrow(/head.numClasses must be an integer ≥ 1, got 0/);
-    expect(() => new FCOSHead({ ...base, gnGroups: 2, regressRanges: [[-1, 64]] }, new InitSeeds(1))).toThrow(/head.regressRanges must have one \[lo, hi\] per level \(2\), got 1/);
-    expect(() => new FCOSHead({ ...base, gnGroups: 2, regressRanges: [[-1, 64], [64, 64]] }, new InitSeeds(1))).toThrow(/regress range of level 1 must be finite \[lo, hi\] with lo < hi, got \[64, 64\]/);
+    expect(() => new FCOSHead({ ...base, gnGroups: 2, regressRanges: [[-1, 64]] }, new InitSeeds(1))).toThrow(
+      /head.regressRanges must have one \[lo, hi\] per level \(2\), got 1/,
+    );
+    expect(
+      () =>
+        new FCOSHead(
+          {
+            ...base,
+            gnGroups: 2,
+            regressRanges: [
+              [-1, 64],
+              [64, 64],
+            ],
+          },
+          new InitSeeds(1),
+        ),
+    ).toThrow(/regress range of level 1 must be finite \[lo, hi\] with lo < hi, got \[64, 64\]/);
   });
 });

@@ -13,7 +13,20 @@ import { RetinaHead } from '../../../detection/heads/retina.ts';
 import { FCOSHead } from '../../../detection/heads/fcos.ts';
 import type { DenseHead, HeadOutputs } from '../../../detection/heads/dense.ts';
 import type { DenseTargets } from '../../../detection/heads/gflTargets.ts';
-import { GRID, anchorAt, bce, boxLossRows, decodeDelta, decodeDistance, fdRelativeError, focalElems, gridTargets, pointAt, rowsOf, type HeadKind } from './headReference.ts';
+import {
+  GRID,
+  anchorAt,
+  bce,
+  boxLossRows,
+  decodeDelta,
+  decodeDistance,
+  fdRelativeError,
+  focalElems,
+  gridTargets,
+  pointAt,
+  rowsOf,
+  type HeadKind,
+} from './headReference.ts';
 
 beforeAll(async () => {
   await E.init();
@@ -44,11 +57,18 @@ function focalTerm(cls: Float64Array, t: DenseTargets, withWeights: boolean): nu
 
 const CASES: Record<HeadKind, () => Case> = {
   atss: () => {
-    const targets = gridTargets(C, 1, 4, [
-      { row: 1, prior: anchorAt(1), gt: [-2, -6, 20, 11], label: 0 },
-      { row: 4, prior: anchorAt(4), gt: [1, 3, 15, 14], label: 2 },
-      { row: 8, prior: anchorAt(2), gt: [10, -3, 22, 6], label: 1 },
-    ], [10], 3);
+    const targets = gridTargets(
+      C,
+      1,
+      4,
+      [
+        { row: 1, prior: anchorAt(1), gt: [-2, -6, 20, 11], label: 0 },
+        { row: 4, prior: anchorAt(4), gt: [1, 3, 15, 14], label: 2 },
+        { row: 8, prior: anchorAt(2), gt: [10, -3, 22, 6], label: 1 },
+      ],
+      [10],
+      3,
+    );
     const stds = [0.1, 0.1, 0.2, 0.2];
     return {
       head: new ATSSHead({ ...cfg, gnGroups: 2 }, new InitSeeds(1)),
@@ -60,7 +80,13 @@ const CASES: Record<HeadKind, () => Case> = {
         const ct = Array.from(targets.posCenterness);
         const giouRows = boxLossRows(boxes, gts, false);
         const focal = focalTerm(cls, targets, true);
-        const giou = sumBy(P, (i) => ct[i] * giouRows[i]) / (1 + EPS) / Math.max(ct.reduce((a, b) => a + b, 0), 1);
+        const giou =
+          sumBy(P, (i) => ct[i] * giouRows[i]) /
+          (1 + EPS) /
+          Math.max(
+            ct.reduce((a, b) => a + b, 0),
+            1,
+          );
         const cent = sumBy(P, (i) => bce(ctr[targets.posIndex[i]], ct[i])) / (targets.avgFactor + EPS);
         return { focal, giou, centerness: cent, total: focal + 2 * giou + cent };
       },
@@ -68,11 +94,18 @@ const CASES: Record<HeadKind, () => Case> = {
   },
   retina: () => {
     // anchor k·9 + a: location k, the a-th of the 9 (only the positives' boxes matter here)
-    const targets = gridTargets(C, 9, 4, [
-      { row: 1 * 9 + 4, prior: anchorAt(1, 32, 32), gt: [-2, -6, 20, 11], label: 0 },
-      { row: 4 * 9 + 0, prior: anchorAt(4, 45, 23), gt: [1, 3, 15, 14], label: 2 },
-      { row: 6 * 9 + 8, prior: anchorAt(0, 36, 72), gt: [-10, -20, 12, 30], label: 1 },
-    ], [5, 60], 3);
+    const targets = gridTargets(
+      C,
+      9,
+      4,
+      [
+        { row: 1 * 9 + 4, prior: anchorAt(1, 32, 32), gt: [-2, -6, 20, 11], label: 0 },
+        { row: 4 * 9 + 0, prior: anchorAt(4, 45, 23), gt: [1, 3, 15, 14], label: 2 },
+        { row: 6 * 9 + 8, prior: anchorAt(0, 36, 72), gt: [-10, -20, 12, 30], label: 1 },
+      ],
+      [5, 60],
+      3,
+    );
     return {
       head: new RetinaHead(cfg, new InitSeeds(1)),
       targets,
@@ -92,11 +125,18 @@ const CASES: Record<HeadKind, () => Case> = {
     };
   },
   fcos: () => {
-    const targets = gridTargets(C, 1, 2, [
-      { row: 1, prior: pointAt(1), gt: [2, -6, 20, 11], label: 0 },
-      { row: 4, prior: pointAt(4), gt: [1, 3, 15, 14], label: 2 },
-      { row: 8, prior: pointAt(2), gt: [10, -3, 22, 6], label: 1 },
-    ], [], 3);
+    const targets = gridTargets(
+      C,
+      1,
+      2,
+      [
+        { row: 1, prior: pointAt(1), gt: [2, -6, 20, 11], label: 0 },
+        { row: 4, prior: pointAt(4), gt: [1, 3, 15, 14], label: 2 },
+        { row: 8, prior: pointAt(2), gt: [10, -3, 22, 6], label: 1 },
+      ],
+      [],
+      3,
+    );
     return {
       head: new FCOSHead({ ...cfg, gnGroups: 2 }, new InitSeeds(1)),
       targets,
@@ -108,7 +148,10 @@ const CASES: Record<HeadKind, () => Case> = {
         const ct = Array.from(targets.posCenterness);
         const iouRows = boxLossRows(boxes, gts, true);
         const focal = focalTerm(cls, targets, false);
-        const denom = Math.max(ct.reduce((a, b) => a + b, 0), 1e-6);
+        const denom = Math.max(
+          ct.reduce((a, b) => a + b, 0),
+          1e-6,
+        );
         const iou = sumBy(P, (i) => ct[i] * iouRows[i]) / (denom + EPS);
         const cent = sumBy(P, (i) => bce(ctr[targets.posIndex[i]], ct[i])) / (targets.avgFactor + EPS);
         return { focal, iou, centerness: cent, total: focal + iou + cent };

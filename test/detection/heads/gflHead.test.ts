@@ -20,7 +20,10 @@ beforeAll(async () => {
 });
 
 const cfg: GflHeadConfig = { numClasses: 3, inChannels: 4, featChannels: 4, stackedConvs: 2, gnGroups: 2, regMax: 4, numLevels: 2 };
-const levelSizes: [number, number][] = [[4, 4], [2, 2]];
+const levelSizes: [number, number][] = [
+  [4, 4],
+  [2, 2],
+];
 const N = 2;
 
 const f64 = async (t: E.Tensor): Promise<RefTensor> => ({ shape: [...t.shape], data: Float64Array.from(await t.data()) });
@@ -31,7 +34,12 @@ const addInto = (acc: Map<string, Float64Array>, name: string, g: RefTensor | nu
   else g.data.forEach((v, i) => (prev[i] += v));
 };
 
-interface Step { kind: 'conv' | 'gn'; name: string; inputs: Record<string, RefTensor>; attrs: Record<string, unknown> }
+interface Step {
+  kind: 'conv' | 'gn';
+  name: string;
+  inputs: Record<string, RefTensor>;
+  attrs: Record<string, unknown>;
+}
 
 /** One tower + predictor in float64, remembering each step's inputs for the backward. */
 function referenceBranch(x: RefTensor, params: Map<string, RefTensor>, tower: 'cls_convs' | 'reg_convs', pred: 'gfl_cls' | 'gfl_reg') {
@@ -85,7 +93,12 @@ describe('GFL head against a float64 reference composition', () => {
     const out = head.forward(feats);
     // upstream gradients for every output
     const ups = [...out.cls, ...out.reg].map((t, k) => E.randNormal(t.shape, 200 + k));
-    const loss = E.sum(E.concat([...out.cls, ...out.reg].map((t, k) => E.reshape(E.sum(E.mul(t, ups[k])), [1])), 0));
+    const loss = E.sum(
+      E.concat(
+        [...out.cls, ...out.reg].map((t, k) => E.reshape(E.sum(E.mul(t, ups[k])), [1])),
+        0,
+      ),
+    );
     E.backward(loss);
 
     // the float64 composition
@@ -139,7 +152,9 @@ describe('GFL head against a float64 reference composition', () => {
   });
 
   it('rejects a configuration it cannot build', () => {
-    expect(() => new GFLHead({ ...cfg, featChannels: 6, gnGroups: 4 }, new InitSeeds(1))).toThrow(/head.featChannels \(6\) must be divisible by head.gnGroups \(4\)/);
+    expect(() => new GFLHead({ ...cfg, featChannels: 6, gnGroups: 4 }, new InitSeeds(1))).toThrow(
+      /head.featChannels \(6\) must be divisible by head.gnGroups \(4\)/,
+    );
     expect(() => new GFLHead({ ...cfg, regMax: 0 }, new InitSeeds(1))).toThrow(/head.regMax must be an integer ≥ 1, got 0/);
   });
 });

@@ -85,7 +85,10 @@ function referenceLoss(cls: RefTensor, reg: RefTensor, t: DenseTargets) {
   const score = new Float64Array(NP);
   t.posIndex.forEach((r, i) => (score[r] = alignedIou(boxes.data, tgt.data, i)));
   const w = Array.from(t.posIndex, (r) => Math.max(...Array.from({ length: C }, (_, c) => 1 / (1 + Math.exp(-cls.data[r * C + c])))));
-  const denom = Math.max(w.reduce((a, b) => a + b, 0), 1);
+  const denom = Math.max(
+    w.reduce((a, b) => a + b, 0),
+    1,
+  );
   const eps = 1.1920929e-7;
   // QFL
   const qflIn = { pred: cls, label: { shape: [NP], data: Float64Array.from(t.labels) }, score: { shape: [NP], data: score } };
@@ -110,16 +113,19 @@ function referenceLoss(cls: RefTensor, reg: RefTensor, t: DenseTargets) {
   const dBoxes = R.generalized_box_iou_loss.vjp(giouIn, giouAttrs, { loss: { shape: [P], data: Float64Array.from(w, (wi) => (2 * wi) / denom) } }).boxes1!;
   const dDist = R.distance2bbox.vjp({ points, distance: dist }, {}, { out: dBoxes }).distance!;
   const dSidesFromBox = R.integral.vjp({ pred: sides }, { reg_max: regMax }, { out: { shape: [P * 4], data: dDist.data } }).pred!;
-  const dSidesFromDfl = R.distribution_focal_loss.vjp(dflIn, { reg_max: regMax }, {
-    loss: { shape: [P * 4], data: Float64Array.from({ length: P * 4 }, (_, i) => (0.25 * 0.25 * w[Math.floor(i / 4)]) / denom) },
-  }).pred!;
+  const dSidesFromDfl = R.distribution_focal_loss.vjp(
+    dflIn,
+    { reg_max: regMax },
+    {
+      loss: { shape: [P * 4], data: Float64Array.from({ length: P * 4 }, (_, i) => (0.25 * 0.25 * w[Math.floor(i / 4)]) / denom) },
+    },
+  ).pred!;
   const dReg = new Float64Array(reg.data.length);
   t.posIndex.forEach((r, i) => {
     for (let k = 0; k < 4 * bins; k++) dReg[r * 4 * bins + k] = dSidesFromBox.data[i * 4 * bins + k] + dSidesFromDfl.data[i * 4 * bins + k];
   });
   return { qfl, giou, dfl, total, dCls: dCls.data, dReg };
 }
-
 
 describe('GFL loss', () => {
   it('matches the float64 composition in value and gradients', async () => {
@@ -135,8 +141,7 @@ describe('GFL loss', () => {
     const toRows = async (m: E.Tensor, ch: number): Promise<RefTensor> => {
       const d = await m.data();
       const out = new Float64Array(N * H * W * ch);
-      for (let n = 0; n < N; n++)
-        for (let c = 0; c < ch; c++) for (let p = 0; p < H * W; p++) out[(n * H * W + p) * ch + c] = d[(n * ch + c) * H * W + p];
+      for (let n = 0; n < N; n++) for (let c = 0; c < ch; c++) for (let p = 0; p < H * W; p++) out[(n * H * W + p) * ch + c] = d[(n * ch + c) * H * W + p];
       return { shape: [N * H * W, ch], data: out };
     };
     const ref = referenceLoss(await toRows(clsMap, C), await toRows(regMap, 4 * bins), t);
@@ -151,7 +156,20 @@ describe('GFL loss', () => {
   it('is QFL alone when a batch has no positives', async () => {
     const head = new GFLHead({ numClasses: C, inChannels: 4, featChannels: 4, stackedConvs: 1, gnGroups: 2, regMax, numLevels: 1 }, new InitSeeds(1));
     const t = targets();
-    const empty: DenseTargets = { ...t, labels: new Int32Array(t.labels.length).fill(C), posIndex: new Int32Array(0), posCenters: new Float32Array(0), posBoxTargets: new Float32Array(0), posStrides: new Float32Array(0), posGtIndex: new Int32Array(0), posPriors: new Float32Array(0), posGtBoxes: new Float32Array(0), posCenterness: new Float32Array(0), numPos: 0, avgFactor: 2 };
+    const empty: DenseTargets = {
+      ...t,
+      labels: new Int32Array(t.labels.length).fill(C),
+      posIndex: new Int32Array(0),
+      posCenters: new Float32Array(0),
+      posBoxTargets: new Float32Array(0),
+      posStrides: new Float32Array(0),
+      posGtIndex: new Int32Array(0),
+      posPriors: new Float32Array(0),
+      posGtBoxes: new Float32Array(0),
+      posCenterness: new Float32Array(0),
+      numPos: 0,
+      avgFactor: 2,
+    };
     const cls = E.requireGrad(E.randNormal([N, C, H, W], 3));
     const reg = E.requireGrad(E.randNormal([N, 4 * bins, H, W], 4));
     const l = head.loss({ cls: [cls], reg: [reg] }, empty);

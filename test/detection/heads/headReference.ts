@@ -80,21 +80,34 @@ export class RefTape {
 
   relu(x: RefTensor): RefTensor {
     const out = { shape: x.shape, data: x.data.map((v) => Math.max(v, 0)) };
-    return this.record(out, (g) => this.addGrad(x, Float64Array.from(g, (gi, i) => (x.data[i] > 0 ? gi : 0))));
+    return this.record(out, (g) =>
+      this.addGrad(
+        x,
+        Float64Array.from(g, (gi, i) => (x.data[i] > 0 ? gi : 0)),
+      ),
+    );
   }
 
   /** x times a one-element parameter (mmcv's Scale). */
   scale(x: RefTensor, s: RefTensor): RefTensor {
     const out = { shape: x.shape, data: x.data.map((v) => v * s.data[0]) };
     return this.record(out, (g) => {
-      this.addGrad(x, Float64Array.from(g, (gi) => gi * s.data[0]));
+      this.addGrad(
+        x,
+        Float64Array.from(g, (gi) => gi * s.data[0]),
+      );
       this.addGrad(s, Float64Array.of(g.reduce((a, gi, i) => a + gi * x.data[i], 0)));
     });
   }
 
   exp(x: RefTensor): RefTensor {
     const out = { shape: x.shape, data: x.data.map(Math.exp) };
-    return this.record(out, (g) => this.addGrad(x, Float64Array.from(g, (gi, i) => gi * out.data[i])));
+    return this.record(out, (g) =>
+      this.addGrad(
+        x,
+        Float64Array.from(g, (gi, i) => gi * out.data[i]),
+      ),
+    );
   }
 }
 
@@ -133,15 +146,7 @@ export interface RefLevelOutputs {
  * them: ATSS reg = Scale(atss_reg(reg)), centerness from the reg tower; RetinaNet no
  * Scale; FCOS reg = exp(Scale(conv_reg(reg))), centerness from the cls tower.
  */
-export function referenceHead(
-  tape: RefTape,
-  clsIn: RefTensor,
-  regIn: RefTensor,
-  p: Params,
-  cfg: RefHeadConfig,
-  level: number,
-  from = 0,
-): RefLevelOutputs {
+export function referenceHead(tape: RefTape, clsIn: RefTensor, regIn: RefTensor, p: Params, cfg: RefHeadConfig, level: number, from = 0): RefLevelOutputs {
   let c = clsIn;
   let r = regIn;
   for (let i = from; i < cfg.stackedConvs; i++) {
@@ -186,8 +191,7 @@ export function rowsOf(levels: readonly RefTensor[], K: number): Float64Array {
       const [, ch, h, w] = t.shape;
       const A = ch / K;
       for (let y = 0; y < h; y++)
-        for (let x = 0; x < w; x++)
-          for (let a = 0; a < A; a++) for (let k = 0; k < K; k++) out.push(t.data[((n * ch + a * K + k) * h + y) * w + x]);
+        for (let x = 0; x < w; x++) for (let a = 0; a < A; a++) for (let k = 0; k < K; k++) out.push(t.data[((n * ch + a * K + k) * h + y) * w + x]);
     }
   return Float64Array.from(out);
 }
@@ -214,19 +218,26 @@ export const decodeDistance = (p: ArrayLike<number>, d: ArrayLike<number>): numb
 /** The GIoU (iouLog false) or IoU-log loss of aligned boxes, per pair, from the reference ops. */
 export function boxLossRows(a: number[][], b: number[][], iouLog: boolean): Float64Array {
   const op = iouLog ? R.iou_loss : R.generalized_box_iou_loss;
-  return op.forward({ boxes1: { shape: [a.length, 4], data: Float64Array.from(a.flat()) }, boxes2: { shape: [b.length, 4], data: Float64Array.from(b.flat()) } }, { eps: 1e-6, reduction: 'none' }).loss.data;
+  return op.forward(
+    { boxes1: { shape: [a.length, 4], data: Float64Array.from(a.flat()) }, boxes2: { shape: [b.length, 4], data: Float64Array.from(b.flat()) } },
+    { eps: 1e-6, reduction: 'none' },
+  ).loss.data;
 }
 
 /** Sigmoid focal loss per element (α 0.25, γ 2) from the reference op. */
 export function focalElems(logits: Float64Array, targets: Float64Array): Float64Array {
   const shape = [logits.length];
-  return R.sigmoid_focal_loss.forward({ logits: { shape, data: logits }, targets: { shape, data: targets } }, { alpha: 0.25, gamma: 2, reduction: 'none' }).loss.data;
+  return R.sigmoid_focal_loss.forward({ logits: { shape, data: logits }, targets: { shape, data: targets } }, { alpha: 0.25, gamma: 2, reduction: 'none' }).loss
+    .data;
 }
 
 /** KD-QFL (β 1) per row, summed over the classes, from the reference op. */
 export function kdQflRows(pred: Float64Array, teacherLogits: Float64Array, C: number): Float64Array {
   const shape = [pred.length / C, C];
-  return R.kd_quality_focal_loss.forward({ pred: { shape, data: pred }, soft_target: { shape, data: teacherLogits.map(sigmoid) } }, { beta: 1, class_reduction: 'sum' }).loss.data;
+  return R.kd_quality_focal_loss.forward(
+    { pred: { shape, data: pred }, soft_target: { shape, data: teacherLogits.map(sigmoid) } },
+    { beta: 1, class_reduction: 'sum' },
+  ).loss.data;
 }
 
 /**
@@ -312,7 +323,12 @@ export function gridPriorRows(kind: HeadKind): { rows: Float64Array; dim: 4 | 2 
   const gen =
     kind === 'fcos'
       ? new PointGenerator([GRID.STRIDE], 0.5)
-      : new AnchorGenerator({ strides: [GRID.STRIDE], ratios: kind === 'retina' ? [0.5, 1, 2] : [1], octaveBaseScale: 4, scalesPerOctave: kind === 'retina' ? 3 : 1 });
+      : new AnchorGenerator({
+          strides: [GRID.STRIDE],
+          ratios: kind === 'retina' ? [0.5, 1, 2] : [1],
+          octaveBaseScale: 4,
+          scalesPerOctave: kind === 'retina' ? 3 : 1,
+        });
   const one = gen.gridPriors(featmaps);
   const rows = new Float64Array(one.priors.length * GRID.N);
   for (let n = 0; n < GRID.N; n++) rows.set(one.priors, n * one.priors.length);
@@ -327,7 +343,11 @@ export function gridPriorTensors(kind: HeadKind): PriorTensors {
     const [r, k] = [Math.floor(i / 2), i % 2];
     return dim === 4 ? (rows[4 * r + k] + rows[4 * r + k + 2]) / 2 : rows[2 * r + k];
   });
-  return { priors: E.tensor(Float32Array.from(rows), [R, dim]), centers: E.tensor(centers, [R, 2]), strides: E.tensor(new Float32Array(R).fill(GRID.STRIDE), [R, 1]) };
+  return {
+    priors: E.tensor(Float32Array.from(rows), [R, dim]),
+    centers: E.tensor(centers, [R, 2]),
+    strides: E.tensor(new Float32Array(R).fill(GRID.STRIDE), [R, 1]),
+  };
 }
 
 /** float64 align_scale (docs/crosskd.md §2): per channel over N·H·W, unbiased std, +1e-6 on the student's. */
@@ -374,7 +394,13 @@ export function referenceBoxKd(
   const R = pred.reg.length / 4;
   const EPS = 1.1920929e-7;
   const valid = (r: number) => (kind === 'fcos' ? 1 : t.labelWeights[r]);
-  const norm = kind === 'fcos' ? Math.max(t.posCenterness.reduce((a, b) => a + b, 0), 1e-6) : t.avgFactor;
+  const norm =
+    kind === 'fcos'
+      ? Math.max(
+          t.posCenterness.reduce((a, b) => a + b, 0),
+          1e-6,
+        )
+      : t.avgFactor;
   const kdRows = kdQflRows(pred.cls, teacher.cls, C);
   const kdCls = Array.from(kdRows).reduce((a, v, r) => a + valid(r) * v, 0) / (norm + EPS);
   const decode = (reg: Float64Array, r: number) => {

@@ -25,9 +25,29 @@ beforeAll(async () => {
  * to 11 by step 4); RetinaNet's towers, without norm, need 0.03 to move in 10 steps.
  */
 const HEADS = {
-  atss: { head: { type: 'atss', featChannels: 32, stackedConvs: 2, gnGroups: 8 }, anchors: { octaveBaseScale: 4 }, terms: ['focal', 'giou', 'centerness'], lr: 0.01 },
+  atss: {
+    head: { type: 'atss', featChannels: 32, stackedConvs: 2, gnGroups: 8 },
+    anchors: { octaveBaseScale: 4 },
+    terms: ['focal', 'giou', 'centerness'],
+    lr: 0.01,
+  },
   retina: { head: { type: 'retina', featChannels: 32, stackedConvs: 2 }, anchors: { octaveBaseScale: 2 }, terms: ['focal', 'l1'], lr: 0.03 },
-  fcos: { head: { type: 'fcos', featChannels: 32, stackedConvs: 2, gnGroups: 8, regressRanges: [[-1, 32], [32, 64], [64, 128], [128, 1e8]] }, terms: ['focal', 'iou', 'centerness'], lr: 0.01 },
+  fcos: {
+    head: {
+      type: 'fcos',
+      featChannels: 32,
+      stackedConvs: 2,
+      gnGroups: 8,
+      regressRanges: [
+        [-1, 32],
+        [32, 64],
+        [64, 128],
+        [128, 1e8],
+      ],
+    },
+    terms: ['focal', 'iou', 'centerness'],
+    lr: 0.01,
+  },
 } as const;
 
 /**
@@ -42,7 +62,16 @@ function overfitConfig(type: keyof typeof HEADS): TrainConfig {
     name: `overfit-${type}`,
     model: { backbone: tiny.model.backbone, neck: tiny.model.neck, head, ...rest },
     data: { synthetic: { seed: 11, numTrain: 4, numVal: 4, imageSize: 64, objectsPerImage: [2, 4] }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') },
-    train: { ...tiny.train, optimizer: { type: 'sgd', lr, momentum: 0.9, weightDecay: 1e-4 }, epochs: 10, batchSize: 4, flipProb: 0, warmupIters: 2, checkpointEvery: 10, logEvery: 5 },
+    train: {
+      ...tiny.train,
+      optimizer: { type: 'sgd', lr, momentum: 0.9, weightDecay: 1e-4 },
+      epochs: 10,
+      batchSize: 4,
+      flipProb: 0,
+      warmupIters: 2,
+      checkpointEvery: 10,
+      logEvery: 5,
+    },
   });
 }
 
@@ -77,13 +106,22 @@ describe('head presets and config checks', () => {
 
   it('names the key that does not fit the head type', () => {
     const tiny = presetConfig('tiny');
-    const withHead = (head: object, extra: object = {}) => ({ ...tiny, model: { ...tiny.model, head: { featChannels: 32, stackedConvs: 2, ...head }, ...extra } });
-    expect(() => parseConfig(withHead({ type: 'retina', gnGroups: 8 }), 'c.json')).toThrow(/c.json: model.head.gnGroups does not apply to head type 'retina' \(RetinaNet's towers have no normalisation\)/);
+    const withHead = (head: object, extra: object = {}) => ({
+      ...tiny,
+      model: { ...tiny.model, head: { featChannels: 32, stackedConvs: 2, ...head }, ...extra },
+    });
+    expect(() => parseConfig(withHead({ type: 'retina', gnGroups: 8 }), 'c.json')).toThrow(
+      /c.json: model.head.gnGroups does not apply to head type 'retina' \(RetinaNet's towers have no normalisation\)/,
+    );
     expect(() => parseConfig(withHead({ gnGroups: 8 }), 'c.json')).toThrow(/model.head.regMax is required for head type 'gfl'/);
     expect(() => parseConfig(withHead({ type: 'atss', gnGroups: 8, regMax: 16 }), 'c.json')).toThrow(/model.head.regMax does not apply to head type 'atss'/);
-    expect(() => parseConfig(withHead({ type: 'atss', gnGroups: 8, lossWeights: { qfl: 1 } }), 'c.json')).toThrow(/model.head.lossWeights.qfl is not a loss of head type 'atss' \(its losses: focal, giou, centerness\)/);
+    expect(() => parseConfig(withHead({ type: 'atss', gnGroups: 8, lossWeights: { qfl: 1 } }), 'c.json')).toThrow(
+      /model.head.lossWeights.qfl is not a loss of head type 'atss' \(its losses: focal, giou, centerness\)/,
+    );
     expect(() => parseConfig(withHead({ type: 'fcos', gnGroups: 8 }), 'c.json')).toThrow(/model.anchors does not apply to head type 'fcos'/);
-    expect(() => parseConfig(withHead({ type: 'fcos', gnGroups: 8, regressRanges: [[-1, 64]] }, { anchors: undefined }), 'c.json')).toThrow(/regressRanges has 1 ranges, one per FPN level \(model.neck.numOuts 4\)/);
+    expect(() => parseConfig(withHead({ type: 'fcos', gnGroups: 8, regressRanges: [[-1, 64]] }, { anchors: undefined }), 'c.json')).toThrow(
+      /regressRanges has 1 ranges, one per FPN level \(model.neck.numOuts 4\)/,
+    );
     expect(() => parseConfig(withHead({ type: 'yolo', gnGroups: 8 }), 'c.json')).toThrow(/model.head.type/);
   });
 });

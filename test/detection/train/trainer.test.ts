@@ -16,7 +16,10 @@ beforeAll(async () => {
 });
 
 describe('training', () => {
-  const cfg = { ...presetConfig('tiny'), data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+  const cfg = {
+    ...presetConfig('tiny'),
+    data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') },
+  };
 
   it('trains, checkpoints, evaluates and writes metrics.json', async () => {
     const out = tmp();
@@ -52,7 +55,11 @@ describe('training', () => {
     const out = tmp();
     const logs: string[] = [];
     const curved = await train(cfg3, { outDir: out, log: (m) => logs.push(m), progress: false, evalEpochs: [1, 2] });
-    expect(curved.evalCurve.map((p) => [p.step, p.epoch])).toEqual([[4, 1], [8, 2], [12, 3]]);
+    expect(curved.evalCurve.map((p) => [p.step, p.epoch])).toEqual([
+      [4, 1],
+      [8, 2],
+      [12, 3],
+    ]);
     expect(curved.evalCurve.at(-1)!.mAP).toBe(curved.eval!.mAP);
     expect(logs.filter((m) => /evaluating on 8 validation images/.test(m))).toHaveLength(3);
     const metrics = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
@@ -74,7 +81,9 @@ describe('training', () => {
     expect(again.evalCurve).toEqual(curved.evalCurve);
     for (const r of [curved, plain, first, rest, again]) r.detector.dispose();
     for (const bad of [0, 4, 1.5])
-      await expect(train(cfg3, { outDir: tmp(), log: quiet, evalEpochs: [bad] })).rejects.toThrow(`evaluation epochs: expected integers in 1…3 (the run's epochs), got ${bad}`);
+      await expect(train(cfg3, { outDir: tmp(), log: quiet, evalEpochs: [bad] })).rejects.toThrow(
+        `evaluation epochs: expected integers in 1…3 (the run's epochs), got ${bad}`,
+      );
   });
 
   it('refuses to resume with another config or without a checkpoint', async () => {
@@ -126,7 +135,11 @@ describe('configs', () => {
 
   it('rejects data whose classes do not match the config', () => {
     const cfg = presetConfig('tiny');
-    const wrong = { ...cfg, numClasses: 3, data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') } };
+    const wrong = {
+      ...cfg,
+      numClasses: 3,
+      data: { synthetic: { seed: 7, numTrain: 16, numVal: 8, imageSize: 64 }, cacheDir: path.join(os.tmpdir(), 'crosskd-data') },
+    };
     expect(() => prepareDatasets(wrong, 64)).toThrow(/has 8 categories, the config says numClasses 3/);
   });
 });
