@@ -7,5 +7,6 @@ export * from './softmax.ts';
 export * from './gather.ts';
 export * from './norm.ts';
 export * from './losses.ts';
+export * from './boxes.ts';
 export * from './conv.ts';
 export * from './matmul.ts';

@@ -1,10 +1,12 @@
 /**
  * The float64 reference ops by op id: the ids, input names and attributes of
- * test/opcases/README.md (core ops) and docs/op-cases.md (detection ops), so a parity
+ * docs/op-cases.md, so a parity
  * case or a GPU op test can look up its oracle by the same id.
  */
 import type { RefOp } from './types.ts';
-import { detectionReferenceOps } from './detection.ts';
+import { boxReferenceOps } from './boxes.ts';
+import { convReferenceOps } from './conv.ts';
+import { lossReferenceOps } from './losses.ts';
 import { elementwiseReferenceOps } from './elementwise.ts';
 import { matmulReferenceOps } from './matmul.ts';
 import { movementReferenceOps } from './movement.ts';
@@ -12,6 +14,7 @@ import { normReferenceOps } from './norm.ts';
 import { reduceReferenceOps } from './reduce.ts';
 
 export type { RefAttrs, RefOp, RefTensor } from './types.ts';
+export { boxReferenceOps, convReferenceOps, lossReferenceOps, normReferenceOps };
 
 export const referenceOps: Record<string, RefOp> = {
   // add sub mul div maximum minimum pow, neg exp log sqrt abs sigmoid relu, clamp, where
@@ -22,10 +25,14 @@ export const referenceOps: Record<string, RefOp> = {
   ...matmulReferenceOps,
   // reshape permute transpose slice concat pad index_select index_add upsample_nearest2x max_pool2d
   ...movementReferenceOps,
-  // conv2d group_norm, the focal/KD/GIoU losses of docs/op-cases.md, iou_loss integral distance2bbox bbox2distance
-  ...detectionReferenceOps,
-  // batch_norm batch_norm_running_stats
+  // conv2d
+  ...convReferenceOps,
+  // group_norm batch_norm batch_norm_running_stats
   ...normReferenceOps,
+  // sigmoid_focal_loss quality_focal_loss kd_quality_focal_loss distribution_focal_loss kd_kl_div generalized_box_iou_loss iou_loss
+  ...lossReferenceOps,
+  // integral distance2bbox bbox2distance
+  ...boxReferenceOps,
 };
 
 /** The op for `id`, or an Error listing the known ids (a typo should not read as "missing op"). */

@@ -1,6 +1,8 @@
 /**
- * Batch-normalisation reference ops (group_norm still lives in detection.ts):
+ * Normalisation reference ops:
  *
+ * - `group_norm`: x [N, C, ...], weight [C], bias [C] (optional); attributes num_groups,
+ *   eps, relu (fused). Its argument checks are args.ts's, batch norm's shape.ts's.
  * - `batch_norm`: x [N, C, ...], weight [C], bias [C], running_mean [C], running_var [C];
  *   attributes training, momentum, eps, relu. Training mode normalises each channel over
  *   N and the spatial extent with the batch's biased variance; eval mode uses the running
@@ -13,6 +15,7 @@
  *   is differentiable.
  */
 import type { RefAttrs, RefOp, RefTensor } from './types.ts';
+import * as arg from './args.ts';
 import { boolAttr, checkNames, describe, fmtShape, getInput, getUpstream, shapesEqual, size } from './shape.ts';
 
 const BN_INPUTS = ['x', 'weight', 'bias', 'running_mean', 'running_var'];
@@ -165,4 +168,118 @@ const batch_norm_running_stats: RefOp = {
   },
 };
 
-export const normReferenceOps: Record<string, RefOp> = { batch_norm, batch_norm_running_stats };
+// ───────────────────────────────── group_norm ─────────────────────────────────
+
+interface GnGeom {
+  N: number;
+  C: number;
+  S: number;
+  G: number;
+  cpg: number;
+  eps: number;
+  relu: boolean;
+}
+
+function gnGeom(inputs: Record<string, RefTensor>, attrs: RefAttrs): GnGeom {
+  const op = 'group_norm';
+  const x = arg.input(op, inputs, 'x');
+  if (x.shape.length < 2) arg.fail(op, 'x', 'rank ≥ 2 [N,C,...]', `shape ${arg.fmtShape(x.shape)}`);
+  const [N, C] = x.shape;
+  const G = arg.intAttr(op, attrs, 'num_groups', 1);
+  if (C % G !== 0) arg.fail(op, 'x', `a channel count divisible by num_groups = ${G}`, `C = ${C}`);
+  const eps = arg.numAttr(op, attrs, 'eps', 1e-5);
+  if (eps < 0) arg.fail(op, 'eps', 'a non-negative number', String(eps));
+  const relu = arg.boolAttr(op, attrs, 'relu', false);
+  // weight and bias may be absent (affine = False): then they act as 1 and 0.
+  const w = arg.optionalInput(op, inputs, 'weight');
+  const b = arg.optionalInput(op, inputs, 'bias');
+  if (w) arg.expectShape(op, 'weight', w, [C]);
+  if (b) arg.expectShape(op, 'bias', b, [C]);
+  return { N, C, S: arg.numel(x.shape.slice(2)), G, cpg: C / G, eps, relu };
+}
+
+/** Normalised values x̂ and 1/sqrt(var + eps) per (n, group); biased variance as PyTorch. */
+function gnStats(g: GnGeom, x: Float64Array): { xhat: Float64Array; rstd: Float64Array } {
+  const xhat = new Float64Array(x.length);
+  const rstd = new Float64Array(g.N * g.G);
+  const M = g.cpg * g.S;
+  for (let n = 0; n < g.N; n++) {
+    for (let gr = 0; gr < g.G; gr++) {
+      const start = (n * g.C + gr * g.cpg) * g.S; // a group is contiguous: cpg channels × S
+      let mean = 0;
+      for (let i = 0; i < M; i++) mean += x[start + i];
+      mean /= M;
+      // Two-pass variance: no cancellation when |mean| ≫ std.
+      let v = 0;
+      for (let i = 0; i < M; i++) v += (x[start + i] - mean) ** 2;
+      const r = 1 / Math.sqrt(v / M + g.eps);
+      rstd[n * g.G + gr] = r;
+      for (let i = 0; i < M; i++) xhat[start + i] = (x[start + i] - mean) * r;
+    }
+  }
+  return { xhat, rstd };
+}
+
+const group_norm: RefOp = {
+  forward(inputs, attrs) {
+    const g = gnGeom(inputs, attrs);
+    const { xhat } = gnStats(g, inputs.x.data);
+    const w = inputs.weight?.data;
+    const b = inputs.bias?.data;
+    const out = arg.tensor([...inputs.x.shape]);
+    for (let i = 0; i < xhat.length; i++) {
+      const c = Math.floor(i / g.S) % g.C;
+      const y = xhat[i] * (w ? w[c] : 1) + (b ? b[c] : 0);
+      out.data[i] = g.relu ? Math.max(y, 0) : y;
+    }
+    return { out };
+  },
+  vjp(inputs, attrs, upstream) {
+    const g = gnGeom(inputs, attrs);
+    const { xhat, rstd } = gnStats(g, inputs.x.data);
+    const w = inputs.weight?.data;
+    const b = inputs.bias?.data;
+    const u = arg.upstreamOf('group_norm', upstream, 'out', xhat.length);
+    // dy: gradient at the affine output, masked by the fused ReLU (passes where out > 0).
+    const dy = new Float64Array(u.length);
+    for (let i = 0; i < u.length; i++) {
+      const c = Math.floor(i / g.S) % g.C;
+      const y = xhat[i] * (w ? w[c] : 1) + (b ? b[c] : 0);
+      dy[i] = g.relu && !(y > 0) ? 0 : u[i];
+    }
+    const dw = arg.tensor([g.C]);
+    const db = arg.tensor([g.C]);
+    const dx = arg.tensor([...inputs.x.shape]);
+    const M = g.cpg * g.S;
+    for (let n = 0; n < g.N; n++) {
+      for (let gr = 0; gr < g.G; gr++) {
+        const start = (n * g.C + gr * g.cpg) * g.S;
+        // dx̂ = dy·γ; dx = rstd·(dx̂ - mean(dx̂) - x̂·mean(dx̂·x̂)), the standard normalisation backward.
+        let mD = 0;
+        let mDX = 0;
+        for (let i = 0; i < M; i++) {
+          const c = gr * g.cpg + Math.floor(i / g.S);
+          const d = dy[start + i] * (w ? w[c] : 1);
+          mD += d;
+          mDX += d * xhat[start + i];
+          dw.data[c] += dy[start + i] * xhat[start + i];
+          db.data[c] += dy[start + i];
+        }
+        mD /= M;
+        mDX /= M;
+        const r = rstd[n * g.G + gr];
+        for (let i = 0; i < M; i++) {
+          const c = gr * g.cpg + Math.floor(i / g.S);
+          const d = dy[start + i] * (w ? w[c] : 1);
+          dx.data[start + i] = r * (d - mD - xhat[start + i] * mDX);
+        }
+      }
+    }
+    const grads: Record<string, RefTensor | null> = { x: dx };
+    if (w) grads.weight = dw;
+    if (b) grads.bias = db;
+    return grads;
+  },
+};
+
+export const normReferenceOps: Record<string, RefOp> = { group_norm, batch_norm, batch_norm_running_stats };

@@ -7,7 +7,7 @@
 import * as E from '../../engine/index.ts';
 import { fdRelativeError as fdWithStep } from '../detection/heads/headReference.ts';
 import { Rng } from '../../engine/random.ts';
-import { detectionReferenceOps as R } from '../../engine/reference/detection.ts';
+import { referenceOps as R } from '../../engine/reference/index.ts';
 import type { RefTensor } from '../../engine/reference/types.ts';
 import type { GFLHead, GflHeadConfig } from '../../detection/heads/gfl.ts';
 

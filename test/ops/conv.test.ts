@@ -10,7 +10,7 @@ import * as E from '../../engine/index.ts';
 import { conv2dSpec } from '../../engine/checks/specs/conv.ts';
 import { conv2dGeometry, conv2dWeightGrad, dwFoldsTaps, dwSplit, type Conv2dOptions } from '../../engine/ops/conv.ts';
 import { Rng } from '../../engine/random.ts';
-import { detectionReferenceOps } from '../../engine/reference/detection.ts';
+import { referenceOps } from '../../engine/reference/index.ts';
 import type { RefTensor } from '../../engine/reference/types.ts';
 import type { DispatchArgs } from '../../engine/runtime.ts';
 import { diff } from '../../engine/checks/compare.ts';
@@ -18,7 +18,7 @@ import { diff } from '../../engine/checks/compare.ts';
 /** max|got − ref| / max|ref| (the measure of gradcheck and parity) */
 const relErr = (got: ArrayLike<number>, ref: ArrayLike<number>): number => diff(got, ref).rel;
 
-const ref = detectionReferenceOps.conv2d;
+const ref = referenceOps.conv2d;
 const TOL = conv2dSpec.tol;
 
 beforeAll(async () => {

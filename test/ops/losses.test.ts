@@ -10,7 +10,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as E from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { Rng } from '../../engine/random.ts';
-import { detectionReferenceOps as R } from '../../engine/reference/detection.ts';
+import { referenceOps as R } from '../../engine/reference/index.ts';
 import type { RefTensor } from '../../engine/reference/types.ts';
 
 beforeAll(async () => {

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { batchNormSpec, groupNormSpec } from '../../engine/checks/specs/norm.ts';
 import { Rng } from '../../engine/random.ts';
-import { detectionReferenceOps } from '../../engine/reference/detection.ts';
+import { referenceOps } from '../../engine/reference/index.ts';
 import { normReferenceOps } from '../../engine/reference/norm.ts';
 import type { RefTensor } from '../../engine/reference/types.ts';
 import { diff } from '../../engine/checks/compare.ts';
@@ -19,7 +19,7 @@ import { diff } from '../../engine/checks/compare.ts';
 /** max|got − ref| / max|ref| (the measure of gradcheck and parity) */
 const relErr = (got: ArrayLike<number>, ref: ArrayLike<number>): number => diff(got, ref).rel;
 
-const ref = detectionReferenceOps.group_norm;
+const ref = referenceOps.group_norm;
 const TOL = groupNormSpec.tol;
 
 beforeAll(async () => {

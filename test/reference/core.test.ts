@@ -5,9 +5,7 @@
 import { describe, it, expect } from 'vitest';
 import { Rng } from '../../engine/random.ts';
 import { finiteDiffCheck } from '../../engine/reference/finiteDiff.ts';
-import { detectionReferenceOps } from '../../engine/reference/detection.ts';
-import { normReferenceOps } from '../../engine/reference/norm.ts';
-import { getReferenceOp, referenceOps } from '../../engine/reference/index.ts';
+import { boxReferenceOps, convReferenceOps, getReferenceOp, lossReferenceOps, normReferenceOps, referenceOps } from '../../engine/reference/index.ts';
 import { broadcastShapes, broadcastSourceIndex, normalizeAxes, normalizeAxis, size, stridesOf, unravel } from '../../engine/reference/shape.ts';
 import type { RefAttrs, RefTensor } from '../../engine/reference/types.ts';
 
@@ -134,7 +132,15 @@ const CORE_IDS = [
 describe('referenceOps registry', () => {
   it('has every core op id of docs/op-cases.md', () => {
     for (const id of CORE_IDS) expect(referenceOps[id], id).toBeDefined();
-    expect(Object.keys(referenceOps).sort()).toEqual([...CORE_IDS, ...Object.keys(detectionReferenceOps), ...Object.keys(normReferenceOps)].sort());
+    expect(Object.keys(referenceOps).sort()).toEqual(
+      [
+        ...CORE_IDS,
+        ...Object.keys(convReferenceOps),
+        ...Object.keys(lossReferenceOps),
+        ...Object.keys(boxReferenceOps),
+        ...Object.keys(normReferenceOps),
+      ].sort(),
+    );
   });
   it('names the unknown id and lists the known ones', () => {
     expect(() => getReferenceOp('matmull')).toThrow(/unknown op id 'matmull' \(known: .*matmul/);

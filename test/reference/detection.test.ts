@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectionReferenceOps as ops } from '../../engine/reference/detection.ts';
+import { referenceOps as ops } from '../../engine/reference/index.ts';
 import { finiteDiffCheck } from '../../engine/reference/finiteDiff.ts';
 import type { RefAttrs, RefOp, RefTensor } from '../../engine/reference/types.ts';
 import { Rng } from '../../engine/random.ts';

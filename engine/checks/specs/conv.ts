@@ -11,7 +11,7 @@
  * central differences, one input element at a time.
  */
 import * as E from '../../index.ts';
-import { detectionReferenceOps } from '../../reference/detection.ts';
+import { referenceOps } from '../../reference/index.ts';
 import type { Tensor } from '../../tensor.ts';
 import type { Attrs, GradcheckCase, OpSpec } from '../spec.ts';
 
@@ -88,7 +88,7 @@ export const conv2dSpec: OpSpec = {
   inputs: ['x', 'weight', 'bias'],
   attributes: ['stride', 'padding', 'dilation', 'groups'],
   run,
-  reference: detectionReferenceOps.conv2d,
+  reference: referenceOps.conv2d,
   cases,
   tol: {
     fwd: 5e-6,

@@ -2,7 +2,7 @@
  * OpSpecs of the fused detection losses, Integral and box coding (engine/ops/losses.ts).
  * Op ids, input names and attributes are those of docs/op-cases.md (iou_loss,
  * integral, distance2bbox and bbox2distance, absent there, follow
- * engine/reference/detection.ts). Outputs are the unreduced loss unless `reduction` says
+ * engine/reference/losses.ts). Outputs are the unreduced loss unless `reduction` says
  * 'sum'.
  *
  * Cases cover the edge values the losses must survive: logits of ±30, targets of exactly
@@ -17,7 +17,7 @@
  */
 import * as E from '../../index.ts';
 import type { Rng } from '../../random.ts';
-import { detectionReferenceOps } from '../../reference/detection.ts';
+import { referenceOps } from '../../reference/index.ts';
 import type { Tensor } from '../../tensor.ts';
 import type { Attrs, GradcheckCase, InputGen, OpSpec, Tolerance } from '../spec.ts';
 
@@ -125,7 +125,7 @@ const reductionAttr = (v: unknown): 'none' | 'sum' => (v === undefined ? 'none' 
 const c = (name: string, inputs: GradcheckCase['inputs'], attrs: Attrs = {}): GradcheckCase => ({ name, attrs, inputs });
 
 function ref(id: string) {
-  const op = detectionReferenceOps[id];
+  const op = referenceOps[id];
   if (!op) throw new Error(`loss specs: no reference op '${id}'`);
   return op;
 }

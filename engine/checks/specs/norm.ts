@@ -12,7 +12,7 @@
  * float32 unit roundoff u = 2^-24 ≈ 6e-8.
  */
 import * as E from '../../index.ts';
-import { detectionReferenceOps } from '../../reference/detection.ts';
+import { referenceOps } from '../../reference/index.ts';
 import { normReferenceOps } from '../../reference/norm.ts';
 import type { Tensor } from '../../tensor.ts';
 import type { Attrs, GradcheckCase, InputGen, OpSpec } from '../spec.ts';
@@ -69,7 +69,7 @@ export const groupNormSpec: OpSpec = {
   inputs: ['x', 'weight', 'bias'],
   attributes: ['num_groups', 'eps', 'relu'],
   run,
-  reference: detectionReferenceOps.group_norm,
+  reference: referenceOps.group_norm,
   cases,
   tol: {
     fwd: 2e-6,

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../../engine/index.ts';
 import { InitSeeds } from '../../../engine/nn/index.ts';
 import { Rng } from '../../../engine/random.ts';
-import { detectionReferenceOps as R } from '../../../engine/reference/detection.ts';
+import { referenceOps as R } from '../../../engine/reference/index.ts';
 import type { RefTensor } from '../../../engine/reference/types.ts';
 import { GFLHead } from '../../../detection/heads/gfl.ts';
 import type { DenseTargets } from '../../../detection/heads/gflTargets.ts';

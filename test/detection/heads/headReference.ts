@@ -1,6 +1,6 @@
 /**
  * Float64 references for the tests of the ATSS, RetinaNet and FCOS heads, composed from the
- * engine's reference ops (engine/reference/detection.ts):
+ * engine's reference ops (engine/reference/losses.ts):
  * - RefTape: a small reverse-mode tape over RefTensors (conv2d, group_norm, ReLU, Scale,
  *   exp), so a whole head's outputs and every parameter gradient come from the reference
  *   ops' own vjps;
@@ -11,7 +11,7 @@
 import * as E from '../../../engine/index.ts';
 import { diff } from '../../../engine/checks/compare.ts';
 import { Rng } from '../../../engine/random.ts';
-import { detectionReferenceOps as R } from '../../../engine/reference/detection.ts';
+import { referenceOps as R } from '../../../engine/reference/index.ts';
 import type { RefTensor } from '../../../engine/reference/types.ts';
 import type { PriorTensors } from '../../../detection/heads/dense.ts';
 import type { DenseTargets } from '../../../detection/heads/gflTargets.ts';
