@@ -20,6 +20,9 @@ import { collectGarbage, getDevice } from './device.ts';
 import { reflectKernel, writeUniforms, type KernelInfo, type UniformValues } from './kernelInfo.ts';
 import { TimestampQueries, timeInIsolation, type DispatchTiming, type PhaseTiming, type Profile, type ProfileMode, type ReplayLaunch } from './profiler.ts';
 import type { Tensor } from './tensor.ts';
+import { AnomalyMonitor, raiseAnomaly, type StagedAnomalyFlag } from './anomaly.ts';
+
+export { AnomalyError } from './anomaly.ts';
 
 export type { BindingInfo, KernelInfo, Scalar, UniformField, UniformValues } from './kernelInfo.ts';
 export type OverrideValues = Record<string, number | boolean>;
@@ -45,35 +48,11 @@ export class GpuError extends Error {
   }
 }
 
-/** Anomaly mode found an op whose output holds NaN or ±Inf. */
-export class AnomalyError extends Error {
-  constructor(
-    /** the op that produced the first non-finite value, e.g. 'log' */
-    readonly op: string,
-    /** the kernels that op (or the launches since the previous op) ran */
-    readonly kernels: readonly string[],
-    readonly kind: 'NaN' | 'Inf',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'AnomalyError';
-  }
-}
-
 /** The limits the runtime checks before Dawn would fail (overridable downwards in tests). */
 export interface CheckedLimits {
   maxStorageBufferBindingSize: number;
   maxBufferSize: number;
   maxComputeWorkgroupsPerDimension: number;
-}
-
-/** What anomaly mode knows about one checked output, until the next readback. */
-interface FiniteCheck {
-  op: string;
-  /** the op whose backward rule ran this one, if any */
-  context: string | null;
-  kernels: string[];
-  tensor: string;
 }
 
 /** One recorded launch, named for error messages. */
@@ -86,11 +65,6 @@ function env(name: string): string | undefined {
 
 /** How errors found at a readback or sync() name the moment. */
 const READBACK = 'this readback';
-
-/** The op name anomaly checks are recorded under (never attributed to a user op). */
-const ANOMALY_CHECK = 'anomaly check';
-/** Workgroups of one finite check at most; its threads stride over larger tensors. */
-const FINITE_CHECK_MAX_GROUPS = 1024;
 
 /** Folds a 1-D workgroup count into (x, y) with x ≤ 65535; kernels rebuild the index. */
 export function grid(workgroups: number, maxPerDim = 65535): [number, number] {
@@ -155,13 +129,8 @@ export class Runtime {
   /** requested bytes of each buffer acquire() handed out (the profiler's traffic estimate) */
   private requestedBytes = new WeakMap<GPUBuffer, number>();
 
-  // anomaly mode: one finite check per op output, flagged into one u32 read at readbacks
-  private anomaly = anomalyRequested ?? env('CROSSKD_ANOMALY') === '1';
-  private anomalyFlag: GPUBuffer | null = null;
-  /** the checks recorded since the flag was last staged for reading; index = slot */
-  private finiteChecks: FiniteCheck[] = [];
-  /** kernels launched since the last op was closed (opDone), in anomaly mode */
-  private kernelsSinceOp: string[] = [];
+  /** anomaly mode (anomaly.ts): the finite checks and their flag */
+  private readonly anomaly: AnomalyMonitor;
 
   private readonly uniformAlign: number;
   private readonly arenaSize = 1 << 20;
@@ -185,6 +154,15 @@ export class Runtime {
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
       label: 'uniform-arena',
     });
+    this.anomaly = new AnomalyMonitor(
+      {
+        device,
+        dispatch: (args) => this.dispatch(args),
+        copy: (src, dst, bytes) => this.copy(src, 0, dst, 0, bytes),
+        clear: (buffer) => this.endPass().clearBuffer(buffer),
+      },
+      anomalyRequested ?? env('CROSSKD_ANOMALY') === '1',
+    );
     device.addEventListener('uncapturederror', (ev) => {
       this.asyncErrors.push((ev as GPUUncapturedErrorEvent).error.message);
     });
@@ -414,7 +392,7 @@ export class Runtime {
     pass.dispatchWorkgroups(x, y, z);
     if (prof) this.recordProfiled(prof, args, info, pipeline, offset, [x, y, z]);
     this.batchLaunches.add(name);
-    if (this.anomaly && args.op !== ANOMALY_CHECK) this.kernelsSinceOp.push(args.kernel);
+    this.anomaly.noteLaunch(args.op, args.kernel);
     if (++this.batchDispatches >= Runtime.MAX_DISPATCHES_PER_SUBMIT) this.flush();
     this.stats.dispatches++;
     this.stats.byKernel.set(args.kernel, (this.stats.byKernel.get(args.kernel) ?? 0) + 1);
@@ -534,15 +512,11 @@ export class Runtime {
    * Off by default; on with setAnomalyMode(true) or CROSSKD_ANOMALY=1.
    */
   setAnomalyMode(on: boolean): void {
-    this.anomaly = on;
-    if (!on) {
-      this.finiteChecks = [];
-      this.kernelsSinceOp = [];
-    }
+    this.anomaly.setEnabled(on);
   }
 
   get anomalyMode(): boolean {
-    return this.anomaly;
+    return this.anomaly.enabled;
   }
 
   /**
@@ -551,54 +525,19 @@ export class Runtime {
    * op; `context` names the op whose backward rule is running, if any.
    */
   opDone(op: string, outputs: readonly Tensor[], context: string | null = null): void {
-    if (!this.anomaly) return;
-    const kernels = this.kernelsSinceOp.splice(0);
-    // No launch since the previous op: the outputs are views or inputs passed through,
-    // already checked where they were computed.
-    if (kernels.length === 0) return;
-    for (const t of outputs) {
-      if (t.dtype !== 'float32' || t.size === 0 || t.isDisposed) continue;
-      const slot = this.finiteChecks.length;
-      this.finiteChecks.push({ op, context, kernels, tensor: String(t) });
-      this.dispatch({
-        op: ANOMALY_CHECK,
-        kernel: 'finite_check',
-        uniforms: { n: t.size, code: 0xffffffff - 2 * slot },
-        buffers: { x: t.buffer, flag: this.flagBuffer() },
-        workgroups: grid(Math.min(FINITE_CHECK_MAX_GROUPS, Math.ceil(t.size / 256))),
-      });
-    }
+    this.anomaly.opDone(op, outputs, context);
   }
 
   /** Whether kernels ran since the last opDone (a backward rule that launched them itself). */
   get hasUnclosedLaunches(): boolean {
-    return this.kernelsSinceOp.length > 0;
+    return this.anomaly.hasUnclosedLaunches;
   }
 
-  private flagBuffer(): GPUBuffer {
-    this.anomalyFlag ??= this.device.createBuffer({
-      size: 16,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-      label: 'anomaly-flag',
-    });
-    return this.anomalyFlag;
+  private stageAnomalyFlag(): StagedAnomalyFlag | null {
+    return this.anomaly.stage();
   }
 
-  /**
-   * Records, into the open batch, a copy of the anomaly flag to a staging buffer and then
-   * a clear of the flag; the checks recorded so far are resolved by that copy, and slots
-   * start again at 0 for the next ones (the clear orders them in the stream).
-   */
-  private stageAnomalyFlag(): { staging: GPUBuffer; checks: FiniteCheck[] } | null {
-    if (!this.anomaly || this.finiteChecks.length === 0) return null;
-    const flag = this.flagBuffer();
-    const staging = this.device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'anomaly-readback' });
-    this.copy(flag, 0, staging, 0, 4);
-    this.endPass().clearBuffer(flag);
-    return { staging, checks: this.finiteChecks.splice(0) };
-  }
-
-  private async resolveAnomalyFlag(stage: { staging: GPUBuffer; checks: FiniteCheck[] }): Promise<void> {
+  private async resolveAnomalyFlag(stage: StagedAnomalyFlag): Promise<void> {
     let value: number;
     try {
       await waitFor(stage.staging.mapAsync(GPUMapMode.READ));
@@ -607,20 +546,7 @@ export class Runtime {
     } finally {
       stage.staging.destroy();
     }
-    if (value === 0) return;
-    const code = 0xffffffff - value; // 2·slot + kind
-    const check = stage.checks[Math.floor(code / 2)];
-    const kind = code % 2 === 0 ? 'NaN' : 'Inf';
-    const kernels = [...new Set(check.kernels)];
-    const where = check.context ? ` in the backward of '${check.context}'` : '';
-    throw new AnomalyError(
-      check.op,
-      kernels,
-      kind,
-      `anomaly mode: op '${check.op}'${where} (kernel${kernels.length === 1 ? '' : 's'} ${kernels.join(', ')}) ` +
-        `produced ${kind} in its output ${check.tensor}; it is the first non-finite output of the ` +
-        `${stage.checks.length} op outputs checked since the previous readback`,
-    );
+    raiseAnomaly(stage, value);
   }
 
   /**
