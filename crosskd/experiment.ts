@@ -52,6 +52,12 @@ export interface ExperimentPreset {
   tableEpochs?: readonly number[];
   /** mAP-curve charts, each over the configurations its filter keeps (default: one chart of all) */
   curvePanels?: readonly { title: string; include: (r: ExperimentRun) => boolean }[];
+  /**
+   * A folder kept in the repository for a study longer than one sitting (see runExperiment):
+   * the finished runs' results, the final teachers and the report live there, so a fresh
+   * clone continues the study and rebuilds its tables without training again.
+   */
+  recordDir?: string;
 }
 
 /**
@@ -188,6 +194,8 @@ function converged(): ExperimentPreset {
     students: { gfl: students.gfl },
     runs: (seeds) => specs(seeds).map((r) => ({ seed: 0, ...r, head: 'gfl' as const })),
     defaultSeeds: 2,
+    // kept in the repository: the study takes several sittings, each in a fresh clone
+    recordDir: 'docs/results/converged',
     evalEpochs: [1, 2, 4, 6, 8, 10, 12, 14],
     tableEpochs: [1, 4],
     curvePanels: [
@@ -247,18 +255,94 @@ export function findCachedTeacher(cfg: TrainConfig, cacheDir: string): string | 
   return metrics.steps === metrics.total_steps && metrics.eval ? latest : null;
 }
 
-/** A finished teacher checkpoint for cfg: reused from the cache, or trained into it. */
-export async function cachedTeacher(cfg: TrainConfig, cacheDir: string, log: (m: string) => void): Promise<string> {
-  const cached = findCachedTeacher(cfg, cacheDir);
-  if (cached) {
-    log(`reusing teacher ${cached}`);
-    return cached;
+/** Where a study's record keeps its final teachers. */
+const recordTeachers = (recordDir: string) => path.join(recordDir, 'teachers');
+
+/**
+ * A finished teacher checkpoint for cfg: reused from the record or the cache, or trained
+ * into the cache. With a record, the final checkpoint (weights, sidecar, metrics.json; no
+ * optimizer state) is copied there and used from there, so the students' configs name a
+ * teacher that a fresh clone has too.
+ */
+export async function cachedTeacher(cfg: TrainConfig, cacheDir: string, log: (m: string) => void, recordDir: string | null = null): Promise<string> {
+  const kept = recordDir ? findCachedTeacher(cfg, recordTeachers(recordDir)) : null;
+  if (kept) {
+    log(`reusing teacher ${kept}`);
+    return kept;
   }
-  const dir = teacherDir(cfg, cacheDir);
-  log(`training teacher '${cfg.name}' into ${dir}`);
-  const r = await train(cfg, { outDir: dir, log, resume: latestCheckpoint(dir) !== null });
-  r.detector.dispose();
-  return r.lastCheckpoint!;
+  let file = findCachedTeacher(cfg, cacheDir);
+  if (file) log(`reusing teacher ${file}`);
+  else {
+    const dir = teacherDir(cfg, cacheDir);
+    log(`training teacher '${cfg.name}' into ${dir}`);
+    const r = await train(cfg, { outDir: dir, log, resume: latestCheckpoint(dir) !== null });
+    r.detector.dispose();
+    file = r.lastCheckpoint!;
+  }
+  return recordDir ? keepTeacher(file, teacherDir(cfg, recordTeachers(recordDir)), log) : file;
+}
+
+/** Copies a finished teacher checkpoint into dir without its optimizer state; returns the copy's sidecar. */
+function keepTeacher(sidecarFile: string, dir: string, log: (m: string) => void): string {
+  const from = path.dirname(sidecarFile);
+  const sidecar = readSidecar(sidecarFile);
+  fs.mkdirSync(dir, { recursive: true });
+  // weights and metrics first: findCachedTeacher sees the copy only once its sidecar is there
+  fs.copyFileSync(path.join(from, sidecar.weights), path.join(dir, sidecar.weights));
+  fs.copyFileSync(path.join(from, 'metrics.json'), path.join(dir, 'metrics.json'));
+  const to = path.join(dir, path.basename(sidecarFile));
+  writeFileAtomic(to, JSON.stringify({ ...sidecar, optimizer: null }, null, 1));
+  log(`kept teacher ${sidecarFile} as ${to}`);
+  return to;
+}
+
+/**
+ * A finished run kept in a study's record: its result (sample detections as plain arrays,
+ * which JSON keeps) and the key of the config it was trained with.
+ */
+interface RunRecord {
+  config_key: string;
+  result: Omit<RunResult, 'sampleDetections'> & { sampleDetections: { bboxes: number[]; scores: number[]; labels: number[] }[] };
+}
+
+const toRecord = (key: string, r: RunResult): RunRecord => ({
+  config_key: key,
+  result: { ...r, sampleDetections: r.sampleDetections.map((d) => ({ bboxes: [...d.bboxes], scores: [...d.scores], labels: [...d.labels] })) },
+});
+
+const fromRecord = (record: RunRecord): RunResult => ({
+  ...record.result,
+  sampleDetections: record.result.sampleDetections.map((d) => ({
+    bboxes: Float64Array.from(d.bboxes),
+    scores: Float64Array.from(d.scores),
+    labels: Int32Array.from(d.labels),
+  })),
+});
+
+const runRecordFile = (recordDir: string, name: string) => path.join(recordDir, 'runs', `${name}.json`);
+
+/** The recorded result of run `name`, or null; a record of another config is an error, not silently replaced. */
+function readRunRecord(recordDir: string, name: string, key: string): RunResult | null {
+  const file = runRecordFile(recordDir, name);
+  if (!fs.existsSync(file)) return null;
+  let record: RunRecord;
+  try {
+    record = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message}); remove it to train run '${name}' again`);
+  }
+  if (record.config_key !== key)
+    throw new Error(`${file} records run '${name}' with config ${record.config_key}, the preset now gives ${key}; remove it to train the run again`);
+  return fromRecord(record);
+}
+
+/**
+ * The key a run is recorded under: its config with the teacher's checkpoint path replaced by
+ * the teacher's config key, so the key does not depend on where the teacher file lies.
+ */
+function runKey(cfg: TrainConfig, teacherCfg: TrainConfig | null): string {
+  if (!cfg.distill || !teacherCfg) return configKey(cfg);
+  return configKey({ ...cfg, distill: { ...cfg.distill, teacher: `config ${configKey(teacherCfg)}` } });
 }
 
 /**
@@ -299,11 +383,21 @@ function stepsOf(cfg: TrainConfig): number {
 }
 
 /** What a preset will train, and about how long that takes (teachers already cached cost nothing). */
-export function experimentPlan(preset: ExperimentPreset, seeds: number, cacheDir: string, skipTeachers: readonly string[] = []): ExperimentPlan {
+export function experimentPlan(
+  preset: ExperimentPreset,
+  seeds: number,
+  cacheDir: string,
+  skipTeachers: readonly string[] = [],
+  recordDir: string | null = null,
+): ExperimentPlan {
+  const recorded = (name: string) => recordDir !== null && fs.existsSync(runRecordFile(recordDir, name));
+  const pending = preset.runs(seeds).filter((r) => !recorded(runName(r)));
+  const isCached = (cfg: TrainConfig) =>
+    findCachedTeacher(cfg, cacheDir) !== null || (recordDir !== null && findCachedTeacher(cfg, recordTeachers(recordDir)) !== null);
   const teachers = Object.entries(preset.teachers)
-    .filter(([name, cfg]) => !skipTeachers.includes(name) && findCachedTeacher(cfg, cacheDir) === null)
+    .filter(([name, cfg]) => !skipTeachers.includes(name) && !isCached(cfg) && pending.some((r) => r.teacher === name))
     .map(([name, cfg]) => ({ name, steps: stepsOf(cfg) }));
-  const runs = preset.runs(seeds).map((r) => ({ name: runName(r), method: r.method, steps: stepsOf(preset.students[r.student]) }));
+  const runs = pending.map((r) => ({ name: runName(r), method: r.method, steps: stepsOf(preset.students[r.student]) }));
   const evalsPerRun = 1 + (preset.evalEpochs?.length ?? 0);
   const seconds =
     teachers.reduce((a, t) => a + t.steps * STEP_SECONDS.teacher + EVAL_SECONDS, 0) +
@@ -360,6 +454,8 @@ export async function runExperiment(args: {
   log?: (m: string) => void;
   /** a progress bar with ETA per training run (on a terminal) instead of log lines */
   progress?: boolean;
+  /** the study's record (default: the preset's recordDir); false: none */
+  recordDir?: string | false;
 }): Promise<{ teacher: Record<string, unknown>; runs: RunResult[]; markdown: string }> {
   const log = args.log ?? ((m: string) => console.log(m));
   const make = EXPERIMENT_PRESETS[args.preset];
@@ -368,6 +464,9 @@ export async function runExperiment(args: {
   const seeds = args.seeds ?? preset.defaultSeeds;
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds must be a positive integer, got ${seeds}`);
   const cacheDir = args.cacheDir ?? '.cache/teachers';
+  const recordDir = args.recordDir === false ? null : (args.recordDir ?? preset.recordDir ?? null);
+  // the teachers' configs, which key the recorded runs
+  const teacherConfigs: Record<string, TrainConfig> = { ...preset.teachers };
   if (args.teacherCheckpoint) {
     if (!preset.teachers.gfl)
       throw new Error(
@@ -382,9 +481,10 @@ export async function runExperiment(args: {
     const students = Object.values(preset.students);
     const other = students.find((st) => st.numClasses !== cfg.numClasses);
     if (other) throw new Error(`--teacher ${args.teacherCheckpoint} has ${cfg.numClasses} classes, the preset's student '${other.name}' ${other.numClasses}`);
+    teacherConfigs.gfl = cfg;
   }
   fs.mkdirSync(args.outDir, { recursive: true });
-  const plan = experimentPlan(preset, seeds, cacheDir, args.teacherCheckpoint ? ['gfl'] : []);
+  const plan = experimentPlan(preset, seeds, cacheDir, args.teacherCheckpoint ? ['gfl'] : [], recordDir);
   log(
     `plan: ${plan.teachers.map((t) => `teacher ${t.name} ${t.steps} steps`).join(', ') || 'teachers cached'}; ` +
       `${plan.runs.length} student runs of ${[...new Set(plan.runs.map((r) => r.steps))].join('/')} steps; ` +
@@ -394,15 +494,26 @@ export async function runExperiment(args: {
   // Teachers are trained (or found in the cache) when a run first needs one, and each
   // teacher's conflict with a student's assigner is measured then: a long study gives its
   // first results before its last teacher is trained.
-  const teacherInfo: Record<string, Record<string, unknown>> = {};
+  // A record's teachers.json has what was measured of each teacher in earlier sittings
+  // (mAP, conflicts), so a study whose runs are all recorded needs no teacher file.
+  const teacherInfoFile = recordDir ? path.join(recordDir, 'teachers.json') : null;
+  const teacherInfo: Record<string, Record<string, unknown>> = teacherInfoFile && fs.existsSync(teacherInfoFile)
+    ? JSON.parse(fs.readFileSync(teacherInfoFile, 'utf8'))
+    : {};
   const teachers: Record<string, string> = {};
   const teacherFor = async (name: string, student: string): Promise<string> => {
     if (!(name in teachers)) {
-      const file = name === 'gfl' && args.teacherCheckpoint ? args.teacherCheckpoint : await cachedTeacher(preset.teachers[name], cacheDir, log);
+      const file = name === 'gfl' && args.teacherCheckpoint ? args.teacherCheckpoint : await cachedTeacher(preset.teachers[name], cacheDir, log, recordDir);
       const metricsFile = path.join(path.dirname(file), 'metrics.json');
       const metrics = fs.existsSync(metricsFile) ? JSON.parse(fs.readFileSync(metricsFile, 'utf8')) : null;
       teachers[name] = file;
-      teacherInfo[name] = { checkpoint: file, config: readSidecar<TrainConfig, unknown>(file).config.name, ...(metrics?.eval ?? {}) };
+      const conflict = teacherInfo[name]?.conflict;
+      teacherInfo[name] = {
+        checkpoint: file,
+        config: readSidecar<TrainConfig, unknown>(file).config.name,
+        ...(metrics?.eval ?? {}),
+        ...(conflict ? { conflict } : {}),
+      };
     }
     const info = teacherInfo[name] as { conflict?: Record<string, TeacherConflict> };
     if (!info.conflict || !(student in info.conflict)) {
@@ -412,6 +523,7 @@ export async function runExperiment(args: {
         log(
           `target conflict of teacher ${name} with student ${student}'s assigner: ${(100 * c.share).toFixed(2)}% of locations (positives ${(100 * c.positives).toFixed(1)}%, negatives ${(100 * c.negatives).toFixed(2)}%)`,
         );
+        if (teacherInfoFile) writeFileAtomic(teacherInfoFile, JSON.stringify(teacherInfo, null, 1));
       }
     }
     return teachers[name];
@@ -422,18 +534,28 @@ export async function runExperiment(args: {
   let valSet: DetectionDataset | null = null;
   // wall time and count of the runs trained from scratch (resumed ones say little of the rest)
   let fresh = { seconds: 0, runs: 0 };
-  for (const [k, run] of planned.entries()) {
-    const name = runName(run);
-    const teacher = run.teacher === null ? null : await teacherFor(run.teacher, run.student);
-    const cfg = parseConfig({
+  const runConfig = (run: ExperimentRun, teacher: string | null) =>
+    parseConfig({
       ...preset.students[run.student],
-      name,
+      name: runName(run),
       seed: run.seed,
       ...(teacher === null ? {} : { distill: { method: run.method, teacher, ...(run.tap !== null ? { tap: run.tap } : {}) } }),
     });
+  for (const [k, run] of planned.entries()) {
+    const name = runName(run);
     // the remaining time, from the mean wall time of the runs trained so far
     const eta = fresh.runs > 0 ? `, about ${formatDuration((fresh.seconds / fresh.runs) * (planned.length - k))} left` : '';
     log(`== ${name} (run ${k + 1} of ${planned.length}${eta}) ==`);
+    const teacherCfg = run.teacher === null ? null : teacherConfigs[run.teacher];
+    const key = runKey(runConfig(run, teacherCfg ? 'teacher' : null), teacherCfg);
+    const recorded = recordDir ? readRunRecord(recordDir, name, key) : null;
+    if (recorded) {
+      log(`reusing finished run ${runRecordFile(recordDir!, name)}`);
+      runs.push(recorded);
+      continue;
+    }
+    const teacher = run.teacher === null ? null : await teacherFor(run.teacher, run.student);
+    const cfg = runConfig(run, teacher);
     const outDir = path.join(args.outDir, name);
     const resume = resumable(cfg, outDir, log);
     const runStarted = performance.now();
@@ -456,9 +578,16 @@ export async function runExperiment(args: {
     });
     valSet = r.datasets.val;
     r.detector.dispose();
+    if (recordDir) {
+      fs.mkdirSync(path.dirname(runRecordFile(recordDir, name)), { recursive: true });
+      writeFileAtomic(runRecordFile(recordDir, name), JSON.stringify(toRecord(key, runs[runs.length - 1])));
+    }
     writeResults(args.outDir, args.preset, preset, teacherInfo, runs, valSet);
   }
+  // every run recorded: the validation images for the report's samples, from the data cache
+  if (valSet === null && planned.length > 0) valSet = prepareDatasets(preset.students[planned[0].student], 1, log).val;
   const markdown = writeResults(args.outDir, args.preset, preset, teacherInfo, runs, valSet);
+  if (recordDir) writeResults(recordDir, args.preset, preset, teacherInfo, runs, valSet);
   return { teacher: teacherInfo, runs, markdown };
 }
 
@@ -470,7 +599,7 @@ const meanStd = (v: number[]) => {
 };
 
 /** A run's folder name: `baseline-<student>-seed<k>` or `<teacher>-to-<student>-<method>[-tap<i>]-seed<k>`. */
-const runName = (r: ExperimentRun) =>
+export const runName = (r: ExperimentRun) =>
   r.teacher === null ? `baseline-${r.student}-seed${r.seed}` : `${r.teacher}-to-${r.student}-${r.method}${r.tap !== null ? `-tap${r.tap}` : ''}-seed${r.seed}`;
 
 /** A configuration's key: the runs that differ only in their seed share it. */

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { presetConfig } from '../../detection/train/config.ts';
 import { latestCheckpoint } from '../../engine/io/checkpoint.ts';
-import { EVAL_SECONDS, EXPERIMENT_PRESETS, STEP_SECONDS, curvePanels, experimentPlan, resultsTable, runExperiment } from '../../crosskd/experiment.ts';
+import { EVAL_SECONDS, EXPERIMENT_PRESETS, STEP_SECONDS, curvePanels, experimentPlan, resultsTable, runExperiment, runName } from '../../crosskd/experiment.ts';
 
 beforeAll(async () => {
   await E.init();
@@ -56,6 +56,56 @@ describe('experiment runner', () => {
     await expect(runExperiment({ preset: 'smoke', outDir: out, cacheDir: cache, log: () => {} })).rejects.toThrow(
       /checkpoint-\d+\.json was written with another config than run 'baseline-gfl-seed0' now has; remove .*baseline-gfl-seed0 or choose another --out/,
     );
+  });
+
+  it('continues a study from its record in a fresh clone: finished runs and the final teacher reused, nothing trained', async () => {
+    const record = fs.mkdtempSync(path.join(os.tmpdir(), 'crosskd-record-'));
+    const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'crosskd-exp-'));
+    const first: string[] = [];
+    const r = await runExperiment({ preset: 'smoke', outDir: tmp(), cacheDir: tmp(), recordDir: record, log: (m) => first.push(m) });
+    // the final teacher is kept without its optimizer state, and the students name the kept copy
+    const kept = latestCheckpoint(path.join(record, 'teachers', fs.readdirSync(path.join(record, 'teachers'))[0]))!;
+    expect(JSON.parse(fs.readFileSync(kept, 'utf8')).optimizer).toBeNull();
+    expect(fs.readdirSync(path.dirname(kept)).filter((f) => f.includes('optim'))).toEqual([]);
+    expect((r.teacher.gfl as { checkpoint: string }).checkpoint).toBe(kept);
+    expect(fs.readdirSync(path.join(record, 'runs')).sort()).toEqual(r.runs.map((x) => `${runName(x)}.json`).sort());
+    for (const f of ['experiment.md', 'experiment.json', 'report.html', 'teachers.json']) expect(fs.existsSync(path.join(record, f)), f).toBe(true);
+    // a fresh clone: empty run folders and teacher cache, the same record
+    const again: string[] = [];
+    const r2 = await runExperiment({ preset: 'smoke', outDir: tmp(), cacheDir: tmp(), recordDir: record, log: (m) => again.push(m) });
+    expect(again.filter((m) => m.startsWith('reusing finished run '))).toHaveLength(2);
+    expect(again.filter((m) => /training teacher| step \d+\/\d+ |continuing from/.test(m))).toEqual([]);
+    expect(again[0]).toMatch(/^plan: teachers cached; 0 student runs/);
+    expect(r2.runs).toEqual(r.runs);
+    expect(r2.teacher).toEqual(r.teacher);
+    // a record of another config is refused, not silently replaced
+    const file = path.join(record, 'runs', 'baseline-gfl-seed0.json');
+    fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), config_key: 'abc' }));
+    await expect(runExperiment({ preset: 'smoke', outDir: tmp(), cacheDir: tmp(), recordDir: record, log: () => {} })).rejects.toThrow(
+      /baseline-gfl-seed0\.json records run 'baseline-gfl-seed0' with config abc, the preset now gives [0-9a-f]{12}; remove it to train the run again/,
+    );
+  });
+
+  it('stopped in the middle of a run, the same command ends with the results of an uninterrupted study', async () => {
+    const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'crosskd-exp-'));
+    const cache = tmp();
+    const whole = await runExperiment({ preset: 'smoke', outDir: tmp(), cacheDir: cache, recordDir: false, log: () => {} });
+    const out = tmp();
+    // the process "dies" at step 3 of 4 of the second run (its checkpoint of step 2 is on disk)
+    let runsStarted = 0;
+    const dying = (m: string) => {
+      if (m.startsWith('== ')) runsStarted++;
+      if (runsStarted === 2 && / step 3\/4 /.test(m)) throw new Error('killed');
+    };
+    await expect(runExperiment({ preset: 'smoke', outDir: out, cacheDir: cache, recordDir: false, log: dying })).rejects.toThrow('killed');
+    const logs: string[] = [];
+    const resumed = await runExperiment({ preset: 'smoke', outDir: out, cacheDir: cache, recordDir: false, log: (m) => logs.push(m) });
+    expect(logs.filter((m) => m.startsWith('continuing from ')).map((m) => path.basename(m))).toEqual(['checkpoint-0000004.json', 'checkpoint-0000002.json']);
+    // everything but the wall times is the uninterrupted study's
+    const withoutTimes = (runs: typeof whole.runs) => runs.map(({ seconds: _s, ...rest }) => rest);
+    expect(withoutTimes(resumed.runs)).toEqual(withoutTimes(whole.runs));
+    const json = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'experiment.json'), 'utf8'));
+    expect(withoutTimes(json(out).runs)).toEqual(withoutTimes(resumed.runs.map(({ losses: _l, sampleDetections: _d, ...x }) => x) as typeof whole.runs));
   });
 
   it('tabulates the seeds of a configuration as mean ± sample std', () => {
