@@ -1,3 +1,4 @@
+// used by: AdamW (engine/optim/optimizer.ts)
 // One fused AdamW step (decoupled weight decay, PyTorch semantics), in place, over the
 // elements [offset, offset + n) of the optimizer's flat arenas:
 //   p *= 1 - lr·wd;  m = b1·m + (1-b1)·g;  v = b2·v + (1-b2)·g²

@@ -1,3 +1,4 @@
+// op: batch_norm — batchNorm (engine/ops/norm.ts)
 // batch_norm backward (engine/ops/norm.ts: batchNorm), dx: one invocation per unit, with
 // ĝ = g·γ (g masked by out > 0 when the ReLU was fused) and the channel's sums Σg, Σg·x̂
 // from batch_norm_grad_stats (M = N·S values a channel):

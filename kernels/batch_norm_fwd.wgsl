@@ -1,3 +1,4 @@
+// ops: batch_norm, batch_norm_running_stats — batchNorm (engine/ops/norm.ts)
 // batch_norm (engine/ops/norm.ts: batchNorm), normalisation: one invocation per unit (four
 // floats when S is a multiple of 4, else one), y = ((x − shift) − d̄)·rstd·γ + β from the
 // channel's stats (batch_norm_stats), then the fused ReLU if RELU.

@@ -1,3 +1,4 @@
+// op: batch_norm — batchNorm (engine/ops/norm.ts)
 // batch_norm backward (engine/ops/norm.ts: batchNorm), per-channel sums: one workgroup per
 // channel computes Σ g and Σ g·x̂ over its N·S values, with x̂ = ((x − shift) − d̄)·rstd
 // from the forward's stats and g masked by out > 0 when the ReLU was fused. They are dβ

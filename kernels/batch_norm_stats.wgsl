@@ -1,3 +1,4 @@
+// ops: batch_norm, batch_norm_running_stats — batchNorm (engine/ops/norm.ts)
 // batch_norm (engine/ops/norm.ts: batchNorm), statistics: one workgroup per channel.
 //
 // Training: the channel's N·S values (N runs of S, C·S apart) are reduced as group norm's

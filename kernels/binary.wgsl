@@ -1,3 +1,4 @@
+// ops: add, sub, mul, div, maximum, minimum, pow — add, sub, mul, div, maximum, minimum, pow, equal, greater (engine/ops/elementwise.ts)
 // out = f(a, b) elementwise with NumPy broadcasting: a and b are read through strides
 // that are 0 on broadcast dims. SAME_SHAPE skips the index arithmetic.
 //!include index

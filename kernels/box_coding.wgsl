@@ -1,3 +1,4 @@
+// ops: distance2bbox, bbox2distance — distance2bbox, bbox2distance (engine/ops/boxes.ts)
 // Box coding of GFL/FCOS (docs/crosskd.md §5), one point per loop iteration:
 //   MODE 0 distance2bbox: (p_x - d_l, p_y - d_t, p_x + d_r, p_y + d_b)
 //   MODE 1 bbox2distance: (p_x - x1, p_y - y1, x2 - p_x, y2 - p_y)

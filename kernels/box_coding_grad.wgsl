@@ -1,3 +1,4 @@
+// ops: distance2bbox, bbox2distance — distance2bbox, bbox2distance (engine/ops/boxes.ts)
 // Backward of box_coding.wgsl (same MODE, CLAMP and hi): g is the gradient of the four
 // outputs per point. The clamp passes the gradient where 0 ≤ raw value ≤ hi (inclusive,
 // as torch.clamp). Both modes give the boxes/distances (-g_0, -g_1, g_2, g_3); the point

@@ -1,3 +1,4 @@
+// op: conv2d — conv2d, conv2dWeightGrad (engine/ops/conv.ts)
 // conv2d weight gradient as a GEMM reduction over output positions, per group and tap:
 // dw[co, ci, tap] = Σ_{n,oy,ox} dy[n, co, oy, ox] · x[n, ci, oy·sh - ph + ky·dh, ox·sw - pw + kx·dw].
 // A workgroup owns a tile of TM output channels × TN input channels at one tap and one slice

@@ -1,3 +1,4 @@
+// op: conv2d — conv2d, conv2dWeightGrad (engine/ops/conv.ts)
 // Second pass of the conv2d weight gradient: adds the slices' partial sums in slice order
 // (deterministic), writing dw [Cout, Cin/groups, kh, kw] and, with HAS_BIAS, db [Cout].
 //!include conv_common

@@ -1,3 +1,4 @@
+// op: conv2d — conv2d (engine/ops/conv.ts)
 // conv2d input gradient (the transposed convolution) as its own implicit GEMM per group:
 // dx[(n,iy,ix), ci] = Σ_{co, tap} dy[(n,oy,ox), co] · w[co, ci, tap], where oy·sh = iy + ph - ky·dh.
 // With stride > 1 most (position, tap) pairs do not meet, so positions are split into the

@@ -1,3 +1,4 @@
+// op: conv2d — conv2d (engine/ops/conv.ts)
 // conv2d forward as an implicit GEMM per group: out[(n,oy,ox), co] = Σ_k x̂[(n,oy,ox), k] · w[co, k]
 // with k = (tap, ci), taps outermost so the padding test runs once per tap and position,
 // not once per input channel. Each invocation owns TM output positions (strided by the

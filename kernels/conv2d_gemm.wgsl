@@ -1,3 +1,4 @@
+// op: conv2d — conv2d (engine/ops/conv.ts)
 // 1×1, stride-1, unpadded convolutions (and their input gradient) as a plain batched GEMM
 // per image and group: c[i, j] = Σ_k a[k, i] · b[k, j] (+ bias[i]), where b and c are
 // channel × pixel planes of NCHW tensors and a is the weight packed by conv2d_pack as

@@ -1,3 +1,4 @@
+// op: conv2d — conv2d (engine/ops/conv.ts)
 // Repacks an OIHW conv weight so the implicit-GEMM kernels read their channel tile as
 // consecutive vec4s: [groups][kh·kw][rows][cols_padded], zero-padded to whole 16-channel
 // tiles. Forward: rows = Cin/groups, cols = Cout/groups; input gradient (CO_MAJOR):

@@ -1,3 +1,4 @@
+// ops: permute, transpose, slice, concat, pad — stridedCopy, expand, permute, transpose, slice, concat, pad (engine/ops/movement.ts)
 // Strided copy: for every index of `shape`, out[out_offset + idx·out_strides] =
 // x[x_offset + idx·x_strides]. Serves permute, slice, concat, pad, expand and upsample.
 // Works on raw 32-bit words, so it moves any dtype.

@@ -1,3 +1,4 @@
+// used by: full, zeros, ones, randUniform, randNormal (engine/ops/creation.ts)
 // out[i] = value, or a seeded random stream: MODE 0 constant, 1 uniform [lo, hi), 2 normal(lo, hi)
 // The hash matches engine/random.ts, so GPU and CPU draw the same numbers.
 //!include index

@@ -1,4 +1,5 @@
-// Anomaly mode (engine/runtime.ts opDone): flags an op output holding NaN or ±Inf.
+// used by: anomaly mode (engine/anomaly.ts)
+// Anomaly mode (engine/anomaly.ts): flags an op output holding NaN or ±Inf.
 // Each check carries code = 0xffffffff − 2·slot; a hit stores code − kind (kind 0 NaN,
 // 1 Inf) with atomicMax, so the flag ends up naming the lowest slot — the first op in
 // stream order — and NaN before Inf within it. 0 means every checked output was finite.

@@ -1,3 +1,4 @@
+// op: group_norm — groupNorm (engine/ops/norm.ts)
 // Group norm backward, one workgroup per (n, group), with x̂ = ((x − shift) − d̄)·rstd from
 // the forward's stats and ĝ = g·γ (g masked by out > 0 when the ReLU was fused):
 //   dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))   over the group.

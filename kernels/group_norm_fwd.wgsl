@@ -1,3 +1,4 @@
+// op: group_norm — groupNorm (engine/ops/norm.ts)
 // Group norm forward: statistics per (n, group), then normalise, affine and optional ReLU.
 // One workgroup per (n, group); layout and units are described in lib/norm_common.
 //

@@ -1,3 +1,4 @@
+// op: group_norm — groupNorm (engine/ops/norm.ts)
 // Group norm dγ and dβ: per channel, the sum over the batch of the per-(n, channel) sums
 // that group_norm_bwd wrote. Serial over n in a fixed order: deterministic, and a batch
 // is a few dozen terms at most (error ≤ N·u). Launched only when γ or β requires grad.

@@ -1,3 +1,4 @@
+// op: index_select — indexSelect (engine/ops/gather.ts)
 // out[o, k, i] = x[o, index[k], i]: x viewed as (outer, len, inner) around the selected
 // axis, out as (outer, K, inner). One invocation per output element.
 // An index outside [0, len) cannot be reported from the GPU, so it writes NaN: the error

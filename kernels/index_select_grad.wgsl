@@ -1,3 +1,4 @@
+// ops: index_select, index_add — indexSelect, indexAdd (engine/ops/gather.ts)
 // Backward of index_select: dx[o, d, i] = Σ over k with index[k] = d of g[o, k, i]
 // (g viewed as (outer, K, inner), dx as (outer, len, inner)). Deterministic and free of
 // float atomics, without sorting the index: three dispatches of this file (STAGE):

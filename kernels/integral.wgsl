@@ -1,3 +1,4 @@
+// op: integral — integral (engine/ops/boxes.ts)
 // Integral of GFL (docs/crosskd.md §5): the expected bin of a softmax over m = reg_max + 1
 // bin logits, out[n] = Σ_j softmax(z)_j · j, a distance in stride units. One row per loop
 // iteration; with GRAD_A the same pass writes d out/d z_k = p_k·(k - out), which the op
@@ -10,7 +11,7 @@ struct Params { n: u32, bins: u32, }
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad_a: array<f32>;
 override GRAD_A: bool = false;
-// As in loss_dfl.wgsl: BINS > 0 keeps the row's exps in registers; 0 serves any m.
+// As in distribution_focal_loss.wgsl: BINS > 0 keeps the row's exps in registers; 0 serves any m.
 override BINS: u32 = 0u;
 var<private> row_e: array<f32, LOSS_ROW_MAX>;
 

@@ -1,3 +1,4 @@
+// ops: sigmoid_focal_loss, generalized_box_iou_loss, iou_loss — fusedLoss (engine/ops/lossLaunch.ts): every fused loss with reduction 'sum' or 'mean' (the specs of the others check their unreduced loss; test/ops/losses.test.ts their reduced one)
 // The last step of a reduced loss: sums the per-workgroup partial sums of a loss kernel
 // and applies the normaliser (engine/ops/losses.ts):
 //   AVG 0 ('sum'): factor 1;  AVG 1: 1/(u.avg + u.avg_eps) with a number (mean over the

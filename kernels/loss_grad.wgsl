@@ -1,3 +1,4 @@
+// ops: sigmoid_focal_loss, quality_focal_loss, kd_quality_focal_loss, distribution_focal_loss, kd_kl_div, generalized_box_iou_loss, iou_loss — fusedLoss (engine/ops/lossLaunch.ts)
 // Backward of a fused loss: the forward kernel saved d loss/d input (already weighted);
 // the input's gradient is that times the upstream gradient g, four elements at a time:
 //   SCALAR (reduced loss): dx = saved · g[0] · factor[0]   (factor from loss_finish.wgsl);

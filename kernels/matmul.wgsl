@@ -1,3 +1,4 @@
+// op: matmul — matmul (engine/ops/matmul.ts)
 // Batched C[z] = op(A[z]) · op(B[z]); op transposes when TRANS_A / TRANS_B is set, so the
 // backward (dA = g·Bᵀ, dB = Aᵀ·g) reads the stored operands without transpose copies.
 // One invocation = one SIMD lane on lavapipe: it keeps a 16×8 tile of C in 32 vec4

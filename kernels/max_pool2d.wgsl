@@ -1,3 +1,4 @@
+// op: max_pool2d — maxPool2d (engine/ops/movement.ts)
 // max_pool2d (engine/ops/movement.ts: maxPool2d): one invocation per output element of
 // [N, C, OH, OW]: the first maximum of its kh×kw window in row-major order (a NaN wins, as
 // PyTorch's CPU kernel), padding never read. Writes the value and the flat input index it

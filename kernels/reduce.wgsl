@@ -1,3 +1,4 @@
+// ops: sum, mean, max — sum, mean, max (engine/ops/reduce.ts)
 // Long reductions: one workgroup per (output, chunk of the reduced range). Each
 // invocation adds a strided share of its chunk (at most chunk_len / 256 terms), then a
 // workgroup tree combines the 256 partial results. With several chunks the results are

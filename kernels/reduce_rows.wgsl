@@ -1,3 +1,4 @@
+// ops: sum, mean, max — sum, mean, max (engine/ops/reduce.ts)
 // Short reductions (at most 64 elements per output): one invocation per output, so no
 // workgroup barrier is paid. Eight interleaved partial results are combined pairwise:
 // the rounding error grows with R/8 + 3 additions instead of R.

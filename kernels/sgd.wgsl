@@ -1,3 +1,4 @@
+// used by: SGD (engine/optim/optimizer.ts)
 // One fused SGD step (PyTorch semantics), in place, over the elements [offset, offset + n)
 // of the optimizer's flat arenas:
 //   d = g·s + wd·p;  buf = momentum·buf + d;  p -= lr·buf

@@ -1,3 +1,4 @@
+// ops: softmax, log_softmax — softmax, logSoftmax (engine/ops/softmax.ts)
 // Softmax / log-softmax along a long axis (len > 1024): one workgroup per row. Each
 // invocation covers a strided share of the row; two workgroup trees combine the shares
 // (max, then Σ exp(x - max)); then every invocation writes its share. Same stable forms

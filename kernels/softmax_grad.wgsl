@@ -1,3 +1,4 @@
+// ops: softmax, log_softmax — softmax, logSoftmax (engine/ops/softmax.ts)
 // Backward of softmax / log-softmax along a long axis, fused into one dispatch: one
 // workgroup per row. Workgroup trees form the row's sums, then every invocation writes
 // its strided share of dx. The formulas are those of softmax_grad_rows.wgsl:

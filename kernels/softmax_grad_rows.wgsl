@@ -1,3 +1,4 @@
+// ops: softmax, log_softmax — softmax, logSoftmax (engine/ops/softmax.ts)
 // Backward of softmax / log-softmax along a short axis, fused into one dispatch: one
 // invocation per row, from the upstream gradient g and the forward output y.
 //   softmax:      dx = y · (g - Σ g·y), evaluated as y_i · ((g_i - g_m) + Σ_j y_j (g_m - g_j))

@@ -1,3 +1,4 @@
+// ops: softmax, log_softmax — softmax, logSoftmax (engine/ops/softmax.ts)
 // Softmax / log-softmax along a short axis (the op picks this kernel for len ≤ 1024): one
 // invocation per row, three passes over the row (max, Σ exp, write), no barriers.
 // Stable for any finite logits: exp only ever sees x - max ≤ 0, and log-softmax is

@@ -1,3 +1,4 @@
+// ops: neg, exp, log, sqrt, abs, sigmoid, relu, clamp — neg, exp, log, sqrt, abs, sigmoid, relu, clamp, affine, scale, copy, powScalar (engine/ops/elementwise.ts)
 // out = f(x) elementwise; OP picks f (see engine/ops/elementwise.ts), a and b are its
 // scalar parameters (clamp bounds, affine coefficients, a scalar exponent).
 //!include index

@@ -1,3 +1,4 @@
+// op: upsample_nearest2x — upsampleNearest2x (engine/ops/movement.ts)
 // upsample_nearest2x (engine/ops/movement.ts: upsampleNearest2x): out[p, y, x] =
 // in[p, y/2, x/2] over planes p = (n, c), on raw 32-bit words. Each invocation writes a run of
 // up to PER pixels of one output row; the strided copy would carry through its

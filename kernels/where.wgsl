@@ -1,3 +1,4 @@
+// op: where — where (engine/ops/elementwise.ts)
 // out = cond != 0 ? a : b, all three broadcast to the output shape.
 //!include index
 

@@ -6,22 +6,28 @@
  * OpSpecs, is collected.
  */
 import type { OpSpec } from './spec.ts';
+import * as boxes from './specs/boxes.ts';
 import * as conv from './specs/conv.ts';
-import * as core from './specs/core.ts';
+import * as elementwise from './specs/elementwise.ts';
 import * as gather from './specs/gather.ts';
 import * as losses from './specs/losses.ts';
 import * as matmul from './specs/matmul.ts';
+import * as movement from './specs/movement.ts';
 import * as norm from './specs/norm.ts';
+import * as reduce from './specs/reduce.ts';
 import * as softmax from './specs/softmax.ts';
 
 /** The spec modules by file name in ./specs/. */
 export const specModules: Record<string, Record<string, unknown>> = {
+  'boxes.ts': boxes,
   'conv.ts': conv,
-  'core.ts': core,
+  'elementwise.ts': elementwise,
   'gather.ts': gather,
   'losses.ts': losses,
   'matmul.ts': matmul,
+  'movement.ts': movement,
   'norm.ts': norm,
+  'reduce.ts': reduce,
   'softmax.ts': softmax,
 };
 

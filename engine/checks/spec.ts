@@ -43,6 +43,12 @@ export interface OpSpec {
   /** outputs by name, computed on the GPU (records on the tape when inputs require grad) */
   run(inputs: Record<string, Tensor>, attrs: Attrs): Record<string, Tensor>;
   reference: RefOp;
+  /**
+   * The kernels written for this op (kernels/NAME.wgsl, forward and backward), each opening
+   * with a line that names this op id; test/checks/kernels.test.ts checks both directions,
+   * and that the op's cases dispatch every one of them.
+   */
+  kernels: string[];
   cases: GradcheckCase[];
   tol: Tolerance;
   /** inputs never differentiated (integer labels, detached teacher targets) */

@@ -1,5 +1,5 @@
 /**
- * The dense-detector losses of docs/crosskd.md §3 as fused kernels (kernels/loss_*.wgsl):
+ * The dense-detector losses of docs/crosskd.md §3 as fused kernels (kernels/<op id>.wgsl, e.g. quality_focal_loss.wgsl):
  * sigmoid focal, quality focal (QFL), KD quality focal, distribution focal (DFL), the
  * distribution KL of localization distillation, GIoU and IoU-log. Their launch plumbing
  * is engine/ops/lossLaunch.ts; Integral and the box coding of §5 are engine/ops/boxes.ts.
@@ -101,7 +101,7 @@ export function sigmoidFocalLoss(logits: Tensor, targets: Tensor, opts: FocalOpt
   return fusedLoss(
     {
       op,
-      kernel: 'loss_focal',
+      kernel: 'sigmoid_focal_loss',
       units: logits.size,
       lossShape: [...logits.shape],
       uniforms: { alpha, gamma },
@@ -146,7 +146,7 @@ export function qualityFocalLoss(pred: Tensor, label: Tensor, score: Tensor, opt
   return fusedLoss(
     {
       op,
-      kernel: 'loss_qfl',
+      kernel: 'quality_focal_loss',
       units: N,
       lossShape: [N],
       uniforms: { classes: C, beta },
@@ -187,7 +187,7 @@ export function kdQualityFocalLoss(pred: Tensor, softTarget: Tensor, opts: KdQfl
   return fusedLoss(
     {
       op,
-      kernel: 'loss_kd_qfl',
+      kernel: 'kd_quality_focal_loss',
       units: N,
       lossShape: rowSum ? [N] : [N, C],
       uniforms: { classes: C, beta },
@@ -226,7 +226,7 @@ export function distributionFocalLoss(pred: Tensor, target: Tensor, opts: DflOpt
   return fusedLoss(
     {
       op,
-      kernel: 'loss_dfl',
+      kernel: 'distribution_focal_loss',
       units: N,
       lossShape: [N],
       uniforms: { bins: m },
@@ -267,7 +267,7 @@ export function kdKlDiv(pred: Tensor, softLabel: Tensor, opts: KdKlOptions = {})
   return fusedLoss(
     {
       op,
-      kernel: 'loss_kl',
+      kernel: 'kd_kl_div',
       units: N,
       lossShape: [N],
       uniforms: { bins: m, inv_t: 1 / T, scale: (T * T) / (binReduction === 'mean' ? m : 1) },
@@ -295,7 +295,7 @@ function boxLoss(op: string, iouLog: boolean, boxes1: Tensor, boxes2: Tensor, op
   return fusedLoss(
     {
       op,
-      kernel: 'loss_giou',
+      kernel: 'generalized_box_iou_loss',
       units: N,
       lossShape: [N],
       uniforms: { eps },

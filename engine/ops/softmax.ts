@@ -39,12 +39,21 @@ function planRows(op: string, x: Tensor, axis: number): RowPlan {
   return { rows: outer * inner, len: shape[ax], inner };
 }
 
-function dispatchRows(op: string, kernel: string, p: RowPlan, log: boolean, buffers: Record<string, GPUBuffer>): void {
+/** A direction's two kernels: one invocation per row, and one workgroup per row. */
+interface RowKernels {
+  perRow: string;
+  perWorkgroup: string;
+}
+
+const FORWARD: RowKernels = { perRow: 'softmax_rows', perWorkgroup: 'softmax' };
+const BACKWARD: RowKernels = { perRow: 'softmax_grad_rows', perWorkgroup: 'softmax_grad' };
+
+function dispatchRows(op: string, kernels: RowKernels, p: RowPlan, log: boolean, buffers: Record<string, GPUBuffer>): void {
   if (p.rows === 0 || p.len === 0) return;
   const perRow = p.len <= SOFTMAX_ROW_MAX_LEN;
   runtime().dispatch({
     op,
-    kernel: perRow ? `${kernel}_rows` : kernel,
+    kernel: perRow ? kernels.perRow : kernels.perWorkgroup,
     constants: { LOG: log },
     uniforms: { rows: p.rows, len: p.len, inner: p.inner },
     buffers,
@@ -55,11 +64,11 @@ function dispatchRows(op: string, kernel: string, p: RowPlan, log: boolean, buff
 function forward(op: string, x: Tensor, axis: number, log: boolean): Tensor {
   const p = planRows(op, x, axis);
   const out = empty(x.shape);
-  dispatchRows(op, 'softmax', p, log, { x: x.buffer, out: out.buffer });
+  dispatchRows(op, FORWARD, p, log, { x: x.buffer, out: out.buffer });
   // g is the gradient of out; the kernel needs only g and out (y), not x
   return record(op, [x], out, (g) => {
     const dx = empty(x.shape);
-    dispatchRows(`${op} backward`, 'softmax_grad', p, log, { g: g.buffer, y: out.buffer, dx: dx.buffer });
+    dispatchRows(`${op} backward`, BACKWARD, p, log, { g: g.buffer, y: out.buffer, dx: dx.buffer });
     return [dx];
   });
 }

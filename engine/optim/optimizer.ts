@@ -136,7 +136,7 @@ export abstract class Optimizer {
       const op = `${this.kind} update (${run.names.length === 1 ? run.names[0] : `${run.names.length} parameters: ${run.names[0]} … ${run.names[run.names.length - 1]}`})`;
       rt.dispatch({
         op,
-        kernel: this.kind,
+        kernel: this.kind, // kernels/sgd.wgsl or kernels/adamw.wgsl
         uniforms: { offset: run.offset, n: run.n, ...this.hyperparameters() },
         buffers: { param: this.paramArena.buffer, grad: this.gradArena.buffer, grad_scale: gradScale.buffer, ...this.slotBuffers() },
         workgroups: elementwiseGroups(run.n),

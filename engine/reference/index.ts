@@ -8,10 +8,12 @@ import { boxReferenceOps } from './boxes.ts';
 import { convReferenceOps } from './conv.ts';
 import { lossReferenceOps } from './losses.ts';
 import { elementwiseReferenceOps } from './elementwise.ts';
+import { gatherReferenceOps } from './gather.ts';
 import { matmulReferenceOps } from './matmul.ts';
 import { movementReferenceOps } from './movement.ts';
 import { normReferenceOps } from './norm.ts';
 import { reduceReferenceOps } from './reduce.ts';
+import { softmaxReferenceOps } from './softmax.ts';
 
 export type { RefAttrs, RefOp, RefTensor } from './types.ts';
 export { boxReferenceOps, convReferenceOps, lossReferenceOps, normReferenceOps };
@@ -19,12 +21,16 @@ export { boxReferenceOps, convReferenceOps, lossReferenceOps, normReferenceOps }
 export const referenceOps: Record<string, RefOp> = {
   // add sub mul div maximum minimum pow, neg exp log sqrt abs sigmoid relu, clamp, where
   ...elementwiseReferenceOps,
-  // sum mean max, softmax log_softmax
+  // sum mean max
   ...reduceReferenceOps,
+  // softmax log_softmax
+  ...softmaxReferenceOps,
   // matmul
   ...matmulReferenceOps,
-  // reshape permute transpose slice concat pad index_select index_add upsample_nearest2x max_pool2d
+  // reshape permute transpose slice concat pad upsample_nearest2x max_pool2d
   ...movementReferenceOps,
+  // index_select index_add
+  ...gatherReferenceOps,
   // conv2d
   ...convReferenceOps,
   // group_norm batch_norm batch_norm_running_stats

@@ -2,8 +2,8 @@
  * Data-movement reference ops. All but concat are "gathers": each output element copies
  * one input element (or is a zero, for pad), so one map from output position to input
  * position gives both the forward (read through it) and the vjp (scatter-add back
- * through it, which accumulates repeated reads such as index_select duplicates or the
- * four copies made by upsampling).
+ * through it, which accumulates repeated reads such as the four copies made by
+ * upsampling). index_select and index_add (gather.ts) are built on the same machinery.
  */
 import type { RefAttrs, RefOp, RefTensor } from './types.ts';
 import { checkNames, describe, fmtShape, getInput, getUpstream, intAttr, intListAttr, normalizeAxes, normalizeAxis, size, stridesOf } from './shape.ts';
@@ -23,7 +23,7 @@ interface GatherPlan {
 }
 
 /** Fills a gather map by calling `src` with every output multi-index in row-major order. */
-function buildSource(outShape: readonly number[], src: (o: readonly number[]) => number): Int32Array {
+export function buildSource(outShape: readonly number[], src: (o: readonly number[]) => number): Int32Array {
   const n = size(outShape);
   const map = new Int32Array(n);
   const o = new Array<number>(outShape.length).fill(0);
@@ -37,9 +37,9 @@ function buildSource(outShape: readonly number[], src: (o: readonly number[]) =>
   return map;
 }
 
-type Planner = (inputs: Record<string, RefTensor>, attrs: RefAttrs) => GatherPlan;
+export type Planner = (inputs: Record<string, RefTensor>, attrs: RefAttrs) => GatherPlan;
 
-function gatherOp(op: string, plan: Planner): RefOp {
+export function gatherOp(op: string, plan: Planner): RefOp {
   return {
     forward(inputs, attrs) {
       const { x, outShape, source } = plan(inputs, attrs);
@@ -180,26 +180,6 @@ const planPad: Planner = (inputs, attrs) => {
   return { x, outShape, source };
 };
 
-const planIndexSelect: Planner = (inputs, attrs) => {
-  const op = 'index_select';
-  checkNames(op, 'input', inputs, ['x', 'index']);
-  checkNames(op, 'attribute', attrs, ['axis']);
-  const x = getInput(op, inputs, 'x');
-  const index = getInput(op, inputs, 'index');
-  const axis = normalizeAxis(intAttr(op, attrs, 'axis'), x.shape.length, `${op}: attribute 'axis'`);
-  if (index.shape.length !== 1) throw new Error(`${op}: index must have rank 1 ([K]), got shape ${fmtShape(index.shape)}`);
-  const dim = x.shape[axis];
-  index.data.forEach((v, i) => {
-    if (!Number.isInteger(v) || v < 0 || v >= dim) {
-      throw new Error(`${op}: index[${i}] must be an integer in [0, x.shape[${axis}] (${dim})), got ${v}`);
-    }
-  });
-  const outShape = x.shape.map((n, d) => (d === axis ? index.data.length : n));
-  const inStrides = stridesOf(x.shape);
-  const source = buildSource(outShape, (o) => o.reduce((s, oi, d) => s + (d === axis ? index.data[oi] : oi) * inStrides[d], 0));
-  return { x, outShape, source, nonDifferentiable: ['index'] };
-};
-
 const planUpsample: Planner = (inputs, attrs) => {
   const op = 'upsample_nearest2x';
   const x = single(op, inputs, attrs, []);
@@ -317,31 +297,6 @@ const concatOp: RefOp = {
   },
 };
 
-const indexSelectOp = gatherOp('index_select', planIndexSelect);
-
-/**
- * index_add (scatter-add into zeros of `size` rows along `axis`) is exactly the adjoint
- * of index_select: its forward is index_select's vjp, its vjp is index_select.
- */
-const indexAddOp: RefOp = {
-  forward(inputs, attrs) {
-    const { values, index } = inputs;
-    if (!values || !index) throw new Error('index_add: inputs values and index are required');
-    const { axis, size } = attrs as { axis: number; size: number };
-    if (!Number.isInteger(size) || size < 0) throw new Error(`index_add: size must be a non-negative integer, got ${size}`);
-    const ax = axis < 0 ? axis + values.shape.length : axis;
-    if (values.shape[ax] !== index.data.length)
-      throw new Error(`index_add: values.shape[${ax}] must equal the index length (${index.data.length}), got ${values.shape[ax]}`);
-    const shape = values.shape.map((d, i) => (i === ax ? size : d));
-    const zeros = { shape, data: new Float64Array(shape.reduce((a, b) => a * b, 1)) };
-    return { out: indexSelectOp.vjp({ x: zeros, index }, { axis }, { out: values }).x! };
-  },
-  vjp(inputs, attrs, upstream) {
-    const out = indexSelectOp.forward({ x: upstream.out, index: inputs.index }, { axis: attrs.axis });
-    return { values: out.out, index: null };
-  },
-};
-
 export const movementReferenceOps: Record<string, RefOp> = {
   reshape: gatherOp('reshape', planReshape),
   permute: gatherOp('permute', planPermute),
@@ -349,8 +304,6 @@ export const movementReferenceOps: Record<string, RefOp> = {
   slice: gatherOp('slice', planSlice),
   concat: concatOp,
   pad: gatherOp('pad', planPad),
-  index_select: indexSelectOp,
-  index_add: indexAddOp,
   upsample_nearest2x: gatherOp('upsample_nearest2x', planUpsample),
   max_pool2d: gatherOp('max_pool2d', planMaxPool),
 };

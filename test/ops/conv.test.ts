@@ -5,14 +5,14 @@
  * one pipeline per kernel variant across shapes; a deterministic sliced weight gradient;
  * memory; and argument errors.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dispatched } from '../helpers/dispatched.ts';
 import * as E from '../../engine/index.ts';
 import { conv2dSpec } from '../../engine/checks/specs/conv.ts';
 import { conv2dGeometry, conv2dWeightGrad, dwFoldsTaps, dwSplit, type Conv2dOptions } from '../../engine/ops/conv.ts';
 import { Rng } from '../../engine/random.ts';
 import { referenceOps } from '../../engine/reference/index.ts';
 import type { RefTensor } from '../../engine/reference/types.ts';
-import type { DispatchArgs } from '../../engine/runtime.ts';
 import { diff } from '../../engine/checks/compare.ts';
 
 /** max|got − ref| / max|ref| (the measure of gradcheck and parity) */
@@ -154,38 +154,13 @@ describe('weight gradient with taps folded into the columns (FOLD_TAPS)', () => 
 });
 
 describe('frozen weight', () => {
-  const rt = () => E.runtime();
-  let restore: (() => void) | null = null;
-  afterEach(() => restore?.());
-
-  /** Kernel names dispatched while fn runs. */
-  function dispatchedBy(fn: () => void): string[] {
-    const r = rt();
-    const names: string[] = [];
-    const orig = r.dispatch;
-    r.dispatch = (args: DispatchArgs) => {
-      names.push(args.kernel);
-      orig.call(r, args);
-    };
-    restore = () => {
-      r.dispatch = orig;
-    };
-    try {
-      fn();
-    } finally {
-      restore();
-      restore = null;
-    }
-    return names;
-  }
-
   async function backwardOf(trainW: boolean, trainB: boolean) {
     const x = E.requireGrad(E.randNormal([2, 12, 20, 20], 1));
     const w = E.requireGrad(E.randNormal([16, 12, 3, 3], 2), trainW);
     const b = E.requireGrad(E.randNormal([16], 3), trainB);
     const up = E.randNormal([2, 16, 20, 20], 4);
     const y = E.conv2d(x, w, b, { padding: 1 });
-    const names = dispatchedBy(() => E.backward(y, up));
+    const names = dispatched(() => E.backward(y, up));
     const out = {
       names,
       dx: await x.grad!.data(),

@@ -7,6 +7,7 @@
  * The per-op gradient checks of engine/checks/specs/losses.ts run in test/checks.
  */
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { dispatched } from '../helpers/dispatched.ts';
 import * as E from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { Rng } from '../../engine/random.ts';
@@ -43,20 +44,6 @@ function expectRel(got: ArrayLike<number>, want: ArrayLike<number>, tol: number,
 }
 
 const allFinite = (v: ArrayLike<number>) => Array.from(v).every(Number.isFinite);
-
-/** Kernel names dispatched while fn runs. */
-function dispatched(fn: () => void): string[] {
-  const names: string[] = [];
-  const rt = E.runtime();
-  const real = rt.dispatch.bind(rt);
-  vi.spyOn(rt, 'dispatch').mockImplementation((args) => {
-    names.push(args.kernel);
-    real(args);
-  });
-  fn();
-  vi.restoreAllMocks();
-  return names;
-}
 
 // ------------------------------------------------------------------ worked values
 
@@ -416,7 +403,7 @@ describe('fused forward and backward', () => {
     const pred = E.requireGrad(E.randNormal([64, 17], 1));
     const target = E.requireGrad(E.randUniform([64], 2, 0, 15));
     let loss!: Tensor;
-    expect(dispatched(() => (loss = E.distributionFocalLoss(pred, target, { reduction: 'none' })))).toEqual(['loss_dfl']);
+    expect(dispatched(() => (loss = E.distributionFocalLoss(pred, target, { reduction: 'none' })))).toEqual(['distribution_focal_loss']);
     const up = E.randNormal([64], 3);
     // besides what backward() itself may do with the upstream gradient (a copy), the rule
     // is one multiply per input that requires grad, and nothing recomputes the loss
@@ -424,7 +411,7 @@ describe('fused forward and backward', () => {
     expect(names.filter((k) => k.startsWith('loss'))).toEqual(['loss_grad', 'loss_grad']);
     expect(names.length).toBeLessThanOrEqual(3);
     let scalar!: Tensor;
-    expect(dispatched(() => (scalar = E.distributionFocalLoss(pred, target, { avgFactor: 3 })))).toEqual(['loss_dfl', 'loss_finish']);
+    expect(dispatched(() => (scalar = E.distributionFocalLoss(pred, target, { avgFactor: 3 })))).toEqual(['distribution_focal_loss', 'loss_finish']);
     expect(dispatched(() => E.backward(scalar)).filter((k) => k.startsWith('loss'))).toEqual(['loss_grad', 'loss_grad']);
   });
 

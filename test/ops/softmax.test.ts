@@ -1,4 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { dispatched } from '../helpers/dispatched.ts';
 import { softmaxSpecs } from '../../engine/checks/specs/softmax.ts';
 import * as E from '../../engine/index.ts';
 import { Rng } from '../../engine/random.ts';
@@ -27,20 +28,6 @@ const tol = { softmax: specTol('softmax'), log_softmax: specTol('log_softmax') }
 
 const allFinite = (v: ArrayLike<number>) => Array.from(v).every(Number.isFinite);
 
-/** Kernel names dispatched while fn runs. */
-function dispatchedKernels(fn: () => void): string[] {
-  const names: string[] = [];
-  const rt = E.runtime();
-  const real = rt.dispatch.bind(rt);
-  const spy = vi.spyOn(rt, 'dispatch').mockImplementation((args) => {
-    names.push(args.kernel);
-    real(args);
-  });
-  fn();
-  spy.mockRestore();
-  return names;
-}
-
 /**
  * Runs the op forward and backward (random upstream) on x, compares both with the
  * float64 reference, and returns the kernels each direction dispatched.
@@ -50,11 +37,11 @@ async function checkAgainstReference(id: Id, shape: number[], axis: number, xv: 
   const gv = new Rng(seed).normal(n);
   const x = E.requireGrad(E.tensor(Float32Array.from(xv), shape));
   let y!: E.Tensor;
-  const fwd = dispatchedKernels(() => {
+  const fwd = dispatched(() => {
     y = ops[id](x, axis);
   });
   const upstream = E.tensor(Float32Array.from(gv), shape);
-  const bwd = dispatchedKernels(() => E.backward(y, upstream));
+  const bwd = dispatched(() => E.backward(y, upstream));
   const got = await y.data();
   const gotGrad = await x.grad!.data();
   const ref = referenceOps[id];

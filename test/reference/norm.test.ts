@@ -1,6 +1,6 @@
 /**
- * The float64 batch-norm reference (engine/reference/norm.ts): hand-worked forward values
- * in both modes, the running-statistics update, central differences of the vjp in
+ * The float64 norm references (engine/reference/norm.ts): group norm (worked values, central
+ * differences), and batch norm: hand-worked forward values in both modes, the running-statistics update, central differences of the vjp in
  * training and eval mode (with and without the fused ReLU), and argument errors.
  */
 import { describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { Rng } from '../../engine/random.ts';
 import { finiteDiffCheck } from '../../engine/reference/finiteDiff.ts';
 import { normReferenceOps as ops } from '../../engine/reference/norm.ts';
 import type { RefAttrs, RefTensor } from '../../engine/reference/types.ts';
+import { normalT, fd, expectValues } from './helpers.ts';
 
 const t = (shape: number[], data: number[]): RefTensor => ({ shape, data: Float64Array.from(data) });
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
@@ -104,5 +105,56 @@ describe('batch_norm argument errors', () => {
     expect(() => ops.batch_norm.forward({ x, scale: t([2], [1, 1]) }, { training: true })).toThrow(/unexpected input 'scale'/);
     expect(() => ops.batch_norm.forward({ x }, { training: true, momentum: 2 })).toThrow(/'momentum' must be a number in \[0, 1\], got 2/);
     expect(() => ops.batch_norm.forward({ x }, { training: 'yes' })).toThrow(/'training' must be a boolean/);
+  });
+});
+
+describe('group_norm', () => {
+  it('normalises each group to mean 0 and variance 1 (weight 1, bias 0)', () => {
+    const rng = new Rng(3);
+    const [N, C, H, W] = [2, 6, 3, 4];
+    const x = normalT(rng, [N, C, H, W], 3, 5);
+    for (const G of [1, 2, 3, 6]) {
+      const { out } = ops.group_norm.forward({ x, weight: t([C], new Array(C).fill(1)), bias: t([C], new Array(C).fill(0)) }, { num_groups: G, eps: 0 });
+      const M = (C / G) * H * W;
+      for (let i = 0; i < N * G; i++) {
+        const grp = out.data.subarray(i * M, (i + 1) * M);
+        const mean = grp.reduce((a, b) => a + b, 0) / M;
+        const v = grp.reduce((a, b) => a + (b - mean) ** 2, 0) / M; // biased, as PyTorch
+        expect(Math.abs(mean)).toBeLessThan(1e-12);
+        expect(Math.abs(v - 1)).toBeLessThan(1e-12);
+      }
+    }
+  });
+
+  it('applies the affine per channel and the optional fused ReLU', () => {
+    const x = t([1, 2, 2], [1, 3, -2, 2]); // one group per channel: x̂ = [-1, 1], [-1, 1]
+    const attrs = { num_groups: 2, eps: 0 };
+    const inputs = { x, weight: t([2], [2, 0.5]), bias: t([2], [1, -1]) };
+    expectValues(ops.group_norm.forward(inputs, attrs).out.data, [-1, 3, -1.5, -0.5], 1e-12);
+    expectValues(ops.group_norm.forward(inputs, { ...attrs, relu: true }).out.data, [0, 3, 0, 0], 1e-12);
+  });
+
+  const cases: { name: string; shape: number[]; G: number; relu?: boolean }[] = [
+    { name: 'G = 1', shape: [2, 4, 3, 3], G: 1 },
+    { name: 'G = 2', shape: [2, 4, 3, 3], G: 2 },
+    { name: 'G = C', shape: [2, 4, 3, 3], G: 4 },
+    { name: 'rank 2 [N,C]', shape: [3, 6], G: 3 },
+    { name: 'rank 3', shape: [2, 4, 5], G: 2 },
+  ];
+  for (const [k, c] of cases.entries()) {
+    it(`finite differences: ${c.name}`, () => {
+      const rng = new Rng(200 + k);
+      const C = c.shape[1];
+      const inputs = { x: normalT(rng, c.shape, 2, 1), weight: normalT(rng, [C], 1, 1), bias: normalT(rng, [C]) };
+      fd('group_norm', inputs, { num_groups: c.G, eps: 1e-5 }, 200 + k);
+    });
+  }
+
+  it('finite differences with the fused ReLU (kink: 1e-5)', () => {
+    for (const seed of [210, 211]) {
+      const rng = new Rng(seed);
+      const inputs = { x: normalT(rng, [2, 4, 3, 3]), weight: normalT(rng, [4], 1, 1), bias: normalT(rng, [4], 0.5) };
+      fd('group_norm', inputs, { num_groups: 2, eps: 1e-5, relu: true }, seed, [], 1e-5);
+    }
   });
 });

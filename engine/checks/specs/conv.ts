@@ -89,6 +89,7 @@ export const conv2dSpec: OpSpec = {
   attributes: ['stride', 'padding', 'dilation', 'groups'],
   run,
   reference: referenceOps.conv2d,
+  kernels: ['conv2d_pack', 'conv2d_fwd', 'conv2d_gemm', 'conv2d_dx', 'conv2d_dw', 'conv2d_dw_reduce'],
   cases,
   tol: {
     fwd: 5e-6,

@@ -38,6 +38,7 @@ export const gatherSpecs: OpSpec[] = [
       return { out: E.indexSelect(input(inputs, 'x'), axis, input(inputs, 'index')) };
     },
     reference: referenceOps.index_select,
+    kernels: ['index_select', 'index_select_grad'],
     cases: [
       c('axis0_repeated', [5, 3], 0, fixed([2, 0, 2, 2, 1, 4])),
       c('middle_repeated', [2, 4, 3], 1, fixed([3, 3, 0, 1, 3])),
@@ -66,6 +67,7 @@ export const gatherSpecs: OpSpec[] = [
       return { out: E.indexAdd(input(inputs, 'values'), axis, input(inputs, 'index'), size) };
     },
     reference: referenceOps.index_add,
+    kernels: ['index_select_grad'],
     cases: [
       { name: 'rows_repeated', attrs: { axis: 0, size: 5 }, inputs: { values: { shape: [6, 3] }, index: fixed([2, 0, 2, 2, 1, 4]) } },
       { name: 'middle_random', attrs: { axis: 1, size: 7 }, inputs: { values: { shape: [2, 9, 3] }, index: random(9, 7) } },

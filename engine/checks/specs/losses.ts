@@ -1,7 +1,6 @@
 /**
- * OpSpecs of the fused detection losses, Integral and box coding (engine/ops/losses.ts).
- * Op ids, input names and attributes are those of docs/op-cases.md (iou_loss,
- * integral, distance2bbox and bbox2distance, absent there, follow
+ * OpSpecs of the fused detection losses (engine/ops/losses.ts). Op ids, input names and
+ * attributes are those of docs/op-cases.md (iou_loss, absent there, follows
  * engine/reference/losses.ts). Outputs are the unreduced loss unless `reduction` says
  * 'sum'.
  *
@@ -16,30 +15,10 @@
  * reference's vjp is null there too) and DFL targets sitting on integers.
  */
 import * as E from '../../index.ts';
-import type { Rng } from '../../random.ts';
-import { referenceOps } from '../../reference/index.ts';
-import type { Tensor } from '../../tensor.ts';
-import type { Attrs, GradcheckCase, InputGen, OpSpec, Tolerance } from '../spec.ts';
+import { bits, c, flatBoxes, type Gen, need, randomBoxes, ref, saturated, saturatedAt } from '../specHelpers.ts';
+import type { InputGen, OpSpec, Tolerance } from '../spec.ts';
 
 // ------------------------------------------------------------------ value generators
-
-type Gen = (rng: Rng, n: number) => Float64Array;
-
-/** 0/1 targets. */
-const bits: Gen = (rng, n) => rng.int(n, 0, 2);
-
-/**
- * Saturated logits: ±30 and ±20 mixed with ordinary ones, so every regime appears.
- * `phase` moves the extremes to other positions (a teacher unlike its student).
- */
-const saturatedAt =
-  (phase: number): Gen =>
-  (rng, n) => {
-    const extremes = [30, -30, 20, -20];
-    const normal = rng.normal(n, 0, 2);
-    return normal.map((v, i) => ((i + phase) % 3 === 0 ? extremes[((i + phase) / 3 + phase) % 4] : v));
-  };
-const saturated = saturatedAt(0);
 
 /** Probabilities σ(z) of normal teacher logits, rounded to float32. */
 const probabilities: Gen = (rng, n) => rng.normal(n, 0, 2).map((z) => Math.fround(1 / (1 + Math.exp(-z))));
@@ -52,23 +31,6 @@ const integerTargets =
   (regMax: number): Gen =>
   (rng, n) =>
     rng.int(n, 0, regMax).map((v, i) => (i === 0 ? Math.fround(regMax - 0.1) : v));
-
-/** Boxes [N,4] x1y1x2y2: corners in [0, 20), sides in [lo, hi). */
-function randomBoxes(rng: Rng, N: number, lo: number, hi: number): number[][] {
-  const corner = rng.uniform(2 * N, 0, 20);
-  const side = rng.uniform(2 * N, lo, hi);
-  return Array.from({ length: N }, (_, i) => {
-    const [x1, y1] = [corner[2 * i], corner[2 * i + 1]];
-    return [x1, y1, x1 + side[2 * i], y1 + side[2 * i + 1]];
-  });
-}
-
-const flatBoxes = (bs: number[][]): Float64Array => Float64Array.from(bs.flat().map(Math.fround));
-
-const boxes =
-  (lo: number, hi: number): Gen =>
-  (rng, n) =>
-    flatBoxes(randomBoxes(rng, n / 4, lo, hi));
 
 /**
  * Aligned box pairs: boxes1 random; boxes2 independent ('free'), a jittered copy of
@@ -109,26 +71,10 @@ function noGradBoxes(pair: Record<string, InputGen>): Record<string, InputGen> {
   return { boxes1: { ...pair.boxes1, grad: false }, boxes2: { ...pair.boxes2, grad: false } };
 }
 
-/** Points [N,2] in [0, 20)². */
-const points = (n: number): InputGen => ({ shape: [n, 2], values: [0, 20] });
-
 // ------------------------------------------------------------------ helpers
-
-function need(op: string, inputs: Record<string, Tensor>, name: string): Tensor {
-  const t = inputs[name];
-  if (!t) throw new Error(`${op}: input '${name}' is missing`);
-  return t;
-}
 
 const num = (v: unknown, dflt: number): number => (v === undefined ? dflt : (v as number));
 const reductionAttr = (v: unknown): 'none' | 'sum' => (v === undefined ? 'none' : (v as 'none' | 'sum'));
-const c = (name: string, inputs: GradcheckCase['inputs'], attrs: Attrs = {}): GradcheckCase => ({ name, attrs, inputs });
-
-function ref(id: string) {
-  const op = referenceOps[id];
-  if (!op) throw new Error(`loss specs: no reference op '${id}'`);
-  return op;
-}
 
 // ------------------------------------------------------------------ tolerances
 
@@ -196,14 +142,6 @@ const IOU_LOG_TOL: Tolerance = {
     '−1/IoU · dIoU grows like 1/IoU for low-overlap pairs (IoU ≈ 0.05 here): 2e-5 of max|ref|',
 };
 
-const BOX_CODING_TOL: Tolerance = {
-  fwd: 1e-7,
-  bwd: 1e-7,
-  why:
-    'forward: one float32 add or subtract per coordinate, ≤ 0.5u ≈ 3e-8 of its magnitude ≤ max|ref|; backward: the ' +
-    'upstream values negated or masked (exact) and, for the points, added in pairs (one rounding): 1e-7',
-};
-
 // ------------------------------------------------------------------ specs
 
 const focalSpec: OpSpec = {
@@ -218,6 +156,7 @@ const focalSpec: OpSpec = {
     }),
   }),
   reference: ref('sigmoid_focal_loss'),
+  kernels: ['sigmoid_focal_loss', 'loss_finish', 'loss_grad'],
   cases: [
     c('normal_6x5_none', { logits: { shape: [6, 5] }, targets: { shape: [6, 5], values: bits } }, { reduction: 'none' }),
     c(
@@ -257,6 +196,7 @@ const qflSpec: OpSpec = {
     };
   },
   reference: ref('quality_focal_loss'),
+  kernels: ['quality_focal_loss', 'loss_grad'],
   cases: [
     c(
       'mixed_labels_8x5',
@@ -303,6 +243,7 @@ const kdQflSpec: OpSpec = {
     }),
   }),
   reference: ref('kd_quality_focal_loss'),
+  kernels: ['kd_quality_focal_loss', 'loss_grad'],
   cases: [
     c('sum_6x4', { pred: { shape: [6, 4] }, soft_target: { shape: [6, 4], values: probabilities } }, { beta: 1, class_reduction: 'sum' }),
     c('none_5x3', { pred: { shape: [5, 3] }, soft_target: { shape: [5, 3], values: probabilities } }, { beta: 1, class_reduction: 'none' }),
@@ -323,6 +264,7 @@ const dflSpec: OpSpec = {
     }),
   }),
   reference: ref('distribution_focal_loss'),
+  kernels: ['distribution_focal_loss', 'loss_grad'],
   cases: [
     c('reg_max16_12x17', { pred: { shape: [12, 17] }, target: { shape: [12], values: [0, 15.9] } }, { reg_max: 16 }),
     c('large_logits_8x17', { pred: { shape: [8, 17], values: saturated }, target: { shape: [8], values: [0, 15.9] } }, { reg_max: 16 }),
@@ -346,6 +288,7 @@ const klSpec: OpSpec = {
     }),
   }),
   reference: ref('kd_kl_div'),
+  kernels: ['kd_kl_div', 'loss_grad'],
   noGrad: ['soft_label'],
   cases: [
     c('T1_sum_8x17', { pred: { shape: [8, 17] }, soft_label: { shape: [8, 17] } }, { T: 1, bin_reduction: 'sum' }),
@@ -379,6 +322,7 @@ function boxLossSpec(id: 'generalized_box_iou_loss' | 'iou_loss', fn: typeof E.g
       loss: fn(need(id, inputs, 'boxes1'), need(id, inputs, 'boxes2'), { eps: num(attrs.eps, 1e-6), reduction: reductionAttr(attrs.reduction) }),
     }),
     reference: ref(id),
+    kernels: ['generalized_box_iou_loss', 'loss_finish', 'loss_grad'],
     cases: [
       c('overlapping_16', boxPair(16, 1, 6, 'jitter'), { eps: 1e-6, reduction: 'none' }),
       c('mixed_24_sum', boxPair(24, 1, 10), { eps: 1e-6, reduction: 'sum' }),
@@ -397,61 +341,4 @@ function boxLossSpec(id: 'generalized_box_iou_loss' | 'iou_loss', fn: typeof E.g
 const giouSpec = boxLossSpec('generalized_box_iou_loss', E.giouLoss, BOX_TOL);
 const iouSpec = boxLossSpec('iou_loss', E.iouLoss, IOU_LOG_TOL);
 
-const integralSpec: OpSpec = {
-  id: 'integral',
-  inputs: ['pred'],
-  attributes: ['reg_max'],
-  run: (inputs, attrs) => ({
-    out: E.integral(need('integral', inputs, 'pred'), { regMax: attrs.reg_max === undefined ? undefined : (attrs.reg_max as number) }),
-  }),
-  reference: ref('integral'),
-  cases: [
-    c('reg_max16_10x17', { pred: { shape: [10, 17] } }, { reg_max: 16 }),
-    c('large_logits_8x17', { pred: { shape: [8, 17], values: saturated } }, { reg_max: 16 }),
-    c('reg_max7_5x8', { pred: { shape: [5, 8], values: (r, n) => r.normal(n, 0, 3) } }, { reg_max: 7 }),
-    c('reg_max40_4x41', { pred: { shape: [4, 41] } }, { reg_max: 40 }),
-  ],
-  tol: {
-    fwd: 2e-6,
-    bwd: 5e-6,
-    why:
-      'Σ softmax_j·j with the max subtracted: 17 exps (3 ulp each) and sums of ≤ 17 terms, one division: ~1e-6 of ' +
-      'max|ref| ≈ reg_max/2; the gradient p_k(k − E) subtracts E (error ~1e-6·reg_max) from k: 5e-6',
-  },
-};
-
-const distance2bboxSpec: OpSpec = {
-  id: 'distance2bbox',
-  inputs: ['points', 'distance'],
-  attributes: [],
-  run: (inputs) => ({ out: E.distance2bbox(need('distance2bbox', inputs, 'points'), need('distance2bbox', inputs, 'distance')) }),
-  reference: ref('distance2bbox'),
-  cases: [
-    c('points_16', { points: points(16), distance: { shape: [16, 4], values: [0, 16] } }),
-    c('points_5_small_distances', { points: points(5), distance: { shape: [5, 4], values: [0, 0.5] } }),
-  ],
-  tol: BOX_CODING_TOL,
-};
-
-const bbox2distanceSpec: OpSpec = {
-  id: 'bbox2distance',
-  inputs: ['points', 'bbox'],
-  attributes: ['max_dis', 'eps'],
-  run: (inputs, attrs) => ({
-    out: E.bbox2distance(
-      need('bbox2distance', inputs, 'points'),
-      need('bbox2distance', inputs, 'bbox'),
-      attrs.max_dis === undefined || attrs.max_dis === null ? null : (attrs.max_dis as number),
-      num(attrs.eps, 0.1),
-    ),
-  }),
-  reference: ref('bbox2distance'),
-  cases: [
-    c('unclamped_12', { points: points(12), bbox: { shape: [12, 4], values: boxes(1, 10) } }),
-    // points up to 20 away from boxes: distances below 0 and above 3.9 get clamped
-    c('clamped_max_dis4_16', { points: points(16), bbox: { shape: [16, 4], values: boxes(1, 6) } }, { max_dis: 4, eps: 0.1 }),
-  ],
-  tol: BOX_CODING_TOL,
-};
-
-export const lossSpecs: OpSpec[] = [focalSpec, qflSpec, kdQflSpec, dflSpec, klSpec, giouSpec, iouSpec, integralSpec, distance2bboxSpec, bbox2distanceSpec];
+export const lossSpecs: OpSpec[] = [focalSpec, qflSpec, kdQflSpec, dflSpec, klSpec, giouSpec, iouSpec];

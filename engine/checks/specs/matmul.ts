@@ -41,6 +41,7 @@ export const matmulSpecs: OpSpec[] = [
     attributes: [],
     run: (inputs) => ({ out: E.matmul(input(inputs, 'a'), input(inputs, 'b')) }),
     reference: referenceOps.matmul,
+    kernels: ['matmul'],
     cases,
     tol: {
       fwd: 1e-5,

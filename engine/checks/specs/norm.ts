@@ -70,6 +70,7 @@ export const groupNormSpec: OpSpec = {
   attributes: ['num_groups', 'eps', 'relu'],
   run,
   reference: referenceOps.group_norm,
+  kernels: ['group_norm_fwd', 'group_norm_bwd', 'group_norm_param_grad'],
   cases,
   tol: {
     fwd: 2e-6,
@@ -164,6 +165,7 @@ export const batchNormSpec: OpSpec = {
   attributes: ['training', 'momentum', 'eps', 'relu'],
   run: runBatchNorm,
   reference: normReferenceOps.batch_norm,
+  kernels: ['batch_norm_stats', 'batch_norm_fwd', 'batch_norm_grad_stats', 'batch_norm_bwd'],
   cases: bnCases,
   noGrad: ['running_mean', 'running_var'],
   tol: {
@@ -194,6 +196,7 @@ export const batchNormRunningStatsSpec: OpSpec = {
   attributes: ['momentum'],
   run: runRunningStats,
   reference: normReferenceOps.batch_norm_running_stats,
+  kernels: ['batch_norm_stats', 'batch_norm_fwd'],
   cases: [
     { name: 'c8_4x4_momentum0.1', attrs: { momentum: 0.1 }, inputs: { x: { shape: [2, 8, 4, 4] }, ...running(8) } },
     { name: 'c6_3x3_momentum0.3', attrs: { momentum: 0.3 }, inputs: { x: { shape: [3, 6, 3, 3] }, ...running(6) } },

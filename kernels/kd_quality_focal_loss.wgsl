@@ -1,3 +1,4 @@
+// op: kd_quality_focal_loss — kdQualityFocalLoss (engine/ops/losses.ts)
 // KD quality focal loss (CrossKD's classification distillation; docs/crosskd.md §3) and its
 // gradients in one pass, one row (prior) per loop iteration:
 //   element (n, c): BCE(x, t)·|σ(x) - t|^β, t = the teacher's probability (soft_target)

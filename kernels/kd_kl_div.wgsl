@@ -1,3 +1,4 @@
+// op: kd_kl_div — kdKlDiv (engine/ops/losses.ts)
 // Distribution KL of localization distillation (LD; CrossKD's GFL regression KD;
 // docs/crosskd.md §3) and its gradient in one pass, one row (box side, m bins) per iteration:
 //   q = softmax(z_s/T) (student), t = softmax(z_t/T) (teacher, detached),
@@ -20,7 +21,7 @@ override REDUCE: bool = false;
 override WEIGHTED: bool = false;
 override GRAD_A: bool = false;
 override GRAD_B: bool = false;
-// As in loss_dfl.wgsl: BINS > 0 keeps both rows (scaled by 1/T) and their exps in
+// As in distribution_focal_loss.wgsl: BINS > 0 keeps both rows (scaled by 1/T) and their exps in
 // registers (the last pass then needs no exp); BINS = 0 serves any m from memory.
 override BINS: u32 = 0u;
 var<private> row_s: array<f32, LOSS_ROW_MAX>;

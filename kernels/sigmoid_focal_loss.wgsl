@@ -1,3 +1,4 @@
+// op: sigmoid_focal_loss — sigmoidFocalLoss (engine/ops/losses.ts)
 // Sigmoid focal loss (docs/crosskd.md §3) and its gradients in one pass, per element:
 //   p = σ(x), pt = (1-p)·t + p·(1-t), w_α = α·t + (1-α)(1-t),
 //   loss = w_α · pt^γ · BCE(x, t).

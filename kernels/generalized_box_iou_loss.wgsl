@@ -1,3 +1,4 @@
+// ops: generalized_box_iou_loss, iou_loss — giouLoss, iouLoss (engine/ops/losses.ts)
 // GIoU loss and IoU-log loss on aligned x1y1x2y2 box pairs (docs/crosskd.md §3), with the
 // gradients to both box sets in one pass, one pair per loop iteration:
 //   overlap = max(0, min x2 - max x1)·max(0, min y2 - max y1),

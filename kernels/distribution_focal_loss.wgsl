@@ -1,3 +1,4 @@
+// op: distribution_focal_loss — distributionFocalLoss (engine/ops/losses.ts)
 // Distribution focal loss (GFL; docs/crosskd.md §3) and its gradients in one pass, one row
 // (one box side: m = reg_max + 1 bin logits z) per loop iteration:
 //   y_l = floor(y), y_r = y_l + 1,

@@ -1,3 +1,4 @@
+// op: quality_focal_loss — qualityFocalLoss (engine/ops/losses.ts)
 // Quality focal loss (GFL; docs/crosskd.md §3) and its gradients in one pass, one row (prior)
 // per loop iteration:
 //   every class c:           BCE(x_c, 0)·σ(x_c)^β
