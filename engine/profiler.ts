@@ -209,6 +209,70 @@ export async function timeInIsolation(device: GPUDevice, launches: readonly Repl
   return out;
 }
 
+/**
+ * One open profile (Runtime.startProfile … stopProfile): the dispatches recorded so far,
+ * their phases, and what timing them needs — the timestamp queries, or in 'replay' mode
+ * the launches to run again. The runtime owns the command stream and feeds it.
+ */
+export class ProfileSession {
+  /** set in 'timestamp' mode; null in 'replay' mode */
+  readonly queries: TimestampQueries | null;
+  private readonly dispatches: Omit<DispatchTiming, 'ns'>[] = [];
+  private readonly replay: ReplayLaunch[] = [];
+  private phaseName = 'other';
+  private phaseStart = performance.now();
+  private readonly phases: PhaseTiming[] = [];
+
+  constructor(
+    private readonly device: GPUDevice,
+    readonly mode: ProfileMode,
+  ) {
+    this.queries = mode === 'timestamp' ? new TimestampQueries(device) : null;
+  }
+
+  get phase(): string {
+    return this.phaseName;
+  }
+
+  /** Closes the current phase (its CPU time) and names the next. */
+  setPhase(name: string): void {
+    const now = performance.now();
+    this.phases.push({ name: this.phaseName, cpuMs: now - this.phaseStart });
+    this.phaseName = name;
+    this.phaseStart = now;
+  }
+
+  /** Records one dispatch; in 'replay' mode `launch` gives what running it again needs. */
+  record(dispatch: Omit<DispatchTiming, 'ns' | 'phase'>, launch: () => ReplayLaunch): void {
+    this.dispatches.push({ ...dispatch, phase: this.phaseName });
+    if (!this.queries) this.replay.push(launch());
+  }
+
+  /** The profile, once the runtime has submitted and waited for every recorded dispatch. */
+  async finish(): Promise<Profile> {
+    let ns: number[];
+    let note: string;
+    if (this.queries) {
+      ns = await this.queries.durations();
+      note = 'GPU timestamps around each dispatch (one compute pass per dispatch), in the real command stream';
+    } else {
+      ns = await timeInIsolation(this.device, this.replay);
+      note =
+        `${this.device.features.has('timestamp-query') ? 'replay asked for' : "this adapter has no 'timestamp-query'"}: ` +
+        'each distinct launch was run again on its own on scratch buffers of the same sizes, submit-and-wait per run, ' +
+        'minus the cost of an empty submit (data-dependent kernels are timed on zeros; inputs start cold in the caches, ' +
+        'so times run high: about 2× the timestamps on lavapipe)';
+    }
+    if (ns.length !== this.dispatches.length) throw new Error(`stopProfile: ${this.dispatches.length} dispatches recorded but ${ns.length} timings read back`);
+    return {
+      mode: this.mode,
+      note,
+      dispatches: this.dispatches.map((d, i) => ({ ...d, ns: ns[i] })),
+      phases: this.phases.filter((ph) => ph.cpuMs > 0 || ph.name !== 'other'),
+    };
+  }
+}
+
 /** One row of the key-averages table: the dispatches of one kernel within one op. */
 export interface ProfileRow {
   name: string;

@@ -4,7 +4,7 @@
  * - A kernel is a `.wgsl` file. Its bind-group layout and the byte layout of its uniform
  *   struct come from reflection (wgsl_reflect), never from hand-kept offsets.
  * - Shapes travel in uniforms, so one pipeline serves every shape; pipelines are compiled
- *   once per (kernel, override constants) and cached.
+ *   once per (kernel, override constants) and cached, as are bind groups (pipelines.ts).
  * - Dispatches are recorded into one command encoder (one open compute pass) and submitted
  *   at a readback or an explicit flush(). Uniform blocks of a batch go into one arena
  *   buffer written once per submit, bound with dynamic offsets so bind groups can be cached.
@@ -16,16 +16,17 @@
  *   profiler.ts).
  */
 import { BufferPool, type MemoryStats } from './buffers.ts';
-import { collectGarbage, getDevice } from './device.ts';
-import { reflectKernel, writeUniforms, type KernelInfo, type UniformValues } from './kernelInfo.ts';
-import { TimestampQueries, timeInIsolation, type DispatchTiming, type PhaseTiming, type Profile, type ProfileMode, type ReplayLaunch } from './profiler.ts';
+import { getDevice, waitFor } from './device.ts';
+import { writeUniforms, type KernelInfo, type UniformValues } from './kernelInfo.ts';
+import { PipelineCaches, type OverrideValues } from './pipelines.ts';
+import { ProfileSession, type Profile, type ProfileMode, type TimestampQueries } from './profiler.ts';
 import type { Tensor } from './tensor.ts';
 import { AnomalyMonitor, raiseAnomaly, type StagedAnomalyFlag } from './anomaly.ts';
 
 export { AnomalyError } from './anomaly.ts';
 
 export type { BindingInfo, KernelInfo, Scalar, UniformField, UniformValues } from './kernelInfo.ts';
-export type OverrideValues = Record<string, number | boolean>;
+export type { OverrideValues } from './pipelines.ts';
 
 export interface DispatchArgs {
   /** the op this launch belongs to, e.g. 'log' or 'conv2d backward (input)': errors name it */
@@ -88,11 +89,8 @@ export class Runtime {
   /** set by the tensor layer: live tensor count for memory() */
   liveTensors = 0;
 
-  private kernels = new Map<string, KernelInfo>();
-  private pipelines = new Map<string, GPUComputePipeline>();
-  private bindGroups = new Map<string, GPUBindGroup>();
-  private bufferIds = new WeakMap<GPUBuffer, number>();
-  private nextBufferId = 1;
+  /** kernels' reflection, their pipelines and bind groups (pipelines.ts) */
+  private readonly caches: PipelineCaches;
 
   private encoder: GPUCommandEncoder | null = null;
   /** bind groups the current batch uses (the cache may drop them before the GPU is done) */
@@ -117,15 +115,7 @@ export class Runtime {
   private checked: CheckedLimits;
 
   /** the open profile, if any (startProfile) */
-  private profiling: {
-    /** set in 'timestamp' mode; null in 'replay' mode */
-    queries: TimestampQueries | null;
-    dispatches: Omit<DispatchTiming, 'ns'>[];
-    replay: ReplayLaunch[];
-    phase: string;
-    phaseStart: number;
-    phases: PhaseTiming[];
-  } | null = null;
+  private profiling: ProfileSession | null = null;
   /** requested bytes of each buffer acquire() handed out (the profiler's traffic estimate) */
   private requestedBytes = new WeakMap<GPUBuffer, number>();
 
@@ -141,6 +131,10 @@ export class Runtime {
 
   constructor(readonly device: GPUDevice) {
     this.pool = new BufferPool(device);
+    this.caches = new PipelineCaches(device, {
+      scoped: (what, create, onError) => this.scoped(what, create, onError),
+      compiled: () => this.stats.pipelinesCompiled++,
+    });
     this.limits = device.limits;
     this.checked = {
       maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
@@ -173,33 +167,9 @@ export class Runtime {
 
   // ---------------------------------------------------------------- kernels
 
+  /** A kernel's reflection (bindings, layouts, uniform slots), read once per kernel. */
   kernel(name: string): KernelInfo {
-    let info = this.kernels.get(name);
-    if (!info) {
-      info = reflectKernel(this.device, name);
-      this.kernels.set(name, info);
-    }
-    return info;
-  }
-
-  private pipeline(info: KernelInfo, constants: OverrideValues | undefined, op: string): GPUComputePipeline {
-    const key = constants ? `${info.name}|${JSON.stringify(constants)}` : info.name;
-    let p = this.pipelines.get(key);
-    if (!p) {
-      for (const c of Object.keys(constants ?? {})) if (!info.overrides.includes(c)) throw new Error(`kernel '${info.name}': unknown override constant '${c}'`);
-      const consts: Record<string, number> = {};
-      for (const [k, v] of Object.entries(constants ?? {})) consts[k] = typeof v === 'boolean' ? Number(v) : v;
-      p = this.scoped(`compiling ${launchName(op, info.name)}`, () =>
-        this.device.createComputePipeline({
-          label: key,
-          layout: info.pipelineLayout,
-          compute: { module: this.device.createShaderModule({ code: info.source, label: info.name }), entryPoint: 'main', constants: consts },
-        }),
-      );
-      this.pipelines.set(key, p);
-      this.stats.pipelinesCompiled++;
-    }
-    return p;
+    return this.caches.kernel(name);
   }
 
   /**
@@ -232,9 +202,7 @@ export class Runtime {
 
   /** How many pipelines have been compiled for a kernel (all its variants). */
   pipelineCount(kernel: string): number {
-    let n = 0;
-    for (const key of this.pipelines.keys()) if (key === kernel || key.startsWith(`${kernel}|`)) n++;
-    return n;
+    return this.caches.pipelineCount(kernel);
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -246,45 +214,6 @@ export class Runtime {
     this.arenaUsed += size;
     writeUniforms(info, values, new DataView(this.arenaCpu, offset, info.uniformSize));
     return offset;
-  }
-
-  private bufferId(b: GPUBuffer): number {
-    let id = this.bufferIds.get(b);
-    if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
-    return id;
-  }
-
-  private bindGroup(info: KernelInfo, buffers: Record<string, GPUBuffer>, op: string): GPUBindGroup {
-    let key = info.name;
-    for (const b of info.bindings) {
-      if (b.kind === 'uniform') continue;
-      const buf = buffers[b.name];
-      if (!buf) throw new Error(`${launchName(op, info.name)}: buffer '${b.name}' not given`);
-      key += `:${this.bufferId(buf)}`;
-    }
-    let group = this.bindGroups.get(key);
-    if (!group) {
-      if (this.bindGroups.size > 8192) {
-        this.bindGroups.clear();
-        collectGarbage(); // the dropped groups' driver memory is freed only with their wrappers
-      }
-      group = this.scoped(
-        `binding the buffers of ${launchName(op, info.name)}`,
-        () =>
-          this.device.createBindGroup({
-            label: info.name,
-            layout: info.layout,
-            entries: info.bindings.map((b) =>
-              b.kind === 'uniform'
-                ? { binding: b.binding, resource: { buffer: this.arena, offset: 0, size: Math.max(16, info.uniformSize) } }
-                : { binding: b.binding, resource: { buffer: buffers[b.name] } },
-            ),
-          }),
-        () => this.bindGroups.delete(key), // an invalid group must not be served again
-      );
-      this.bindGroups.set(key, group);
-    }
-    return group;
   }
 
   /**
@@ -330,9 +259,7 @@ export class Runtime {
 
   /** Forget cached bind groups that name a buffer about to be destroyed. */
   forgetBuffer(b: GPUBuffer): void {
-    const id = this.bufferIds.get(b);
-    if (id === undefined) return;
-    for (const key of [...this.bindGroups.keys()]) if (key.split(':').slice(1).includes(String(id))) this.bindGroups.delete(key);
+    this.caches.forgetBuffer(b);
   }
 
   private beginBatch(): GPUCommandEncoder {
@@ -384,8 +311,8 @@ export class Runtime {
     const offset = info.uniformSize > 0 ? this.packUniforms(info, args.uniforms ?? {}) : -1;
     const prof = this.profiling;
     const pass = prof?.queries ? this.timedPass(prof.queries) : this.computePass(); // opens the batch's error scopes before any creation
-    const pipeline = this.pipeline(info, args.constants, args.op);
-    const group = this.bindGroup(info, args.buffers, args.op);
+    const pipeline = this.caches.pipeline(info, args.constants, launchName(args.op, info.name));
+    const group = this.caches.bindGroup(info, args.buffers, launchName(args.op, info.name), this.arena);
     this.batchGroups.add(group);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group, offset >= 0 ? [offset] : []);
@@ -412,14 +339,7 @@ export class Runtime {
     if (chosen === 'timestamp' && !hasTimestamps)
       throw new Error(`startProfile: mode 'timestamp' needs the device feature 'timestamp-query', which this adapter does not offer; use mode 'replay'`);
     this.flush();
-    this.profiling = {
-      queries: chosen === 'timestamp' ? new TimestampQueries(this.device) : null,
-      dispatches: [],
-      replay: [],
-      phase: 'other',
-      phaseStart: performance.now(),
-      phases: [],
-    };
+    this.profiling = new ProfileSession(this.device, chosen);
     return chosen;
   }
 
@@ -429,41 +349,17 @@ export class Runtime {
 
   /** Names the phase the next dispatches belong to (e.g. 'forward'); a no-op when not profiling. */
   profilePhase(name: string): void {
-    const p = this.profiling;
-    if (!p) return;
-    const now = performance.now();
-    p.phases.push({ name: p.phase, cpuMs: now - p.phaseStart });
-    p.phase = name;
-    p.phaseStart = now;
+    this.profiling?.setPhase(name);
   }
 
   /** Ends the profile: waits for the GPU and returns every dispatch's time. */
   async stopProfile(): Promise<Profile> {
     const p = this.profiling;
     if (!p) throw new Error('stopProfile: no profile is open; call startProfile() first');
-    this.profilePhase('other');
+    p.setPhase('other');
     this.profiling = null;
     await this.sync();
-    let ns: number[];
-    let note: string;
-    if (p.queries) {
-      ns = await p.queries.durations();
-      note = 'GPU timestamps around each dispatch (one compute pass per dispatch), in the real command stream';
-    } else {
-      ns = await timeInIsolation(this.device, p.replay);
-      note =
-        `${this.device.features.has('timestamp-query') ? 'replay asked for' : "this adapter has no 'timestamp-query'"}: ` +
-        'each distinct launch was run again on its own on scratch buffers of the same sizes, submit-and-wait per run, ' +
-        'minus the cost of an empty submit (data-dependent kernels are timed on zeros; inputs start cold in the caches, ' +
-        'so times run high: about 2× the timestamps on lavapipe)';
-    }
-    if (ns.length !== p.dispatches.length) throw new GpuError(`stopProfile: ${p.dispatches.length} dispatches recorded but ${ns.length} timings read back`);
-    return {
-      mode: p.queries ? 'timestamp' : 'replay',
-      note,
-      dispatches: p.dispatches.map((d, i) => ({ ...d, ns: ns[i] })),
-      phases: p.phases.filter((ph) => ph.cpuMs > 0 || ph.name !== 'other'),
-    };
+    return p.finish();
   }
 
   /** A compute pass of its own for one dispatch, with timestamps at its beginning and end. */
@@ -475,7 +371,7 @@ export class Runtime {
   }
 
   private recordProfiled(
-    prof: NonNullable<Runtime['profiling']>,
+    prof: ProfileSession,
     args: DispatchArgs,
     info: KernelInfo,
     pipeline: GPUComputePipeline,
@@ -484,21 +380,21 @@ export class Runtime {
   ): void {
     let bytes = 0;
     for (const b of new Set(Object.values(args.buffers))) bytes += this.requestedBytes.get(b) ?? b.size;
-    prof.dispatches.push({ op: args.op, kernel: args.kernel, phase: prof.phase, workgroups, flops: args.flops ?? null, bytes });
+    prof.record({ op: args.op, kernel: args.kernel, workgroups, flops: args.flops ?? null, bytes }, () => {
+      const uniform = info.bindings.find((b) => b.kind === 'uniform');
+      return {
+        pipeline,
+        layout: info.layout,
+        storage: info.bindings.filter((b) => b.kind !== 'uniform').map((b) => ({ binding: b.binding, size: args.buffers[b.name].size })),
+        uniform: uniform ? { binding: uniform.binding, bytes: new Uint8Array(this.arenaCpu.slice(uniformOffset, uniformOffset + info.uniformSize)) } : null,
+        workgroups,
+      };
+    });
     if (prof.queries) {
       // close the dispatch's own pass so its end timestamp is written
       this.pass!.end();
       this.pass = null;
-      return;
     }
-    const uniform = info.bindings.find((b) => b.kind === 'uniform');
-    prof.replay.push({
-      pipeline,
-      layout: info.layout,
-      storage: info.bindings.filter((b) => b.kind !== 'uniform').map((b) => ({ binding: b.binding, size: args.buffers[b.name].size })),
-      uniform: uniform ? { binding: uniform.binding, bytes: new Uint8Array(this.arenaCpu.slice(uniformOffset, uniformOffset + info.uniformSize)) } : null,
-      workgroups,
-    });
   }
 
   // ---------------------------------------------------------------- anomaly mode
@@ -700,30 +596,6 @@ export class Runtime {
       buffersLive: this.pool.liveCount,
     };
   }
-}
-
-const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
-const sleepCell = isNode ? new Int32Array(new SharedArrayBuffer(4)) : null;
-
-/**
- * Waits for a GPU promise. Under Node, Dawn polls for completion on every turn of the
- * event loop, which keeps the main thread spinning on a core that a CPU driver (lavapipe)
- * needs for the shaders themselves: sleeping 1 ms between single polls made a 1024³
- * matmul 1.4–1.8× faster on 2 cores. Browsers may not block their main thread, so there
- * the promise is simply awaited.
- */
-async function waitFor<T>(promise: Promise<T>): Promise<T> {
-  if (!sleepCell) return promise;
-  let settled = false;
-  promise.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  while (!settled) {
-    Atomics.wait(sleepCell, 0, 0, 1);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  return promise;
 }
 
 let runtimeInstance: Runtime | null = null;
