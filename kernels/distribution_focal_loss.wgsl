@@ -7,7 +7,7 @@
 // grad_b = d loss/d y = CE(z, y_r) - CE(z, y_l) = z_l - z_r (only when y requires grad).
 // The target must lie in [0, reg_max) so that y_r is a bin (bbox2distance clamps to
 // [0, reg_max - 0.1]); outside, or NaN, the row's loss and gradients are NaN.
-//!include loss_common
+//!include fused_loss
 
 struct Params { n: u32, w_div: u32, bins: u32, }
 @group(0) @binding(0) var<uniform> u: Params;
@@ -17,10 +17,6 @@ struct Params { n: u32, w_div: u32, bins: u32, }
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> grad_a: array<f32>;
 @group(0) @binding(6) var<storage, read_write> grad_b: array<f32>;
-override REDUCE: bool = false;
-override WEIGHTED: bool = false;
-override GRAD_A: bool = false;
-override GRAD_B: bool = false;
 // BINS > 0: the bin count as a pipeline constant (m ≤ LOSS_ROW_MAX): the row loops unroll,
 // the row and its exps stay in registers and memory is read once (on lavapipe ~1.6×
 // faster than re-reading). BINS = 0: any m, read from u.bins, rows re-read from memory.

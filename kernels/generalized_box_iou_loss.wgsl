@@ -11,7 +11,7 @@
 // max(v, eps) gives half at v = eps, clamp(min = 0) and clamp(min = eps) pass it at the
 // bound. Boxes with x2 < x1 are computed as the formula says (like mmdetection); callers
 // with CPU boxes check them with validateBoxes().
-//!include loss_common
+//!include fused_loss
 
 struct Params { n: u32, w_div: u32, eps: f32, }
 @group(0) @binding(0) var<uniform> u: Params;
@@ -21,10 +21,6 @@ struct Params { n: u32, w_div: u32, eps: f32, }
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> grad_a: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> grad_b: array<vec4<f32>>;
-override REDUCE: bool = false;
-override WEIGHTED: bool = false;
-override GRAD_A: bool = false;
-override GRAD_B: bool = false;
 override IOU_LOG: bool = false;
 
 // Gradient shares (to a, to b) of max(a, b) and min(a, b): ties split evenly (torch).

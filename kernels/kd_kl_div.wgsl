@@ -6,7 +6,7 @@
 //   grad_a = d loss/d z_s = scale · (q - t) / T   (Σ t = 1).
 // Terms with t_j = 0 add 0 (the 0·log 0 = 0 convention of kl_div): log t is computed as
 // z_t/T - lse, always finite, and multiplied by t_j = 0.
-//!include loss_common
+//!include fused_loss
 
 struct Params { n: u32, w_div: u32, bins: u32, inv_t: f32, scale: f32, }
 @group(0) @binding(0) var<uniform> u: Params;
@@ -17,10 +17,6 @@ struct Params { n: u32, w_div: u32, bins: u32, inv_t: f32, scale: f32, }
 @group(0) @binding(5) var<storage, read_write> grad_a: array<f32>;
 // the teacher gets no gradient; bound only because every loss kernel has two
 @group(0) @binding(6) var<storage, read_write> grad_b: array<f32>;
-override REDUCE: bool = false;
-override WEIGHTED: bool = false;
-override GRAD_A: bool = false;
-override GRAD_B: bool = false;
 // As in distribution_focal_loss.wgsl: BINS > 0 keeps both rows (scaled by 1/T) and their exps in
 // registers (the last pass then needs no exp); BINS = 0 serves any m from memory.
 override BINS: u32 = 0u;

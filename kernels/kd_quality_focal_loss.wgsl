@@ -5,7 +5,7 @@
 // ROW_SUM: the loss element is the row's sum over classes ([N]); else each element ([N,C]).
 // grad_a = d loss/d pred; grad_b = d loss/d soft_target (only when the target requires
 // grad: CrossKD detaches it).
-//!include loss_common
+//!include fused_loss
 
 struct Params { n: u32, w_div: u32, classes: u32, beta: f32, }
 @group(0) @binding(0) var<uniform> u: Params;
@@ -15,10 +15,6 @@ struct Params { n: u32, w_div: u32, classes: u32, beta: f32, }
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> grad_a: array<f32>;
 @group(0) @binding(6) var<storage, read_write> grad_b: array<f32>;
-override REDUCE: bool = false;
-override WEIGHTED: bool = false;
-override GRAD_A: bool = false;
-override GRAD_B: bool = false;
 override ROW_SUM: bool = true;
 
 @compute @workgroup_size(LOSS_WG)

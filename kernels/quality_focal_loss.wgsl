@@ -13,7 +13,7 @@
 // by lane); grad_a is then a placeholder. Otherwise scalars through grad_a. pred is always
 // viewed as vec4s (a scalar is pred4[i / 4][i % 4]), which keeps the kernel at 8 storage
 // buffers, WebGPU's default limit per stage.
-//!include loss_common
+//!include fused_loss
 
 struct Params { n: u32, w_div: u32, classes: u32, beta: f32, }
 @group(0) @binding(0) var<uniform> u: Params;
@@ -25,10 +25,6 @@ struct Params { n: u32, w_div: u32, classes: u32, beta: f32, }
 @group(0) @binding(6) var<storage, read_write> grad_a: array<f32>;
 @group(0) @binding(7) var<storage, read_write> grad_a4: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read_write> grad_b: array<f32>;
-override REDUCE: bool = false;
-override WEIGHTED: bool = false;
-override GRAD_A: bool = false;
-override GRAD_B: bool = false;
 override VEC4: bool = false;
 
 fn pred_at(i: u32) -> f32 {

@@ -4,7 +4,7 @@
 //   loss = w_α · pt^γ · BCE(x, t).
 // grad_a = d loss/d logits, grad_b = d loss/d targets (only when the targets require
 // grad), both times the element's weight. See loss_common.wgsl for the REDUCE layout.
-//!include loss_common
+//!include fused_loss
 
 struct Params { n: u32, w_div: u32, alpha: f32, gamma: f32, }
 @group(0) @binding(0) var<uniform> u: Params;
@@ -15,10 +15,6 @@ struct Params { n: u32, w_div: u32, alpha: f32, gamma: f32, }
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> grad_a: array<f32>;
 @group(0) @binding(6) var<storage, read_write> grad_b: array<f32>;
-override REDUCE: bool = false;
-override WEIGHTED: bool = false;
-override GRAD_A: bool = false;
-override GRAD_B: bool = false;
 
 @compute @workgroup_size(LOSS_WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

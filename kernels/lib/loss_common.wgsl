@@ -1,4 +1,5 @@
-// Shared by the fused loss kernels (kernels/<op id>.wgsl of engine/ops/losses.ts): stable
+// Shared by the fused loss kernels (kernels/<op id>.wgsl of engine/ops/losses.ts, through
+// fused_loss.wgsl, their binding contract) and integral.wgsl: stable
 // scalar math for docs/crosskd.md §3, and the reduction scaffolding every loss kernel uses.
 //
 // Scaffolding: a loss kernel walks its work units (elements, rows or box pairs) with a
