@@ -15,7 +15,8 @@ import type { Conv2d, Scale } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { MultiLevelPriors } from '../priors.ts';
 import { ATSS_DELTA_STDS, decodeDeltas } from './deltaCoder.ts';
-import { DenseHead, bceWithLogits, oneHot, validateNumClasses, type HeadOutputs, type PriorTensors, type TowerPredictions } from './dense.ts';
+import { centernessHeadLoss } from './centernessLoss.ts';
+import { DenseHead, validateNumClasses, type HeadOutputs, type PriorTensors, type TowerPredictions } from './dense.ts';
 import { buildAtssTargets, type DenseTargets, type ImageTargetsInput } from './gflTargets.ts';
 
 export interface AtssHeadConfig {
@@ -73,35 +74,25 @@ export class ATSSHead extends DenseHead {
   }
 
   loss(outputs: HeadOutputs, t: DenseTargets): AtssLosses {
-    const C = this.cfg.numClasses;
     const w = this.cfg.lossWeights;
-    const NP = t.numImages * t.numPriors;
-    const cls = this.flattenPerPrior(outputs.cls);
-    const reg = this.flattenPerPrior(outputs.reg);
-    if (!outputs.centerness) throw new Error('ATSSHead.loss: the outputs have no centerness maps');
-    const centernessLogits = E.reshape(this.flattenPerPrior(outputs.centerness), [-1]);
-    if (cls.shape[0] !== NP) throw new Error(`ATSSHead.loss: targets cover ${NP} priors, predictions ${cls.shape[0]}`);
-    const focal = E.sigmoidFocalLoss(cls, E.tensor(oneHot(t.labels, C), [NP, C]), {
-      weight: E.tensor(t.labelWeights, [NP]),
-      reduction: 'mean',
-      avgFactor: t.avgFactor,
+    const {
+      focal,
+      box: giou,
+      centerness,
+    } = centernessHeadLoss(outputs, t, {
+      where: 'ATSSHead.loss',
+      priorNoun: 'priors',
+      numClasses: this.cfg.numClasses,
+      flatten: (maps) => this.flattenPerPrior(maps),
+      focalWeights: t.labelWeights,
+      boxLoss: (pos) => {
+        const boxes = decodeDeltas(E.tensor(t.posPriors, [t.numPos, 4]), pos.reg, ATSS_DELTA_STDS);
+        const centernessSum = t.posCenterness.reduce((a, b) => a + b, 0);
+        // mmdetection: loss_bbox(…, weight=centerness, avg_factor=1.0) per level, then / max(Σ centerness, 1)
+        const weighted = E.giouLoss(boxes, pos.gtBoxes, { weight: pos.centerness, reduction: 'mean', avgFactor: 1 });
+        return E.scale(weighted, 1 / Math.max(centernessSum, 1));
+      },
     });
-    let giou: Tensor;
-    let centerness: Tensor;
-    if (t.numPos > 0) {
-      const P = t.numPos;
-      const posIndex = E.tensor(t.posIndex, [P], 'int32');
-      const boxes = decodeDeltas(E.tensor(t.posPriors, [P, 4]), E.indexSelect(reg, 0, posIndex), ATSS_DELTA_STDS);
-      const targets = E.tensor(t.posCenterness, [P]);
-      const centernessSum = t.posCenterness.reduce((a, b) => a + b, 0);
-      // mmdetection: loss_bbox(…, weight=centerness, avg_factor=1.0) per level, then / max(Σ centerness, 1)
-      const weighted = E.giouLoss(boxes, E.tensor(t.posGtBoxes, [P, 4]), { weight: targets, reduction: 'mean', avgFactor: 1 });
-      giou = E.scale(weighted, 1 / Math.max(centernessSum, 1));
-      centerness = bceWithLogits(E.indexSelect(centernessLogits, 0, posIndex), targets, { reduction: 'mean', avgFactor: t.avgFactor });
-    } else {
-      giou = E.zeros([]);
-      centerness = E.zeros([]);
-    }
     const total = E.add(E.add(E.scale(focal, w.focal), E.scale(giou, w.giou)), E.scale(centerness, w.centerness));
     return { focal, giou, centerness, total };
   }

@@ -18,7 +18,8 @@ import type { Conv2d, Scale } from '../../engine/nn/layers.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { FcosAssigner, defaultRegressRanges } from '../assigners/fcos.ts';
 import type { MultiLevelPriors } from '../priors.ts';
-import { DenseHead, bceWithLogits, oneHot, validateNumClasses, type HeadOutputs, type PriorTensors, type TowerPredictions } from './dense.ts';
+import { centernessHeadLoss } from './centernessLoss.ts';
+import { DenseHead, validateNumClasses, type HeadOutputs, type PriorTensors, type TowerPredictions } from './dense.ts';
 import { buildDenseTargets, type DenseTargets, type ImageTargetsInput } from './gflTargets.ts';
 
 export interface FcosHeadConfig {
@@ -98,28 +99,21 @@ export class FCOSHead extends DenseHead {
   }
 
   loss(outputs: HeadOutputs, t: DenseTargets): FcosLosses {
-    const C = this.cfg.numClasses;
     const w = this.cfg.lossWeights;
-    const NP = t.numImages * t.numPriors;
-    const cls = this.flattenPerPrior(outputs.cls);
-    const reg = this.flattenPerPrior(outputs.reg);
-    if (!outputs.centerness) throw new Error('FCOSHead.loss: the outputs have no centerness maps');
-    const centernessLogits = E.reshape(this.flattenPerPrior(outputs.centerness), [-1]);
-    if (cls.shape[0] !== NP) throw new Error(`FCOSHead.loss: targets cover ${NP} points, predictions ${cls.shape[0]}`);
-    const focal = E.sigmoidFocalLoss(cls, E.tensor(oneHot(t.labels, C), [NP, C]), { reduction: 'mean', avgFactor: t.avgFactor });
-    let iou: Tensor;
-    let centerness: Tensor;
-    if (t.numPos > 0) {
-      const P = t.numPos;
-      const posIndex = E.tensor(t.posIndex, [P], 'int32');
-      const boxes = E.distance2bbox(E.tensor(t.posPriors, [P, 2]), E.indexSelect(reg, 0, posIndex));
-      const targets = E.tensor(t.posCenterness, [P]);
-      iou = E.iouLoss(boxes, E.tensor(t.posGtBoxes, [P, 4]), { weight: targets, reduction: 'mean', avgFactor: centernessDenominator(t) });
-      centerness = bceWithLogits(E.indexSelect(centernessLogits, 0, posIndex), targets, { reduction: 'mean', avgFactor: t.avgFactor });
-    } else {
-      iou = E.zeros([]);
-      centerness = E.zeros([]);
-    }
+    const {
+      focal,
+      box: iou,
+      centerness,
+    } = centernessHeadLoss(outputs, t, {
+      where: 'FCOSHead.loss',
+      priorNoun: 'points',
+      numClasses: this.cfg.numClasses,
+      flatten: (maps) => this.flattenPerPrior(maps),
+      boxLoss: (pos) => {
+        const boxes = E.distance2bbox(E.tensor(t.posPriors, [t.numPos, 2]), pos.reg);
+        return E.iouLoss(boxes, pos.gtBoxes, { weight: pos.centerness, reduction: 'mean', avgFactor: centernessDenominator(t) });
+      },
+    });
     const total = E.add(E.add(E.scale(focal, w.focal), E.scale(iou, w.iou)), E.scale(centerness, w.centerness));
     return { focal, iou, centerness, total };
   }
