@@ -1,5 +1,5 @@
 /**
- * The fused detection losses, Integral and box coding (engine/ops/losses.ts) on the GPU:
+ * The fused detection losses (engine/ops/losses.ts; with Integral, engine/ops/boxes.ts) on the GPU:
  * the worked values of docs/crosskd.md §3 (typed in here, independent of any code), forward and
  * backward against the float64 reference with weights, reductions and avg_factor, the
  * extreme inputs (logits ±30 and beyond, targets exactly 0 and 1, tiny and thin boxes),
@@ -8,6 +8,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dispatched } from '../helpers/dispatched.ts';
+import { expectNear, values } from '../helpers/values.ts';
 import * as E from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { Rng } from '../../engine/random.ts';
@@ -25,16 +26,6 @@ afterEach(() => {
 const EPS = 1.1920929e-7;
 const ref = (shape: number[], data: ArrayLike<number>): RefTensor => ({ shape, data: Float64Array.from(data) });
 const f32 = (v: ArrayLike<number>) => Float32Array.from(v);
-
-async function values(t: Tensor): Promise<number[]> {
-  return Array.from(await t.data());
-}
-
-/** |got − want| ≤ tol elementwise, with the index in the message. */
-function expectNear(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what = ''): void {
-  expect(got.length, `${what} length`).toBe(want.length);
-  for (let i = 0; i < want.length; i++) if (!(Math.abs(got[i] - want[i]) <= tol)) throw new Error(`${what}[${i}]: got ${got[i]}, want ${want[i]} (tol ${tol})`);
-}
 
 /** max|got − want| ≤ tol · max|want|. */
 function expectRel(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what = ''): void {
@@ -484,29 +475,6 @@ describe('fused forward and backward', () => {
     });
     expect(E.memory().liveTensors).toBe(before);
     x.dispose();
-  });
-});
-
-// ------------------------------------------------------------------ box coding
-
-describe('box coding', () => {
-  it('distance2bbox clamps to maxShape [H, W] and passes the gradient only inside', async () => {
-    const p = E.requireGrad(E.tensor([1, 1, 8, 8], [2, 2]));
-    const d = E.requireGrad(E.tensor([2, 0.5, 3, 20, 1, 1, 1, 1], [2, 4]));
-    const box = E.distance2bbox(p, d, [10, 6]);
-    expect(await values(box)).toEqual([0, 0.5, 4, 10, 6, 7, 6, 9]);
-    E.backward(box, E.tensor([1, 1, 1, 1, 1, 1, 1, 1], [2, 4]));
-    // clamped: x1 of box 0 (−1 → 0), y2 of box 0 (21 → 10), x1 and x2 of box 1 (7, 9 → 6)
-    // (+ 0 turns the −0 of a masked −g into 0)
-    expect((await values(d.grad!)).map((v) => v + 0)).toEqual([0, -1, 1, 0, 0, -1, 0, 1]);
-    // the point collects (g_x1 + g_x2, g_y1 + g_y2) of what passed
-    expect(await values(p.grad!)).toEqual([1, 1, 0, 2]);
-  });
-
-  it('bbox2distance with maxDis clamps to [0, maxDis − eps] (the DFL targets)', async () => {
-    const p = E.tensor([5, 5], [1, 2]);
-    const out = await values(E.bbox2distance(p, E.tensor([-20, 4, 6, 30], [1, 4]), 16));
-    expectNear(out, [15.9, 1, 1, 15.9], 1e-6);
   });
 });
 
