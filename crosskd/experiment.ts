@@ -91,6 +91,9 @@ async function teacherConflict(studentCfg: TrainConfig, teacherFile: string, log
   }
 }
 
+/** The presets that keep a record in the repository. */
+const recordPresets = () => Object.keys(EXPERIMENT_PRESETS).filter((name) => EXPERIMENT_PRESETS[name]().recordDir !== undefined);
+
 export async function runExperiment(args: {
   preset: string;
   seeds?: number;
@@ -103,6 +106,8 @@ export async function runExperiment(args: {
   progress?: boolean;
   /** the study's record (default: the preset's recordDir); false: none */
   recordDir?: string | false;
+  /** train nothing: tabulate the recorded runs and list the others as not yet trained (needs a record) */
+  reportOnly?: boolean;
 }): Promise<{ teacher: Record<string, unknown>; runs: RunResult[]; markdown: string }> {
   const log = args.log ?? ((m: string) => console.log(m));
   const make = EXPERIMENT_PRESETS[args.preset];
@@ -112,6 +117,8 @@ export async function runExperiment(args: {
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds must be a positive integer, got ${seeds}`);
   const cacheDir = args.cacheDir ?? '.cache/teachers';
   const recordDir = args.recordDir === false ? null : (args.recordDir ?? preset.recordDir ?? null);
+  if (args.reportOnly && recordDir === null)
+    throw new Error(`--report-only tabulates a study's record, and preset '${args.preset}' keeps none (presets with a record: ${recordPresets().join(', ')})`);
   // the teachers' configs, which key the recorded runs
   const teacherConfigs: Record<string, TrainConfig> = { ...preset.teachers };
   if (args.teacherCheckpoint) {
@@ -132,11 +139,13 @@ export async function runExperiment(args: {
   }
   fs.mkdirSync(args.outDir, { recursive: true });
   const plan = experimentPlan(preset, seeds, cacheDir, args.teacherCheckpoint ? ['gfl'] : [], recordDir);
-  log(
-    `plan: ${plan.teachers.map((t) => `teacher ${t.name} ${t.steps} steps`).join(', ') || 'teachers cached'}; ` +
-      `${plan.runs.length} student runs of ${[...new Set(plan.runs.map((r) => r.steps))].join('/')} steps; ` +
-      `about ${formatDuration(plan.seconds)} on a 2-core lavapipe machine alone`,
-  );
+  if (args.reportOnly) log(`report only: the runs recorded in ${recordDir}; nothing is trained`);
+  else
+    log(
+      `plan: ${plan.teachers.map((t) => `teacher ${t.name} ${t.steps} steps`).join(', ') || 'teachers cached'}; ` +
+        `${plan.runs.length} student runs of ${[...new Set(plan.runs.map((r) => r.steps))].join('/')} steps; ` +
+        `about ${formatDuration(plan.seconds)} on a 2-core lavapipe machine alone`,
+    );
 
   // Teachers are trained (or found in the cache) when a run first needs one, and each
   // teacher's conflict with a student's assigner is measured then: a long study gives its
@@ -188,6 +197,9 @@ export async function runExperiment(args: {
       seed: run.seed,
       ...(teacher === null ? {} : { distill: { method: run.method, teacher, ...(run.tap !== null ? { tap: run.tap } : {}) } }),
     });
+  // runs not trained yet, listed in the report (reportOnly: all unrecorded ones)
+  const pending: string[] = [];
+  const notYet = (k: number) => [...pending, ...planned.slice(k + 1).map(runName)];
   for (const [k, run] of planned.entries()) {
     const name = runName(run);
     // the remaining time, from the mean wall time of the runs trained so far
@@ -199,6 +211,10 @@ export async function runExperiment(args: {
     if (recorded) {
       log(`reusing finished run ${runRecordFile(recordDir!, name)}`);
       runs.push(recorded);
+      continue;
+    }
+    if (args.reportOnly) {
+      pending.push(name);
       continue;
     }
     const teacher = run.teacher === null ? null : await teacherFor(run.teacher, run.student);
@@ -228,12 +244,14 @@ export async function runExperiment(args: {
     if (recordDir) {
       fs.mkdirSync(path.dirname(runRecordFile(recordDir, name)), { recursive: true });
       writeFileAtomic(runRecordFile(recordDir, name), JSON.stringify(toRecord(key, runs[runs.length - 1])));
+      // the record's report follows the study, so a sitting that ends mid-study leaves it current
+      writeResults(recordDir, args.preset, preset, teacherInfo, runs, valSet, notYet(k));
     }
-    writeResults(args.outDir, args.preset, preset, teacherInfo, runs, valSet);
+    writeResults(args.outDir, args.preset, preset, teacherInfo, runs, valSet, notYet(k));
   }
   // every run recorded: the validation images for the report's samples, from the data cache
   if (valSet === null && planned.length > 0) valSet = prepareDatasets(preset.students[planned[0].student], 1, log).val;
-  const markdown = writeResults(args.outDir, args.preset, preset, teacherInfo, runs, valSet);
-  if (recordDir) writeResults(recordDir, args.preset, preset, teacherInfo, runs, valSet);
+  const markdown = writeResults(args.outDir, args.preset, preset, teacherInfo, runs, valSet, pending);
+  if (recordDir) writeResults(recordDir, args.preset, preset, teacherInfo, runs, valSet, pending);
   return { teacher: teacherInfo, runs, markdown };
 }

@@ -106,6 +106,8 @@ export function writeResults(
   teacher: Record<string, unknown>,
   runs: RunResult[],
   valSet: DetectionDataset | null,
+  /** runs of the preset not trained yet (a study continued over several sittings) */
+  pending: readonly string[] = [],
 ): string {
   const lines = resultsTable(runs, preset.tableEpochs);
   const curves = curvePanels(preset, runs).filter((p) => p.series.some((c) => c.points.length >= 2));
@@ -131,6 +133,9 @@ export function writeResults(
     ...lines,
     '',
     `Training time of the runs: ${formatDuration(runs.reduce((a, r) => a + r.seconds, 0))} in all (teachers and evaluations not counted).`,
+    ...(pending.length
+      ? ['', `Not trained yet (${pending.length} of ${pending.length + runs.length} runs; the same command continues the study): ${pending.join(', ')}.`]
+      : []),
     '',
     `Loss curves (total loss, moving average): losses.png — ${legend.join('; ')}`,
     '',

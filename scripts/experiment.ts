@@ -1,4 +1,4 @@
-/** npm run experiment -- --preset NAME [--seeds N] [--json FILE] [--out DIR] [--teacher FILE] */
+/** npm run experiment -- --preset NAME [--seeds N] [--json FILE] [--out DIR] [--teacher FILE] [--report-only] */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
@@ -18,6 +18,7 @@ const program = new Command()
   .option('--json <file>', 'also write the results JSON here')
   .option('--out <dir>', 'output folder (default runs/experiment-<preset>)')
   .option('--teacher <sidecar>', 'use this checkpoint as the GFL teacher instead of the cached one')
+  .option('--report-only', "train nothing: rebuild the tables and report from the study's record (converged), listing the runs not trained yet")
   .addHelpText(
     'after',
     [
@@ -43,10 +44,17 @@ const program = new Command()
 
 await runCli(async () => {
   program.parse();
-  const o = program.opts<{ preset: string; seeds?: number; json?: string; out?: string; teacher?: string }>();
+  const o = program.opts<{ preset: string; seeds?: number; json?: string; out?: string; teacher?: string; reportOnly?: boolean }>();
   const outDir = o.out ?? path.join('runs', `experiment-${o.preset}`);
   const started = performance.now();
-  const r = await runExperiment({ preset: o.preset, seeds: o.seeds, outDir, teacherCheckpoint: o.teacher, progress: process.stdout.isTTY === true });
+  const r = await runExperiment({
+    preset: o.preset,
+    seeds: o.seeds,
+    outDir,
+    teacherCheckpoint: o.teacher,
+    reportOnly: o.reportOnly,
+    progress: process.stdout.isTTY === true,
+  });
   console.log(`\n${r.markdown}`);
   console.log(`took ${((performance.now() - started) / 60000).toFixed(1)} min; results in ${outDir}/`);
   if (o.json) writeFileAtomic(o.json, fs.readFileSync(path.join(outDir, 'experiment.json')));

@@ -78,6 +78,19 @@ describe('experiment runner', () => {
     expect(again[0]).toMatch(/^plan: teachers cached; 0 student runs/);
     expect(r2.runs).toEqual(r.runs);
     expect(r2.teacher).toEqual(r.teacher);
+    // report only: a study part-way (one record gone) is tabulated as far as it got, nothing trained
+    fs.renameSync(path.join(record, 'runs', 'baseline-gfl-seed0.json'), path.join(record, 'baseline.json.bak'));
+    const partial: string[] = [];
+    const r3 = await runExperiment({ preset: 'smoke', outDir: tmp(), cacheDir: tmp(), recordDir: record, reportOnly: true, log: (m) => partial.push(m) });
+    expect(r3.runs.map(runName)).toEqual(['gfl-to-gfl-crosskd-tap3-seed0']);
+    expect(partial.filter((m) => /training teacher| step \d+\/\d+ |continuing from/.test(m))).toEqual([]);
+    expect(fs.readFileSync(path.join(record, 'experiment.md'), 'utf8')).toContain(
+      'Not trained yet (1 of 2 runs; the same command continues the study): baseline-gfl-seed0.',
+    );
+    fs.renameSync(path.join(record, 'baseline.json.bak'), path.join(record, 'runs', 'baseline-gfl-seed0.json'));
+    await expect(runExperiment({ preset: 'smoke', outDir: tmp(), cacheDir: tmp(), reportOnly: true, log: () => {} })).rejects.toThrow(
+      "--report-only tabulates a study's record, and preset 'smoke' keeps none (presets with a record: converged)",
+    );
     // a record of another config is refused, not silently replaced
     const file = path.join(record, 'runs', 'baseline-gfl-seed0.json');
     fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), config_key: 'abc' }));

@@ -387,6 +387,14 @@ const cases: CliCase[] = [
     noOutput: () => [at('exp-medium')],
   },
   {
+    what: 'experiment --report-only for a preset without a record',
+    script: 'scripts/experiment.ts',
+    args: () => ['--preset', 'smoke', '--report-only', '--out', at('exp-report')],
+    code: EXIT.usage,
+    error: /^error: --report-only tabulates a study's record, and preset 'smoke' keeps none \(presets with a record: converged\)$/m,
+    noOutput: () => [at('exp-report')],
+  },
+  {
     what: 'experiment --teacher for a preset without a GFL teacher',
     script: 'scripts/experiment.ts',
     args: () => ['--preset', 'heads', '--teacher', sidecar, '--out', at('exp-heads')],
