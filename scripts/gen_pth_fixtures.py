@@ -14,6 +14,9 @@
 #                      (float16/bfloat16 as their bit patterns, int64 as decimal strings, bool as 0/1)
 #   mmdet.pth          mmengine's layout: {meta, state_dict (keys with DataParallel's 'module.'),
 #                      message_hub holding a numpy scalar, optimizer}, as mmdetection 3.x saves
+#   mmcv.pth           mmdetection 2.x's (mmcv runner's) layout: {meta with a numpy best score in its
+#                      hook_msgs, state_dict, optimizer} plus an entry holding an object of a class
+#                      of the training script (as a custom hook may leave); the weights must still load
 #   legacy.pth         the same state_dict in the pre-1.6 (non-zip) format
 #   torchscript.pt     a TorchScript archive (torch.jit.save), not a state_dict
 #   evil.pth           a pickle whose state_dict value would call os.system when unpickled by pickle
@@ -90,6 +93,17 @@ def same(a, b):
         assert torch.equal(a[k].contiguous().reshape(-1).view(torch.uint8), b[k].contiguous().reshape(-1).view(torch.uint8)) if a[k].numel() else True, k
 
 
+class TrainingScriptObject:
+    """A class only the training script has: a reader cannot build it, and must not need to."""
+
+    def __init__(self):
+        self.count = 3
+
+
+MMCV_META = {"mmcv_version": "1.7.1", "epoch": 12, "iter": 10000, "CLASSES": ("circle", "square"),
+             "hook_msgs": {"last_ckpt": "work_dirs/gfl/epoch_12.pth", "best_score": np.float64(0.405)}}
+
+
 class Evil:
     def __reduce__(self):
         return (os.system, ("echo this must never run",))
@@ -111,6 +125,8 @@ def main():
         {"meta": META, "state_dict": wrapped, "message_hub": {"log_scalars": {"loss": np.float64(0.5)}}, "optimizer": {"state": {}, "param_groups": [{"lr": 0.01}]}},
         p("mmdet.pth"),
     )
+    torch.save({"meta": MMCV_META, "state_dict": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 0.01}]},
+                "custom_hook": TrainingScriptObject()}, p("mmcv.pth"))
     torch.save(sd, p("legacy.pth"), _use_new_zipfile_serialization=False)
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), p("torchscript.pt"))
     torch.save({"state_dict": {"w": Evil()}}, p("evil.pth"))

@@ -7,9 +7,10 @@
  * bfloat16, int64, int32, int16, int8, uint8, bool), bit for bit.
  *
  * The pickle is read by a restricted unpickler (pickle.ts) that calls nothing: a class or
- * function other than the few a state_dict needs is reported by name. mmengine's runtime
- * state next to the weights (message_hub, optimizer, param_schedulers) may hold such
- * objects; those entries are listed in `skipped`, never read. The legacy (pre-1.6) format
+ * function other than the few a state_dict needs is reported by name. The entries next to
+ * the weights (mmengine's message_hub, optimizer, param_schedulers; a custom hook's
+ * objects) may hold such objects; those entries are listed in `skipped`, never built, and
+ * in `meta` such an object reads as '<module.name>'. The legacy (pre-1.6) format
  * and TorchScript archives are refused with what to do instead.
  */
 import { FileFormatError } from './format.ts';
@@ -62,7 +63,6 @@ function typedArray(dtype: PthDType, buffer: ArrayBuffer): PthTensor['data'] {
 }
 
 /** mmengine's runtime state beside the weights: not read (it may hold arbitrary objects). */
-const RUNTIME_KEYS = new Set(['message_hub', 'optimizer', 'param_schedulers', 'ema_state_dict']);
 
 export interface PthCheckpoint {
   stateDict: Map<string, PthTensor>;
@@ -106,13 +106,16 @@ export function decodePth(bytes: Uint8Array, source: string): PthCheckpoint {
           .join(', ')}: neither a state_dict nor a wrapper with 'state_dict'`,
       );
     stateValue = root.get(key)!;
+    // Beside the weights only `meta` is read. Entries holding objects this reader does not
+    // build (training state, a custom hook's objects) are skipped and named, never built:
+    // they cannot change the weights. In `meta` such an object reads as '<module.name>'.
     for (const [k, v] of root) {
       if (k === key) continue;
-      const opaque = opaqueClasses(v);
-      if (RUNTIME_KEYS.has(String(k)) && opaque.length) skipped.push(`${String(k)} (holds ${opaque.slice(0, 4).join(', ')})`);
-      else if (opaque.length)
-        throw bad(`entry '${String(k)}' holds an object of ${opaque[0]}, which this reader does not build (nothing in the file is executed)`);
-      else if (k === 'meta') meta = toPlain(v);
+      if (k === 'meta') meta = toPlain(v);
+      else {
+        const opaque = opaqueClasses(v);
+        if (opaque.length) skipped.push(`${String(k)} (holds ${opaque.slice(0, 4).join(', ')})`);
+      }
     }
   }
   if (stateValue instanceof PyOpaque)
@@ -154,6 +157,7 @@ function toPlain(v: PyValue, depth = 0): unknown {
   if (v instanceof PyTuple) return v.items.map((x) => toPlain(x, depth + 1));
   if (Array.isArray(v)) return v.map((x) => toPlain(x, depth + 1));
   if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [String(k), toPlain(x, depth + 1)]));
+  if (v instanceof PyOpaque) return `<${v.qualifiedName}>`;
   if (typeof v === 'object' && v !== null && !(v instanceof Uint8Array) && 'kind' in v) return `<${v.kind}>`;
   return v;
 }

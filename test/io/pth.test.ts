@@ -48,6 +48,20 @@ describe('.pth: reading what torch.save writes', () => {
     expect(r.skipped).toEqual(['message_hub (holds numpy.core.multiarray.scalar)']);
   });
 
+  it("mmdetection 2.x's wrapper: a numpy value in meta and an object of the training script's class next to the weights", () => {
+    const r = decodePth(read('mmcv.pth'), 'mmcv.pth');
+    expectSameTensors(r.stateDict, expected);
+    expect(r.meta).toEqual({
+      mmcv_version: '1.7.1',
+      epoch: 12,
+      iter: 10000,
+      CLASSES: ['circle', 'square'],
+      hook_msgs: { last_ckpt: 'work_dirs/gfl/epoch_12.pth', best_score: '<numpy.core.multiarray.scalar>' },
+    });
+    expect(r.strippedModulePrefix).toBe(false);
+    expect(r.skipped).toEqual(['custom_hook (holds __main__.TrainingScriptObject)']);
+  });
+
   it('float16 and bfloat16 widen to float32 as IEEE says', () => {
     const f = pthToFloat32(expected.get('neck.half')!);
     expect([f[0], f[1], f[2], f[4]]).toEqual([1.5, -2, 65504, 0]);
