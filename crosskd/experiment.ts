@@ -204,7 +204,7 @@ export async function runExperiment(args: {
     const name = runName(run);
     // the remaining time, from the mean wall time of the runs trained so far
     const eta = fresh.runs > 0 ? `, about ${formatDuration((fresh.seconds / fresh.runs) * (planned.length - k))} left` : '';
-    log(`== ${name} (run ${k + 1} of ${planned.length}${eta}) ==`);
+    if (!args.reportOnly) log(`== ${name} (run ${k + 1} of ${planned.length}${eta}) ==`);
     const teacherCfg = run.teacher === null ? null : teacherConfigs[run.teacher];
     const key = runKey(runConfig(run, teacherCfg ? 'teacher' : null), teacherCfg);
     const recorded = recordDir ? readRunRecord(recordDir, name, key) : null;
