@@ -1,7 +1,10 @@
 /**
  * Where WGSL text comes from. Kernels are plain `.wgsl` files in `kernels/`. Under Node
- * they are read from disk on first use; a browser bundle registers them up front
- * (the esbuild plugin in scripts/bundle.ts inlines every file).
+ * every file of `kernels/` and `kernels/lib/` is read on the first use of any: a long run
+ * keeps the sources it started with, so editing or renaming kernel files while it runs
+ * cannot reach it (a study once died when a kernel it had not used yet was renamed). A
+ * browser bundle registers them up front (the esbuild plugin in scripts/bundle.ts inlines
+ * every file).
  *
  * One extension to WGSL: a comment line `//!include NAME` is replaced by the text of
  * `kernels/lib/NAME.wgsl`, so index arithmetic is written once (as ONNX Runtime's
@@ -13,22 +16,32 @@ export function registerKernelSources(sources: Record<string, string>): void {
   for (const [name, text] of Object.entries(sources)) registered.set(name, text);
 }
 
-function readFromDisk(name: string): string | undefined {
+let readDisk = false;
+
+/** Reads every kernel and library file under Node (once); elsewhere does nothing. */
+function readAllFromDisk(): void {
+  if (readDisk) return;
+  readDisk = true;
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   const fs = proc?.getBuiltinModule?.('node:fs') as typeof import('node:fs') | undefined;
   const url = proc?.getBuiltinModule?.('node:url') as typeof import('node:url') | undefined;
-  if (!fs || !url) return undefined;
-  const path = url.fileURLToPath(new URL(`../kernels/${name}.wgsl`, import.meta.url));
-  return fs.existsSync(path) ? fs.readFileSync(path, 'utf8') : undefined;
+  if (!fs || !url) return;
+  for (const sub of ['', 'lib/']) {
+    const dir = url.fileURLToPath(new URL(`../kernels/${sub}`, import.meta.url));
+    if (!fs.existsSync(dir)) continue;
+    for (const file of fs.readdirSync(dir))
+      if (file.endsWith('.wgsl')) {
+        const name = `${sub}${file.slice(0, -'.wgsl'.length)}`;
+        // registered sources (a test's, a bundle's) win over the files
+        if (!registered.has(name)) registered.set(name, fs.readFileSync(`${dir}${file}`, 'utf8'));
+      }
+  }
 }
 
 function rawSource(name: string): string {
-  let text = registered.get(name);
-  if (text === undefined) {
-    text = readFromDisk(name);
-    if (text === undefined) throw new Error(`kernel source '${name}': no file kernels/${name}.wgsl and none registered`);
-    registered.set(name, text);
-  }
+  if (!registered.has(name)) readAllFromDisk();
+  const text = registered.get(name);
+  if (text === undefined) throw new Error(`kernel source '${name}': no file kernels/${name}.wgsl and none registered`);
   return text;
 }
 
@@ -42,4 +55,9 @@ export function kernelSource(name: string): string {
       return expand(rawSource(`lib/${lib}`));
     });
   return expand(rawSource(name));
+}
+
+/** The kernel and library names whose sources are loaded (under Node: every file, after the first use of any). */
+export function loadedKernelSources(): string[] {
+  return [...registered.keys()].sort();
 }

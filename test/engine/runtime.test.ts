@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { sizeClass } from '../../engine/buffers.ts';
+import { loadedKernelSources } from '../../engine/kernelSources.ts';
 
 let rt: E.Runtime;
 beforeAll(async () => {
@@ -31,6 +32,20 @@ describe('pipelines', () => {
     for (const s of shapes) E.scope(() => E.sum(E.add(E.randNormal(s, 3), E.randNormal(s, 4)), -1));
     await rt.sync();
     expect(rt.stats.pipelinesCompiled).toBe(before);
+  });
+});
+
+describe('kernel sources', () => {
+  it('are all read on the first use of any, so a running process keeps them when files change', async () => {
+    await E.tensor([1, 2], [2]).data();
+    E.neg(E.tensor([1], [1])); // some kernel has run
+    const files = (dir: string, prefix: string) =>
+      fs
+        .readdirSync(new URL(`../../kernels/${dir}`, import.meta.url))
+        .filter((f) => f.endsWith('.wgsl'))
+        .map((f) => `${prefix}${f.slice(0, -5)}`);
+    const onDisk = [...files('', ''), ...files('lib/', 'lib/')].sort();
+    expect(loadedKernelSources().filter((n) => onDisk.includes(n))).toEqual(onDisk);
   });
 });
 
