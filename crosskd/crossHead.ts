@@ -95,16 +95,19 @@ export function crossHeadForward(
       `crossHeadForward: the adapter maps ${adapter.studentChannels} → ${adapter.teacherChannels} channels, the features at tap ${tap} have ${sw} (student) and ${tw} (teacher)`,
     );
   const out: CrossHeadOutputs = { cls: [], reg: [] };
-  student.clsFeats.forEach((sFeats, level) => {
-    const enter = (s: Tensor, t: Tensor, conv: Conv2d | undefined) => {
-      const aligned = alignToTeacher(conv ? conv.forward(s) : s, t);
-      return tap > 0 ? E.relu(aligned) : aligned;
-    };
-    const predictions: TowerPredictions = {
-      ...teacherHead.clsFrom(tap, enter(sFeats[tap], teacher.clsFeats![level][tap], adapter?.cls), level),
-      ...teacherHead.regFrom(tap, enter(student.regFeats![level][tap], teacher.regFeats![level][tap], adapter?.reg), level),
-    };
-    for (const [name, t] of Object.entries(predictions)) (out[name as keyof CrossHeadOutputs] ??= []).push(t);
-  });
+  // the teacher's blocks and predictors (and the adapter) run at every level with the same weights: packed once
+  E.sharingConvWeights(() =>
+    student.clsFeats!.forEach((sFeats, level) => {
+      const enter = (s: Tensor, t: Tensor, conv: Conv2d | undefined) => {
+        const aligned = alignToTeacher(conv ? conv.forward(s) : s, t);
+        return tap > 0 ? E.relu(aligned) : aligned;
+      };
+      const predictions: TowerPredictions = {
+        ...teacherHead.clsFrom(tap, enter(sFeats[tap], teacher.clsFeats![level][tap], adapter?.cls), level),
+        ...teacherHead.regFrom(tap, enter(student.regFeats![level][tap], teacher.regFeats![level][tap], adapter?.reg), level),
+      };
+      for (const [name, t] of Object.entries(predictions)) (out[name as keyof CrossHeadOutputs] ??= []).push(t);
+    }),
+  );
   return out;
 }

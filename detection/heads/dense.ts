@@ -156,16 +156,19 @@ export abstract class DenseHead extends Module {
     if (feats.length !== this.tower.numLevels) throw new Error(`${this.constructor.name}: expected ${this.tower.numLevels} levels, got ${feats.length}`);
     const out: HeadOutputs = { cls: [], reg: [] };
     if (opts.keepFeats) [out.clsFeats, out.regFeats] = [[], []];
-    feats.forEach((x, level) => {
-      const clsFeats = [x];
-      const regFeats = [x];
-      for (let i = 0; i < this.clsConvs.length; i++) clsFeats.push(this.clsConvs.at(i).forward(clsFeats[i]));
-      for (let i = 0; i < this.regConvs.length; i++) regFeats.push(this.regConvs.at(i).forward(regFeats[i]));
-      addPredictions(out, this.predictCls(clsFeats[clsFeats.length - 1], level));
-      addPredictions(out, this.predictReg(regFeats[regFeats.length - 1], level));
-      out.clsFeats?.push(clsFeats);
-      out.regFeats?.push(regFeats);
-    });
+    // the levels share the towers' and predictors' weights: each is packed once, not per level
+    E.sharingConvWeights(() =>
+      feats.forEach((x, level) => {
+        const clsFeats = [x];
+        const regFeats = [x];
+        for (let i = 0; i < this.clsConvs.length; i++) clsFeats.push(this.clsConvs.at(i).forward(clsFeats[i]));
+        for (let i = 0; i < this.regConvs.length; i++) regFeats.push(this.regConvs.at(i).forward(regFeats[i]));
+        addPredictions(out, this.predictCls(clsFeats[clsFeats.length - 1], level));
+        addPredictions(out, this.predictReg(regFeats[regFeats.length - 1], level));
+        out.clsFeats?.push(clsFeats);
+        out.regFeats?.push(regFeats);
+      }),
+    );
     return out;
   }
 

@@ -13,6 +13,7 @@ import { record } from '../autograd.ts';
 import { grid, runtime } from '../runtime.ts';
 import { fmt } from '../shape.ts';
 import { empty, type Tensor } from '../tensor.ts';
+import { type ConvPackCache, currentConvPacks, type DxPack } from './convPacks.ts';
 import { sum } from './reduce.ts';
 import { expectDtype, expectInt, expectRank } from './util.ts';
 
@@ -118,13 +119,13 @@ function positionGroups(positions: number): [number, number] {
  * A 1×1 convolution's forward (c = out, b = x) or input gradient (coMajor: c = dx, b = dy)
  * as a GEMM per image and group over NCHW planes (conv2d_gemm), the weight packed first.
  */
-function gemm(g: ConvGeometry, b: Tensor, weight: Tensor, bias: Tensor | null, c: Tensor, coMajor: boolean): void {
+function gemm(g: ConvGeometry, b: Tensor, weight: Tensor, bias: Tensor | null, c: Tensor, coMajor: boolean, pack: Packing): void {
   const op = coMajor ? CONV_INPUT_GRAD : 'conv2d';
   const plane = g.h * g.w;
   const [rows, depth] = coMajor ? [g.cin_g, g.cout_g] : [g.cout_g, g.cin_g];
   const rBlocks = Math.ceil(rows / TN);
   const [bx, bz] = positionGroups(g.n * plane);
-  const packed = packWeight(op, g, weight, coMajor, rBlocks);
+  const packed = pack.get(() => packWeight(op, g, weight, coMajor, rBlocks));
   runtime().dispatch({
     op,
     kernel: 'conv2d_gemm',
@@ -143,7 +144,7 @@ function gemm(g: ConvGeometry, b: Tensor, weight: Tensor, bias: Tensor | null, c
     flops: convFlops(g),
     workgroups: [bx, rBlocks * g.groups, bz],
   });
-  packed.dispose();
+  pack.done(packed);
 }
 
 const convUniforms = (g: ConvGeometry, extra: { c_blocks: number; splits?: number; split_len?: number }) => ({
@@ -171,16 +172,16 @@ function packWeight(op: string, g: ConvGeometry, weight: Tensor, coMajor: boolea
   return packed;
 }
 
-function forward(g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+function forward(g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor | null, pack: Packing): Tensor {
   const out = empty([g.n, g.cout, g.ho, g.wo]);
   if (out.size === 0) return out;
   if (isPointwise(g)) {
-    gemm(g, x, weight, bias, out, false);
+    gemm(g, x, weight, bias, out, false, pack);
     return out;
   }
   const cBlocks = Math.ceil(g.cout_g / TN);
   const [bx, bz] = positionGroups(g.n * g.ho * g.wo);
-  const packed = packWeight('conv2d', g, weight, false, cBlocks);
+  const packed = pack.get(() => packWeight('conv2d', g, weight, false, cBlocks));
   runtime().dispatch({
     op: 'conv2d',
     kernel: 'conv2d_fwd',
@@ -191,22 +192,25 @@ function forward(g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor | null
     flops: convFlops(g),
     workgroups: [bx, cBlocks * g.groups, bz],
   });
-  packed.dispose();
+  pack.done(packed);
   return out;
 }
 
 /** dx = the transposed convolution of dy with the weight. */
-function inputGrad(g: ConvGeometry, dy: Tensor, weight: Tensor): Tensor {
+function inputGrad(g: ConvGeometry, dy: Tensor, weight: Tensor, pack: Packing): Tensor {
   const dx = empty([g.n, g.cin, g.h, g.w]);
-  if (dx.size === 0) return dx;
+  if (dx.size === 0) {
+    pack.done(null);
+    return dx;
+  }
   if (isPointwise(g)) {
-    gemm(g, dy, weight, null, dx, true);
+    gemm(g, dy, weight, null, dx, true, pack);
     return dx;
   }
   const cBlocks = Math.ceil(g.cin_g / TN);
   // The residue class (0, 0) holds the most positions; every class gets that many blocks.
   const [bx, fold] = positionGroups(g.n * Math.ceil(g.h / g.sh) * Math.ceil(g.w / g.sw));
-  const packed = packWeight(CONV_INPUT_GRAD, g, weight, true, cBlocks);
+  const packed = pack.get(() => packWeight(CONV_INPUT_GRAD, g, weight, true, cBlocks));
   runtime().dispatch({
     op: CONV_INPUT_GRAD,
     kernel: 'conv2d_dx',
@@ -215,7 +219,7 @@ function inputGrad(g: ConvGeometry, dy: Tensor, weight: Tensor): Tensor {
     flops: convFlops(g),
     workgroups: [bx, cBlocks * g.groups, fold * g.sh * g.sw],
   });
-  packed.dispose();
+  pack.done(packed);
   return dx;
 }
 
@@ -303,14 +307,42 @@ export function conv2dWeightGrad(
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
   const g = conv2dGeometry(x, weight, bias, opts);
-  const out = forward(g, x, weight, bias ?? null);
+  const cache = currentConvPacks();
+  // the packed layout depends on the weight's shape (fixed) and the group count
+  const layout = `${g.groups}`;
+  const out = forward(g, x, weight, bias ?? null, cache ? sharedForwardPack(cache, weight, layout) : OWN_PACK);
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  return record('conv2d', inputs, out, (dy, needs) => {
-    const dx = needs[0] ? inputGrad(g, dy, weight) : null;
+  const recorded = record('conv2d', inputs, out, (dy, needs) => {
+    const dx = needs[0] ? inputGrad(g, dy, weight, dxEntry && cache ? sharedDxPack(cache, dxEntry) : OWN_PACK) : null;
     let dw: Tensor | null = null;
     let db: Tensor | null = null;
     if (needs[1]) [dw, db] = weightGrad(g, dy, x, !!bias && needs[2]);
     else if (bias && needs[2]) db = sum(dy, [0, 2, 3]); // frozen weight: no dW kernel at all
     return bias ? [dx, dw, db] : [dx, dw];
   });
+  // reserved only when this conv will want dx: a backward that never comes makes no pack
+  const dxEntry: DxPack | null = cache && recorded.gradFn && x.requiresGrad ? cache.reserveDx(weight, layout) : null;
+  return recorded;
 }
+
+/**
+ * Where a launch gets its packed weight and what it does with it after the dispatch:
+ * its own (disposed at once), or one shared through a ConvPackCache (convPacks.ts).
+ */
+interface Packing {
+  get(make: () => Tensor): Tensor;
+  /** after the dispatch (null: nothing was dispatched) */
+  done(packed: Tensor | null): void;
+}
+
+const OWN_PACK: Packing = { get: (make) => make(), done: (packed) => packed?.dispose() };
+
+const sharedForwardPack = (cache: ConvPackCache, weight: Tensor, layout: string): Packing => ({
+  get: (make) => cache.forward(weight, layout, make),
+  done: () => {}, // freed when the forward pass ends
+});
+
+const sharedDxPack = (cache: ConvPackCache, entry: DxPack): Packing => ({
+  get: (make) => cache.useDx(entry, make),
+  done: () => cache.releaseDx(entry),
+});

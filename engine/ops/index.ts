@@ -9,4 +9,5 @@ export * from './norm.ts';
 export * from './losses.ts';
 export * from './boxes.ts';
 export * from './conv.ts';
+export { sharingConvWeights } from './convPacks.ts';
 export * from './matmul.ts';
