@@ -220,6 +220,6 @@ export const EXPERIMENT_PRESETS: Record<string, () => ExperimentPreset> = {
   heads: () => preset('CrossKD on ATSS, RetinaNet and FCOS (quick schedule)', QUICK, EXPERIMENTS.heads, 1),
   /** every experiment at the training presets' 16-epoch schedule, 3 seeds (mean ± std): ~48 h on 2 cores */
   full: () => preset("all experiments (the training presets' 16-epoch schedule)", FULL, unique(Object.values(EXPERIMENTS).flat()), 3),
-  /** the converged study: ~10 h on 2 cores (several sittings; resumable) */
+  /** the converged study: ~6 h on 2 cores (several sittings; resumable, its record kept in docs/results/converged) */
   converged,
 };
