@@ -30,10 +30,9 @@ export { curvePanels, resultsTable, runName, type RunResult, type TeacherConflic
  * Seconds per training step (batch 8, 128²) for the plan's estimate: a teacher, and a
  * student per method (distillation adds the teacher's forward and the KD terms). Measured
  * in the converged study's first sitting (2026-12-07, the 2-core lavapipe machine, which
- * test runs shared at times): the 16-epoch runs' training seconds over their 3200 steps;
- * CrossKD + PKD, not run yet then, as CrossKD plus PKD's extra over mimicking.
+ * test runs shared at times): the 16-epoch runs' training seconds over their 3200 steps.
  */
-export const STEP_SECONDS: Record<Method | 'teacher', number> = { teacher: 0.47, none: 0.22, pred_mimic: 0.36, pkd: 0.35, crosskd: 0.42, 'crosskd+pkd': 0.43 };
+export const STEP_SECONDS: Record<Method | 'teacher', number> = { teacher: 0.47, none: 0.22, pred_mimic: 0.36, pkd: 0.35, crosskd: 0.42, 'crosskd+pkd': 0.5 };
 /** Seconds to evaluate one run on the 200 validation images (same machine). */
 export const EVAL_SECONDS = 10;
 
