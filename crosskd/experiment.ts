@@ -157,6 +157,11 @@ export async function runExperiment(args: {
   const teacherInfo: Record<string, Record<string, unknown>> = teacherInfoFile && fs.existsSync(teacherInfoFile)
     ? JSON.parse(fs.readFileSync(teacherInfoFile, 'utf8'))
     : {};
+  const saveTeacherInfo = () => {
+    if (!teacherInfoFile) return;
+    fs.mkdirSync(path.dirname(teacherInfoFile), { recursive: true });
+    writeFileAtomic(teacherInfoFile, JSON.stringify(teacherInfo, null, 1));
+  };
   const teachers: Record<string, string> = {};
   const teacherFor = async (name: string, student: string): Promise<string> => {
     if (!(name in teachers)) {
@@ -171,6 +176,7 @@ export async function runExperiment(args: {
         ...(metrics?.eval ?? {}),
         ...(conflict ? { conflict } : {}),
       };
+      saveTeacherInfo();
     }
     const info = teacherInfo[name] as { conflict?: Record<string, TeacherConflict> };
     if (!info.conflict || !(student in info.conflict)) {
@@ -180,7 +186,7 @@ export async function runExperiment(args: {
         log(
           `target conflict of teacher ${name} with student ${student}'s assigner: ${(100 * c.share).toFixed(2)}% of locations (positives ${(100 * c.positives).toFixed(1)}%, negatives ${(100 * c.negatives).toFixed(2)}%)`,
         );
-        if (teacherInfoFile) writeFileAtomic(teacherInfoFile, JSON.stringify(teacherInfo, null, 1));
+        saveTeacherInfo();
       }
     }
     return teachers[name];
@@ -198,6 +204,7 @@ export async function runExperiment(args: {
       seed: run.seed,
       ...(teacher === null ? {} : { distill: { method: run.method, teacher, ...(run.tap !== null ? { tap: run.tap } : {}) } }),
     });
+  const reportDirs = recordDir ? [args.outDir, recordDir] : [args.outDir];
   // runs not trained yet, listed in the report (reportOnly: all unrecorded ones)
   const pending: string[] = [];
   const notYet = (k: number) => [...pending, ...planned.slice(k + 1).map(runName)];
@@ -245,14 +252,12 @@ export async function runExperiment(args: {
     if (recordDir) {
       fs.mkdirSync(path.dirname(runRecordFile(recordDir, name)), { recursive: true });
       writeFileAtomic(runRecordFile(recordDir, name), JSON.stringify(toRecord(key, runs[runs.length - 1])));
-      // the record's report follows the study, so a sitting that ends mid-study leaves it current
-      writeResults(recordDir, args.preset, preset, teacherInfo, runs, valSet, notYet(k));
     }
-    writeResults(args.outDir, args.preset, preset, teacherInfo, runs, valSet, notYet(k));
+    // the record's report follows the study too, so a sitting that ends mid-study leaves it current
+    writeResults(reportDirs, args.preset, preset, teacherInfo, runs, valSet, notYet(k));
   }
   // every run recorded: the validation images for the report's samples, from the data cache
   if (valSet === null && planned.length > 0) valSet = prepareDatasets(preset.students[planned[0].student], 1, log).val;
-  const markdown = writeResults(args.outDir, args.preset, preset, teacherInfo, runs, valSet, pending);
-  if (recordDir) writeResults(recordDir, args.preset, preset, teacherInfo, runs, valSet, pending);
+  const markdown = writeResults(reportDirs, args.preset, preset, teacherInfo, runs, valSet, pending);
   return { teacher: teacherInfo, runs, markdown };
 }

@@ -99,8 +99,9 @@ export function curvePanels(preset: Pick<ExperimentPreset, 'curvePanels'>, runs:
   });
 }
 
+/** Writes the results into each of `dirs` (the run folder, and a study's record), built once. */
 export function writeResults(
-  outDir: string,
+  dirs: readonly string[],
   presetName: string,
   preset: ExperimentPreset,
   teacher: Record<string, unknown>,
@@ -143,11 +144,7 @@ export function writeResults(
     'The same with per-class AP and predictions on validation images: report.html',
     '',
   ].join('\n');
-  writeFileAtomic(path.join(outDir, 'experiment.md'), markdown);
-  writeFileAtomic(
-    path.join(outDir, 'experiment.json'),
-    JSON.stringify({ teacher, runs: runs.map(({ losses: _l, sampleDetections: _d, ...r }) => r) }, null, 1),
-  );
+  const json = JSON.stringify({ teacher, runs: runs.map(({ losses: _l, sampleDetections: _d, ...r }) => r) }, null, 1);
   const report = buildExperimentReport({
     title: `Experiment '${presetName}': ${runs.length} run(s)`,
     facts: [
@@ -165,7 +162,11 @@ export function writeResults(
     sampleOptions: { count: REPORT_SAMPLES },
     curves,
   });
-  for (const f of report.files) writeFileAtomic(path.join(outDir, f.name), f.bytes);
-  writeFileAtomic(path.join(outDir, 'report.html'), report.html);
+  for (const dir of dirs) {
+    writeFileAtomic(path.join(dir, 'experiment.md'), markdown);
+    writeFileAtomic(path.join(dir, 'experiment.json'), json);
+    for (const f of report.files) writeFileAtomic(path.join(dir, f.name), f.bytes);
+    writeFileAtomic(path.join(dir, 'report.html'), report.html);
+  }
   return markdown;
 }
